@@ -1,0 +1,166 @@
+"""Validation of the composed config, before any long work starts.
+
+Each check is a :class:`Rule` on one dotted key. :func:`validate` checks every rule, collects all
+problems and raises one :class:`~rl_lab.errors.ConfigError` that names each bad key, its value,
+what is allowed, and how to fix it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from omegaconf import DictConfig, OmegaConf
+
+from rl_lab.errors import ConfigError
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A constraint on one config value.
+
+    Args:
+        key: dotted path, e.g. ``"agent.batch_size"``.
+        kind: ``int``, ``float``, ``bool``, ``str`` or ``list``. Integral floats given to an
+            ``int`` key (``total_steps=5e4``) are accepted and converted.
+        low, high: inclusive bounds for numbers (``None`` = unbounded).
+        low_open: when true the lower bound is exclusive (``learning_rate > 0``).
+        choices: the allowed values for strings.
+        nullable: whether ``null`` is allowed.
+        pattern: a regular expression a string must match in full (``choices`` is then only
+            shown in the message as examples).
+    """
+
+    key: str
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    choices: Sequence[object] | None = None
+    nullable: bool = False
+    pattern: str | None = None
+
+    def allowed(self) -> str:
+        """Human description of the allowed values."""
+        if self.choices is not None:
+            text = "one of " + ", ".join(str(c) for c in self.choices)
+        elif self.kind is bool:
+            text = "true or false"
+        else:
+            noun = {int: "an integer", float: "a number", str: "a string", list: "a list"}[
+                self.kind
+            ]
+            bounds = []
+            if self.low is not None:
+                bounds.append(f"{'>' if self.low_open else '>='} {self.low:g}")
+            if self.high is not None:
+                bounds.append(f"<= {self.high:g}")
+            text = noun + (" " + " and ".join(bounds) if bounds else "")
+        return text + (" (or null)" if self.nullable else "")
+
+    def check(self, value: object) -> tuple[bool, object]:
+        """Return ``(ok, normalised_value)``."""
+        if value is None:
+            return self.nullable, value
+        if self.kind is bool:
+            return isinstance(value, bool), value
+        if self.kind is int:
+            if isinstance(value, bool):
+                return False, value
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if not isinstance(value, int):
+                return False, value
+        elif self.kind is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return False, value
+            if not math.isfinite(value):
+                return False, value
+            value = float(value)
+        elif self.kind is str:
+            if not isinstance(value, str):
+                return False, value
+            if self.pattern is not None:
+                return re.fullmatch(self.pattern, value) is not None, value
+            if self.choices is not None:
+                return value in self.choices, value
+            return True, value
+        elif self.kind is list:
+            return isinstance(value, (list, tuple)), value
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            return False, value
+        if self.high is not None and value > self.high:
+            return False, value
+        return True, value
+
+
+def validate(cfg: DictConfig, rules: Iterable[Rule], where: str = "the command line") -> None:
+    """Check ``cfg`` against ``rules``; normalise integral floats; raise one ConfigError.
+
+    Args:
+        cfg: the composed config (modified in place where values are normalised).
+        rules: the constraints to check.
+        where: where the user can fix the values, quoted in the message.
+    """
+    problems = []
+    for rule in rules:
+        value = OmegaConf.select(cfg, rule.key, default=_MISSING)
+        if value is _MISSING:
+            problems.append(f"`{rule.key}` is missing (expected {rule.allowed()})")
+            continue
+        if isinstance(value, DictConfig):
+            problems.append(f"`{rule.key}` is a mapping, expected {rule.allowed()}")
+            continue
+        if OmegaConf.is_config(value):
+            value = OmegaConf.to_container(value)
+        ok, normalised = rule.check(value)
+        if not ok:
+            problems.append(f"`{rule.key}={value!r}` is invalid: expected {rule.allowed()}")
+        elif type(normalised) is not type(value):
+            OmegaConf.update(cfg, rule.key, normalised)
+    if problems:
+        raise ConfigError(
+            "Invalid configuration: "
+            + "; ".join(problems)
+            + f". Fix the value(s) on {where} (e.g. `python -m rl_lab agent.batch_size=64`) "
+            "or in the matching file under conf/."
+        )
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise a ConfigError with ``message`` unless ``condition`` holds (cross-field checks)."""
+    if not condition:
+        raise ConfigError(message)
+
+
+DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?|mps"
+
+COMMON_RULES: tuple[Rule, ...] = (
+    Rule("seed", int, low=0),
+    Rule("mode", str, choices=("train", "eval")),
+    Rule("total_steps", int, low=1),
+    Rule("device", str, pattern=DEVICE_PATTERN, choices=("auto", "cpu", "cuda", "cuda:N")),
+    Rule("torch_threads", int, low=1, nullable=True),
+    Rule("resume", bool),
+    Rule("episodes", int, low=1),
+    Rule("record_video", bool),
+    Rule("progress", bool),
+    Rule("eval.freq", int, low=0),
+    Rule("eval.episodes", int, low=1),
+    Rule("eval.final_episodes", int, low=1),
+    Rule("eval.seed", int, low=0),
+    Rule("checkpointing.freq", int, low=0),
+    Rule("checkpointing.save_buffer", bool),
+    Rule("logging.log_freq", int, low=1),
+)
+
+ENV_RULES: tuple[Rule, ...] = (
+    Rule("env.id", str),
+    Rule("env.num_envs", int, low=1),
+    Rule("env.vectorization", str, choices=("sync", "async")),
+    Rule("env.max_episode_steps", int, low=1, nullable=True),
+)

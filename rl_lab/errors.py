@@ -1,0 +1,21 @@
+"""Errors that reach the user as one clear paragraph instead of a traceback."""
+
+
+class RLLabError(Exception):
+    """Base class: the message says what is wrong and what to do about it."""
+
+
+class ConfigError(RLLabError):
+    """The composed configuration is invalid (unknown name, wrong type, out of range)."""
+
+
+class CheckpointError(RLLabError):
+    """A checkpoint is missing, truncated, corrupt or of the wrong kind."""
+
+
+class TrainingDivergedError(RLLabError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class InterruptedRunError(RLLabError):
+    """The run received SIGINT/SIGTERM; a checkpoint was written and it can be resumed."""

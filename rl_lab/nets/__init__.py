@@ -1,0 +1,53 @@
+"""The network zoo: building blocks, heads, initialisation and config builders.
+
+Map:
+
+- :mod:`~rl_lab.nets.activations` — ``ACTIVATIONS`` registry, :func:`make_activation`.
+- :mod:`~rl_lab.nets.dense` — :class:`MLP` encoder for vector (or flattened) observations.
+- :mod:`~rl_lab.nets.conv` — :class:`NatureCNN` encoder for stacked frames (Mnih et al. 2015),
+  :func:`conv_output_size`; the DCGAN blocks live in the same module.
+- :mod:`~rl_lab.nets.recurrent` — :class:`LSTMCore`, an LSTM that resets at episode starts.
+- :mod:`~rl_lab.nets.heads` — :class:`QHead`, :class:`DuelingQHead` (Wang et al. 2016).
+- :mod:`~rl_lab.nets.init` — :func:`init_weights` (orthogonal, kaiming, xavier, default),
+  :func:`init_output_layers` for a head's final layers.
+- :mod:`~rl_lab.nets.build` — ``ENCODERS`` / ``HEADS`` registries, :func:`build_encoder`,
+  :func:`build_head`, :func:`build_q_network` and :class:`QNetwork`.
+"""
+
+from rl_lab.nets.activations import ACTIVATIONS, make_activation
+from rl_lab.nets.build import (
+    ENCODERS,
+    HEADS,
+    QNetwork,
+    build_encoder,
+    build_head,
+    build_q_network,
+)
+from rl_lab.nets.conv import NatureCNN, conv_output_size
+from rl_lab.nets.dense import MLP, NORMS
+from rl_lab.nets.heads import DuelingQHead, QHead
+from rl_lab.nets.init import INIT_SCHEMES, init_output_layers, init_weights, output_layers
+from rl_lab.nets.recurrent import LSTMCore, LSTMState
+
+__all__ = [
+    "ACTIVATIONS",
+    "ENCODERS",
+    "HEADS",
+    "INIT_SCHEMES",
+    "MLP",
+    "NORMS",
+    "DuelingQHead",
+    "LSTMCore",
+    "LSTMState",
+    "NatureCNN",
+    "QHead",
+    "QNetwork",
+    "build_encoder",
+    "build_head",
+    "build_q_network",
+    "conv_output_size",
+    "init_output_layers",
+    "init_weights",
+    "make_activation",
+    "output_layers",
+]

@@ -1,0 +1,1 @@
+"""Reinforcement learning: environments, replay buffer, agents, the off-policy loop, evaluation."""

@@ -1,0 +1,248 @@
+"""Deep Q-Network: ε-greedy acting and one TD update per replay batch.
+
+Mnih et al. 2015, "Human-level control through deep reinforcement learning"
+(https://doi.org/10.1038/nature14236), with the options of later work: Double DQN
+(van Hasselt et al. 2016, https://arxiv.org/abs/1509.06461), dueling heads (Wang et al. 2016,
+https://arxiv.org/abs/1511.06581) and Polyak-averaged targets. Hyperparameter names and
+semantics follow Stable-Baselines3's ``DQN`` so that presets map one to one.
+
+The agent only acts and learns; the off-policy loop (``rl_lab.rl.off_policy``) owns time: it
+collects, fills the replay buffer, decides when to train and calls :meth:`DQN.update`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rl_lab.config import Rule
+from rl_lab.errors import ConfigError
+from rl_lab.nets import build_q_network
+from rl_lab.rl.buffers import ReplayBatch
+from rl_lab.rl.schedules import linear_schedule
+
+_LOSSES = {"huber": F.smooth_l1_loss, "mse": F.mse_loss}
+
+
+class DQN:
+    """A DQN agent for discrete actions.
+
+    Args:
+        observation_space: the env's (single) observation space.
+        action_space: the env's (single) action space; must be ``Discrete``.
+        total_steps: the run's env-step budget (for the ε and learning-rate schedules).
+        device: torch device of the networks.
+        learning_rate: Adam step size.
+        lr_schedule: ``"constant"`` or ``"linear"`` (decays to 0 at ``total_steps``).
+        gamma: discount factor.
+        tau: target update coefficient: 1.0 copies the online network, < 1 is Polyak averaging
+            ``target <- tau * online + (1 - tau) * target``.
+        target_update_interval: env steps between target updates.
+        exploration_fraction: fraction of ``total_steps`` over which ε decays linearly.
+        exploration_initial_eps, exploration_final_eps: ε at the start and end of the decay.
+        max_grad_norm: global gradient-norm clip.
+        loss: ``"huber"`` (smooth L1) or ``"mse"`` TD loss.
+        double_q: select the next action with the online network, evaluate it with the target.
+        network: zoo spec ``{"encoder": {...}, "head": "q" | "dueling", "init": ...}``.
+    """
+
+    name = "dqn"
+
+    #: Hyperparameters the off-policy loop reads from ``cfg.agent`` (not the agent's own).
+    LOOP_KEYS = ("buffer_size", "batch_size", "learning_starts", "train_freq", "gradient_steps")
+
+    RULES: tuple[Rule, ...] = (
+        Rule("agent.learning_rate", float, low=0.0, low_open=True),
+        Rule("agent.lr_schedule", str, choices=("constant", "linear")),
+        Rule("agent.buffer_size", int, low=1),
+        Rule("agent.learning_starts", int, low=0),
+        Rule("agent.batch_size", int, low=1),
+        Rule("agent.tau", float, low=0.0, high=1.0, low_open=True),
+        Rule("agent.gamma", float, low=0.0, high=1.0),
+        Rule("agent.train_freq", int, low=1),
+        Rule("agent.gradient_steps", int, low=1),
+        Rule("agent.target_update_interval", int, low=1),
+        Rule("agent.exploration_fraction", float, low=0.0, high=1.0),
+        Rule("agent.exploration_initial_eps", float, low=0.0, high=1.0),
+        Rule("agent.exploration_final_eps", float, low=0.0, high=1.0),
+        Rule("agent.max_grad_norm", float, low=0.0, low_open=True),
+        Rule("agent.loss", str, choices=tuple(_LOSSES)),
+        Rule("agent.double_q", bool),
+        Rule("agent.network.head", str, choices=("q", "dueling")),
+        Rule("agent.network.init", str, choices=("orthogonal", "kaiming", "xavier", "default")),
+    )
+
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        *,
+        total_steps: int,
+        device: torch.device | str = "cpu",
+        learning_rate: float = 1e-4,
+        lr_schedule: str = "constant",
+        gamma: float = 0.99,
+        tau: float = 1.0,
+        target_update_interval: int = 10_000,
+        exploration_fraction: float = 0.1,
+        exploration_initial_eps: float = 1.0,
+        exploration_final_eps: float = 0.05,
+        max_grad_norm: float = 10.0,
+        loss: str = "huber",
+        double_q: bool = False,
+        network: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(action_space, gym.spaces.Discrete):
+            raise ConfigError(
+                f"DQN needs a discrete action space, but this env's is {action_space}. "
+                "Choose an env with discrete actions (e.g. env=CartPole-v1) or an agent for "
+                "continuous control."
+            )
+        network = dict(network or {"encoder": {"type": "mlp"}, "head": "q"})
+        self.device = torch.device(device)
+        self.n_actions = int(action_space.n)
+        self.total_steps = total_steps
+        self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
+        self.gamma = gamma
+        self.tau = tau
+        self.target_update_interval = target_update_interval
+        self.exploration_fraction = exploration_fraction
+        self.exploration_initial_eps = exploration_initial_eps
+        self.exploration_final_eps = exploration_final_eps
+        self.max_grad_norm = max_grad_norm
+        self.loss_fn = _LOSSES[loss]
+        self.double_q = double_q
+
+        self.q_net: nn.Module = build_q_network(
+            network["encoder"],
+            network.get("head", "q"),
+            tuple(observation_space.shape),
+            self.n_actions,
+            init=network.get("init", "orthogonal"),
+        ).to(self.device)
+        self.target_net: nn.Module = copy.deepcopy(self.q_net).requires_grad_(False)
+        # The fused Adam kernel is several times faster than the per-tensor loop for small nets.
+        self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=learning_rate, fused=True)
+        # Tensor lists for target updates, gathered once (walking the modules is slow).
+        self._target_tensors = [*self.target_net.parameters(), *self.target_net.buffers()]
+        self._online_tensors = [*self.q_net.parameters(), *self.q_net.buffers()]
+        floats = [
+            (t, o)
+            for t, o in zip(self._target_tensors, self._online_tensors, strict=True)
+            if t.is_floating_point()
+        ]
+        self._target_floats = [t for t, _ in floats]
+        self._online_floats = [o for _, o in floats]
+        self.updates = 0  # gradient steps taken
+        self._next_target_update = target_update_interval  # env step of the next target update
+
+    # ----------------------------------------------------------------------------- acting
+    def epsilon(self, env_step: int) -> float:
+        """ε at ``env_step``: linear from the initial to the final value, then constant."""
+        return linear_schedule(
+            self.exploration_initial_eps,
+            self.exploration_final_eps,
+            self.exploration_fraction * self.total_steps,
+            env_step,
+        )
+
+    @torch.no_grad()
+    def predict(self, obs: np.ndarray) -> np.ndarray:
+        """Greedy actions for a batch of observations ``(n, *obs_shape)`` → ``(n,)`` int64."""
+        q_values = self.q_net(torch.as_tensor(obs, device=self.device))
+        return q_values.argmax(dim=1).cpu().numpy()
+
+    def act(self, obs: np.ndarray, env_step: int, rng: np.random.Generator) -> np.ndarray:
+        """ε-greedy actions for a batch of observations (one per env)."""
+        n = len(obs)
+        explore = rng.random(n) < self.epsilon(env_step)
+        if explore.all():  # skip the forward pass while ε is high
+            return rng.integers(0, self.n_actions, size=n)
+        actions = self.predict(obs)
+        if explore.any():
+            actions[explore] = rng.integers(0, self.n_actions, size=int(explore.sum()))
+        return actions
+
+    def random_actions(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Uniformly random actions, used before ``learning_starts``."""
+        return rng.integers(0, self.n_actions, size=n)
+
+    def charts(self, env_step: int) -> dict[str, float]:
+        """Agent-specific chart values at ``env_step`` (logged under ``charts/``)."""
+        return {
+            "charts/epsilon": self.epsilon(env_step),
+            "charts/learning_rate": self.optimizer.param_groups[0]["lr"],
+        }
+
+    # ----------------------------------------------------------------------------- learning
+    def update(self, batch: ReplayBatch, env_step: int) -> dict[str, torch.Tensor]:
+        """One gradient step on the TD error of ``batch``. Returns detached metric tensors.
+
+        The metrics stay tensors so the loop can read them (one device sync) only when it logs.
+        """
+        if self.lr_schedule == "linear":
+            lr = self.learning_rate * max(1.0 - env_step / self.total_steps, 0.0)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+        obs = torch.as_tensor(batch.obs, device=self.device)
+        next_obs = torch.as_tensor(batch.next_obs, device=self.device)
+        actions = torch.as_tensor(batch.actions, device=self.device).long()
+        rewards = torch.as_tensor(batch.rewards, device=self.device)
+        terminated = torch.as_tensor(batch.terminated, device=self.device)
+
+        with torch.no_grad():
+            next_q_target = self.target_net(next_obs)  # (batch, n_actions)
+            if self.double_q:
+                next_actions = self.q_net(next_obs).argmax(dim=1, keepdim=True)
+                next_q = next_q_target.gather(1, next_actions).squeeze(1)
+            else:
+                next_q = next_q_target.max(dim=1).values
+            td_target = rewards + self.gamma * (1.0 - terminated) * next_q  # (batch,)
+
+        q = self.q_net(obs).gather(1, actions.unsqueeze(1)).squeeze(1)  # (batch,)
+        loss = self.loss_fn(q, td_target)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.q_net.parameters(), self.max_grad_norm, foreach=True)
+        self.optimizer.step()
+        self.updates += 1
+        return {"losses/td_loss": loss.detach(), "losses/q_values": q.detach().mean()}
+
+    def on_env_step(self, env_step: int) -> None:
+        """Update the target network every ``target_update_interval`` env steps."""
+        if env_step < self._next_target_update:
+            return
+        while self._next_target_update <= env_step:
+            self._next_target_update += self.target_update_interval
+        with torch.no_grad():
+            if self.tau >= 1.0:
+                torch._foreach_copy_(self._target_tensors, self._online_tensors)
+            else:
+                torch._foreach_lerp_(self._target_floats, self._online_floats, self.tau)
+
+    # ----------------------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """Networks, optimizer and counters, for checkpoints."""
+        return {
+            "q_net": self.q_net.state_dict(),
+            "target_net": self.target_net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "updates": self.updates,
+            "next_target_update": self._next_target_update,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved."""
+        self.q_net.load_state_dict(state["q_net"])
+        self.target_net.load_state_dict(state["target_net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.updates = int(state["updates"])
+        self._next_target_update = int(state["next_target_update"])

@@ -1,0 +1,91 @@
+"""Environment construction from ``conf/env`` settings, with gymnasium's vector envs.
+
+Training envs are vectorized (``SyncVectorEnv`` or ``AsyncVectorEnv``) with the *same-step*
+autoreset mode: when a sub-env ends, ``step`` returns the first observation of the next episode
+and puts the real last observation in ``info["final_obs"]``, which is what a replay buffer must
+store to bootstrap correctly on truncation.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.wrappers.vector import RecordEpisodeStatistics
+from omegaconf import DictConfig, OmegaConf
+
+from rl_lab.errors import ConfigError
+
+
+def _register_namespaces(env_id: str) -> None:
+    """Import optional env packages so their ids are in gymnasium's registry."""
+    if env_id.startswith("ALE/") or env_id.lower().startswith("ale"):
+        try:
+            import ale_py
+
+            gym.register_envs(ale_py)
+        except ImportError:  # pragma: no cover - ale-py is a dependency
+            pass
+
+
+def check_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
+    """Return the spec of a registered env id, or raise a ConfigError with close matches."""
+    _register_namespaces(env_id)
+    try:
+        return gym.spec(env_id)
+    except gym.error.Error as exc:
+        known = list(gym.registry.keys())
+        close = difflib.get_close_matches(env_id, known, n=5, cutoff=0.6)
+        hint = f"Did you mean: {', '.join(close)}? " if close else ""
+        raise ConfigError(
+            f"Unknown environment id '{env_id}' ({exc}). {hint}Pass a registered Gymnasium id as "
+            "`env=<id>` (e.g. env=CartPole-v1, env=LunarLander-v3, env=ALE/Pong-v5); "
+            '`python -c "import gymnasium; gymnasium.pprint_registry()"` lists them.'
+        ) from None
+
+
+def _make_kwargs(env_cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
+    kwargs = dict(OmegaConf.to_container(env_cfg.kwargs, resolve=True) if env_cfg.kwargs else {})
+    if env_cfg.max_episode_steps is not None:
+        kwargs["max_episode_steps"] = int(env_cfg.max_episode_steps)
+    return kwargs
+
+
+def make_vec_env(
+    env_cfg: DictConfig, num_envs: int | None = None, render_mode: str | None = None
+) -> VectorEnv:
+    """Build the vectorized env described by ``env_cfg`` (id, num_envs, vectorization, kwargs).
+
+    Episode returns and lengths are reported in ``info["episode"]`` by gymnasium's
+    ``RecordEpisodeStatistics``. Seed it with ``env.reset(seed=...)``.
+    """
+    check_env_id(env_cfg.id)
+    num_envs = int(num_envs or env_cfg.num_envs)
+    kwargs = _make_kwargs(env_cfg)
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
+    envs = gym.make_vec(
+        env_cfg.id,
+        num_envs=num_envs,
+        vectorization_mode=env_cfg.vectorization,
+        vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+        **kwargs,
+    )
+    return RecordEpisodeStatistics(envs)
+
+
+def make_env(env_cfg: DictConfig, render_mode: str | None = None) -> gym.Env:
+    """Build one (non-vectorized) env, e.g. for recording a video."""
+    check_env_id(env_cfg.id)
+    kwargs = _make_kwargs(env_cfg)
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
+    return gym.make(env_cfg.id, **kwargs)
+
+
+def reward_threshold(env_id: str) -> float | None:
+    """The return at which the env counts as solved (from its registration), if any."""
+    return check_env_id(env_id).reward_threshold

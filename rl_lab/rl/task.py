@@ -1,0 +1,185 @@
+"""The ``rl`` task: build the env and agent from the config, train, evaluate, write results.
+
+``train`` and ``evaluate_checkpoint`` are what ``python -m rl_lab task=rl mode=train|eval``
+run. Both validate everything (config values, env id, checkpoint) before any long work starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from rl_lab import checkpoint
+from rl_lab.config import COMMON_RULES, ENV_RULES, require, validate
+from rl_lab.errors import ConfigError
+from rl_lab.rl.dqn import DQN
+from rl_lab.rl.envs import check_env_id, make_vec_env
+from rl_lab.rl.evaluation import Evaluator, record_episode_gif
+from rl_lab.rl.off_policy import OffPolicyLoop
+from rl_lab.run_dir import write_json
+from rl_lab.tracking import Tracker
+
+log = logging.getLogger(__name__)
+
+#: Agents by ``agent.name``; each class has ``RULES`` and ``LOOP_KEYS`` and builds from config.
+AGENTS: dict[str, type] = {"dqn": DQN}
+
+
+def agent_class(name: str) -> type:
+    """The agent class for ``agent.name``, or a ConfigError listing the available agents."""
+    try:
+        return AGENTS[name]
+    except KeyError:
+        raise ConfigError(
+            f"Unknown agent '{name}'. Available agents: {', '.join(sorted(AGENTS))}. "
+            "Choose one with `agent=<name>`."
+        ) from None
+
+
+def validate_rl_config(cfg: DictConfig) -> None:
+    """All checks of an RL run's config: values, cross-field constraints and the env id."""
+    validate(cfg, COMMON_RULES + ENV_RULES)
+    cls = agent_class(cfg.agent.name)
+    validate(cfg, cls.RULES)
+    a = cfg.agent
+    require(
+        a.buffer_size >= a.batch_size,
+        f"agent.buffer_size={a.buffer_size} is smaller than agent.batch_size={a.batch_size}; "
+        "the replay buffer must hold at least one batch. Raise agent.buffer_size or lower "
+        "agent.batch_size.",
+    )
+    check_env_id(cfg.env.id)
+
+
+def build_agent(cfg: DictConfig, observation_space: Any, action_space: Any, device: str) -> Any:
+    """Instantiate ``cfg.agent`` for the given spaces (loop-level keys are left to the loop)."""
+    cls = agent_class(cfg.agent.name)
+    kwargs = OmegaConf.to_container(cfg.agent, resolve=True)
+    for key in ("name", *cls.LOOP_KEYS):
+        kwargs.pop(key, None)
+    return cls(
+        observation_space, action_space, total_steps=cfg.total_steps, device=device, **kwargs
+    )
+
+
+def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> dict[str, Any]:
+    """Train an agent, evaluate it, and write ``results.json``; returns the results."""
+    resume_payload = None
+    last = run_dir / "checkpoints" / "last.pt"
+    if resume:
+        resume_payload = checkpoint.load(last, kind="rl")
+    torch.manual_seed(cfg.seed)
+
+    probe = make_vec_env(cfg.env, num_envs=1)
+    observation_space, action_space = probe.single_observation_space, probe.single_action_space
+    probe.close()
+    agent = build_agent(cfg, observation_space, action_space, device)
+
+    purge_step = resume_payload["loop"]["env_steps"] if resume_payload else None
+    tracker = Tracker(run_dir / "tb", purge_step=purge_step)
+    if not resume:
+        tracker.config(cfg)
+    loop = OffPolicyLoop(agent, cfg, run_dir, tracker, resume_from=resume_payload)
+    if resume_payload:
+        log.info("Resuming from %s at env step %s", last, f"{loop.state.env_steps:,}")
+    results_path = run_dir / "results.json"
+    try:
+        state = loop.run()
+        final = Evaluator(cfg.env, cfg.eval.final_episodes, cfg.eval.seed)
+        result = final.evaluate(agent.predict)
+        final.close()
+        loop.record_eval(result.mean_return, result.std_return, result.lengths)
+        loop.save_checkpoint("last.pt")
+        state.wall_time_s = loop.state.wall_time_s  # includes the final evaluation
+        results = {
+            "status": "completed",
+            "task": "rl",
+            "agent": cfg.agent.name,
+            "env": cfg.env.id,
+            "seed": cfg.seed,
+            "env_steps": state.env_steps,
+            "episodes": state.episodes,
+            "gradient_steps": agent.updates,
+            "wall_time_s": state.wall_time_s,
+            "sps": state.env_steps / max(state.wall_time_s, 1e-9),
+            "reward_threshold": check_env_id(cfg.env.id).reward_threshold,
+            "eval": result.as_dict(),
+            "best_eval": {
+                "mean_return": state.best_eval_return,
+                "checkpoint": "checkpoints/best.pt",
+            },
+            "eval_history": state.eval_history,
+            "device": device,
+        }
+        tracker.hparams(cfg, {"eval/final_mean_return": result.mean_return})
+        if cfg.record_video:
+            gif = record_episode_gif(
+                cfg.env, agent.predict, run_dir / "videos" / "eval_episode.gif", cfg.eval.seed
+            )
+            results["video"] = str(gif.relative_to(run_dir))
+        write_json(results_path, results)
+        log.info(
+            "Final greedy evaluation over %d episodes: %.1f ± %.1f (%s env steps, %.0f s)",
+            len(result.returns),
+            result.mean_return,
+            result.std_return,
+            f"{state.env_steps:,}",
+            state.wall_time_s,
+        )
+        return results
+    finally:
+        loop.close()
+        tracker.close()
+
+
+def evaluate_checkpoint(cfg: DictConfig, run_dir: Path, device: str) -> dict[str, Any]:
+    """``mode=eval``: evaluate a saved agent for ``cfg.episodes`` greedy episodes."""
+    if not cfg.checkpoint:
+        raise ConfigError(
+            "mode=eval needs a checkpoint: pass `checkpoint=outputs/.../checkpoints/best.pt` "
+            "(or last.pt) of a training run."
+        )
+    path = Path(cfg.checkpoint)
+    payload = checkpoint.load(path, kind="rl")
+    saved = OmegaConf.create(payload["config"])
+    validate_rl_config(saved)
+    probe = make_vec_env(saved.env, num_envs=1)
+    agent = build_agent(saved, probe.single_observation_space, probe.single_action_space, device)
+    probe.close()
+    agent.load_state_dict(payload["agent"])
+    started = time.perf_counter()
+    evaluator = Evaluator(saved.env, cfg.episodes, cfg.eval.seed)
+    result = evaluator.evaluate(agent.predict)
+    evaluator.close()
+    results = {
+        "status": "completed",
+        "task": "rl",
+        "mode": "eval",
+        "checkpoint": str(path.resolve()),
+        "agent": saved.agent.name,
+        "env": saved.env.id,
+        "seed": saved.seed,
+        "env_steps": payload["loop"]["env_steps"],
+        "wall_time_s": time.perf_counter() - started,
+        "reward_threshold": check_env_id(saved.env.id).reward_threshold,
+        "eval": result.as_dict(),
+    }
+    if cfg.record_video:
+        gif = record_episode_gif(
+            saved.env, agent.predict, run_dir / "videos" / "eval_episode.gif", cfg.eval.seed
+        )
+        results["video"] = str(gif.relative_to(run_dir))
+    write_json(run_dir / "results.json", results)
+    log.info(
+        "Evaluated %s over %d episodes: %.1f ± %.1f",
+        path,
+        len(result.returns),
+        result.mean_return,
+        result.std_return,
+    )
+    return results

@@ -1,0 +1,132 @@
+"""What a run shows while it trains: TensorBoard scalars/hparams and a live progress bar.
+
+TensorBoard tags are grouped the same way for every agent: ``charts/`` (episodic return and
+length, epsilon, SPS), ``losses/`` (td_loss, q_values, ...), ``eval/`` (mean_return, ...).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
+
+#: The console for progress bars and log lines (stderr, so stdout stays free for results).
+CONSOLE = Console(stderr=True)
+
+
+def console_log_handler() -> logging.Handler:
+    """Logging handler that prints through :data:`CONSOLE` (used by conf/hydra/job_logging)."""
+    return RichHandler(console=CONSOLE, show_path=False, log_time_format="[%X]")
+
+
+def flatten_hparams(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
+    """Flatten a config to ``{"agent.learning_rate": 0.001, ...}`` with TensorBoard-safe values.
+
+    Lists and ``None`` become strings, so every run of a sweep has the same keys and types.
+    """
+    container = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+    flat: dict[str, Any] = {}
+
+    def visit(prefix: str, node: Any) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                visit(f"{prefix}.{key}" if prefix else str(key), value)
+        elif isinstance(node, (bool, int, float, str)):
+            flat[prefix] = node
+        else:
+            flat[prefix] = str(node)
+
+    visit("", container)
+    return flat
+
+
+class Tracker:
+    """TensorBoard writer for one run (``run_dir/tb``); ``purge_step`` is set when resuming."""
+
+    def __init__(self, log_dir: Path, purge_step: int | None = None) -> None:
+        # purge_step drops events logged after the checkpoint a resumed run restarts from
+        self.writer = SummaryWriter(log_dir=str(log_dir), flush_secs=30, purge_step=purge_step)
+
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        """Log one scalar at ``step`` (env steps for RL)."""
+        self.writer.add_scalar(tag, float(value), step)
+
+    def scalars(self, values: Mapping[str, float], step: int) -> None:
+        """Log several scalars at the same step."""
+        for tag, value in values.items():
+            self.writer.add_scalar(tag, float(value), step)
+
+    def config(self, cfg: DictConfig) -> None:
+        """Log the resolved config as text (shown in TensorBoard's TEXT tab)."""
+        text = OmegaConf.to_yaml(cfg, resolve=True)
+        self.writer.add_text("config", "```yaml\n" + text + "\n```", 0)
+
+    def hparams(self, cfg: DictConfig, metrics: Mapping[str, float]) -> None:
+        """Write hyperparameters and final metrics into this run (HPARAMS tab).
+
+        ``SummaryWriter.add_hparams`` would create a separate sub-run; writing the summaries
+        into the run's own file keeps one TensorBoard run per job.
+        """
+        exp, ssi, sei = hparams(flatten_hparams(cfg), dict(metrics))
+        file_writer = self.writer._get_file_writer()
+        for summary in (exp, ssi, sei):
+            file_writer.add_summary(summary)
+
+    def close(self) -> None:
+        """Flush and close the event file."""
+        self.writer.flush()
+        self.writer.close()
+
+
+class ProgressBar:
+    """Live progress: env steps, last episodic return, SPS and ETA (rich)."""
+
+    def __init__(self, total: int, description: str, enabled: bool = True, start: int = 0):
+        self.enabled = enabled
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("steps  return {task.fields[ret]}  SPS {task.fields[sps]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=CONSOLE,
+            disable=not enabled,
+        )
+        self._task = self._progress.add_task(
+            description, total=total, completed=start, ret="-", sps="-"
+        )
+        self._last_time = time.perf_counter()
+
+    def __enter__(self) -> ProgressBar:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def update(self, completed: int, episodic_return: float | None, sps: float) -> None:
+        """Move the bar to ``completed`` steps and refresh the shown statistics."""
+        if not self.enabled:
+            return
+        fields = {"sps": f"{sps:,.0f}"}
+        if episodic_return is not None:
+            fields["ret"] = f"{episodic_return:.1f}"
+        self._progress.update(self._task, completed=completed, **fields)
