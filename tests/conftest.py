@@ -1,0 +1,59 @@
+"""Shared fixtures: compose the real Hydra config in-process, and tiny-budget overrides."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+import rl_lab.__main__ as entry  # registers the env config source and resolvers
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: A DQN run on CartPole that finishes in about a second.
+TINY = [
+    "total_steps=1200",
+    "agent.learning_starts=200",
+    "agent.train_freq=4",
+    "agent.gradient_steps=1",
+    "agent.batch_size=16",
+    "agent.buffer_size=2000",
+    "agent.target_update_interval=100",
+    "agent.network.encoder.hidden_sizes=[16,16]",
+    "eval.freq=400",
+    "eval.episodes=3",
+    "eval.final_episodes=3",
+    "checkpointing.freq=400",
+    "logging.log_freq=200",
+    "progress=false",
+]
+
+
+@pytest.fixture
+def compose_cfg():
+    """``compose_cfg(*overrides) -> DictConfig`` from conf/ (without the hydra node)."""
+
+    def _compose(*overrides: str) -> DictConfig:
+        with initialize_config_dir(config_dir=entry.CONFIG_DIR, version_base="1.3"):
+            return compose(config_name="config", overrides=list(overrides))
+
+    return _compose
+
+
+def run_cli(*args: str, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``python -m rl_lab ARGS`` in a subprocess; returns the completed process."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "rl_lab", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        **kwargs,
+    )

@@ -1,0 +1,62 @@
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from rl_lab.nets import MLP
+from rl_lab.nets.flat import FlatParameters
+
+
+def make_pair():
+    torch.manual_seed(0)
+    net = nn.Sequential(MLP(5, [8, 8]), nn.Linear(8, 3))
+    return net, copy.deepcopy(net)
+
+
+def test_flat_training_matches_per_tensor_training():
+    net, reference = make_pair()
+    flat = FlatParameters(net)
+    opt = torch.optim.Adam([flat.param], lr=1e-2)
+    ref_opt = torch.optim.Adam(reference.parameters(), lr=1e-2)
+    x, y = torch.randn(16, 5), torch.randn(16, 3)
+    for _ in range(5):
+        flat.zero_grad()
+        nn.functional.mse_loss(net(x), y).backward()
+        norm = flat.clip_grad_norm_(0.1)
+        opt.step()
+        ref_opt.zero_grad()
+        nn.functional.mse_loss(reference(x), y).backward()
+        ref_norm = nn.utils.clip_grad_norm_(reference.parameters(), 0.1)
+        ref_opt.step()
+        torch.testing.assert_close(norm, ref_norm)
+    for p, q in zip(net.parameters(), reference.parameters()):
+        torch.testing.assert_close(p, q)
+
+
+def test_parameters_and_gradients_stay_views_of_the_flat_tensors():
+    net, _ = make_pair()
+    flat = FlatParameters(net)
+    net(torch.randn(4, 5)).sum().backward()
+    start, end = flat.param.grad.data_ptr(), flat.param.grad.data_ptr() + flat.param.numel() * 4
+    for p in net.parameters():
+        assert start <= p.grad.data_ptr() < end
+    assert flat.param.grad.abs().sum() > 0
+    flat.zero_grad()
+    assert all(p.grad.abs().sum() == 0 for p in net.parameters())
+
+
+def test_load_state_dict_writes_through_to_the_flat_tensor():
+    net, other = make_pair()
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(1.0)
+    flat = FlatParameters(net)
+    net.load_state_dict(other.state_dict())
+    expected = torch.cat([p.detach().reshape(-1) for p in other.parameters()])
+    torch.testing.assert_close(flat.param.detach(), expected)
+
+
+def test_module_without_parameters_is_rejected():
+    with pytest.raises(ValueError, match="no trainable"):
+        FlatParameters(nn.ReLU())
