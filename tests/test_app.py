@@ -57,7 +57,7 @@ def test_training_leaves_a_complete_run_directory(compose_cfg, tmp_path):
 def test_same_seed_gives_identical_results(compose_cfg, tmp_path):
     first = train(compose_cfg, tmp_path / "a", "seed=5")
     second = train(compose_cfg, tmp_path / "b", "seed=5")
-    other = train(compose_cfg, tmp_path / "c", "seed=6")
+    train(compose_cfg, tmp_path / "c", "seed=6")
     assert first["eval"] == second["eval"]
     assert first["eval_history"] == second["eval_history"]
     assert first["episodes"] == second["episodes"]

@@ -30,7 +30,7 @@ def test_flat_training_matches_per_tensor_training():
         ref_norm = nn.utils.clip_grad_norm_(reference.parameters(), 0.1)
         ref_opt.step()
         torch.testing.assert_close(norm, ref_norm)
-    for p, q in zip(net.parameters(), reference.parameters()):
+    for p, q in zip(net.parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(p, q)
 
 

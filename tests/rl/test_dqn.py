@@ -56,9 +56,9 @@ def test_hard_target_update_happens_every_interval():
     before = params(agent.target_net)
     agent.update(batch(), env_step=1)
     agent.on_env_step(9)
-    assert all(torch.equal(a, b) for a, b in zip(before, params(agent.target_net)))
+    assert all(torch.equal(a, b) for a, b in zip(before, params(agent.target_net), strict=True))
     agent.on_env_step(10)
-    for target, online in zip(agent.target_net.parameters(), agent.q_net.parameters()):
+    for target, online in zip(agent.target_net.parameters(), agent.q_net.parameters(), strict=True):
         assert torch.equal(target, online)
 
 
@@ -68,7 +68,7 @@ def test_polyak_target_update():
     agent.update(batch(), env_step=1)
     online = params(agent.q_net)
     agent.on_env_step(1)
-    for new, old, o in zip(agent.target_net.parameters(), old_target, online):
+    for new, old, o in zip(agent.target_net.parameters(), old_target, online, strict=True):
         torch.testing.assert_close(new.detach(), 0.75 * old + 0.25 * o)
 
 
