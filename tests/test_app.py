@@ -173,3 +173,24 @@ def test_sigint_writes_a_checkpoint_and_the_run_resumes(tmp_path):
     assert done.returncode == 0, done.stderr
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["status"] == "completed" and results["env_steps"] == steps + 400
+
+
+def test_multirun_gives_each_job_a_directory_and_summarizes(tmp_path):
+    proc = run_cli("-m", *TINY, "seed=0,1", f"hydra.sweep.dir={tmp_path}", timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    jobs = sorted(p for p in tmp_path.iterdir() if p.is_dir() and p.name[0].isdigit())
+    assert [p.name for p in jobs] == ["0_dqn_CartPole-v1_s0", "1_dqn_CartPole-v1_s1"]
+    for job in jobs:
+        assert json.loads((job / "results.json").read_text())["status"] == "completed"
+        assert any((job / "tb").iterdir())
+    summary = subprocess.run(
+        [sys.executable, "-m", "rl_lab.summarize", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert summary.returncode == 0, summary.stderr
+    rows = (tmp_path / "summary.csv").read_text().splitlines()
+    assert len(rows) == 2  # header + one configuration with both seeds
+    assert (tmp_path / "learning_curves.png").stat().st_size > 0

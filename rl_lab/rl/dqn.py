@@ -55,6 +55,7 @@ class DQN:
     """
 
     name = "dqn"
+    LOOP = "off_policy"
 
     #: Hyperparameters the off-policy loop reads from ``cfg.agent`` (not the agent's own).
     LOOP_KEYS = ("buffer_size", "batch_size", "learning_starts", "train_freq", "gradient_steps")
@@ -122,13 +123,20 @@ class DQN:
         self.loss_fn = _LOSSES[loss]
         self.double_q = double_q
 
-        self.q_net: nn.Module = build_q_network(
-            network["encoder"],
-            network.get("head", "q"),
-            tuple(observation_space.shape),
-            self.n_actions,
-            init=network.get("init", "orthogonal"),
-        ).to(self.device)
+        try:
+            self.q_net: nn.Module = build_q_network(
+                network["encoder"],
+                network.get("head", "q"),
+                tuple(observation_space.shape),
+                self.n_actions,
+                init=network.get("init", "orthogonal"),
+            ).to(self.device)
+        except ValueError as exc:
+            raise ConfigError(
+                f"agent.network is invalid for observations of shape {observation_space.shape}: "
+                f"{exc}. Fix it with e.g. agent.network.encoder.type=mlp or "
+                "agent.network.encoder.hidden_sizes=[64,64]."
+            ) from None
         self.target_net: nn.Module = copy.deepcopy(self.q_net).requires_grad_(False)
         # One flat parameter tensor + the fused Adam kernel: a few kernels per step instead of a
         # few per layer, which is what bounds small networks on a CPU.

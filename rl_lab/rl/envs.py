@@ -77,6 +77,15 @@ def make_vec_env(
     return RecordEpisodeStatistics(envs)
 
 
+def env_spaces(env_cfg: DictConfig) -> tuple[gym.Space, gym.Space]:
+    """The single-env observation and action spaces of ``env_cfg`` (as the vector env sees them)."""
+    envs = make_vec_env(env_cfg, num_envs=1)
+    try:
+        return envs.single_observation_space, envs.single_action_space
+    finally:
+        envs.close()
+
+
 def make_env(env_cfg: DictConfig, render_mode: str | None = None) -> gym.Env:
     """Build one (non-vectorized) env, e.g. for recording a video."""
     check_env_id(env_cfg.id)

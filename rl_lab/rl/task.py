@@ -18,16 +18,21 @@ from rl_lab import checkpoint
 from rl_lab.config import COMMON_RULES, ENV_RULES, require, validate
 from rl_lab.errors import ConfigError
 from rl_lab.rl.dqn import DQN
-from rl_lab.rl.envs import check_env_id, make_vec_env
+from rl_lab.rl.envs import check_env_id, env_spaces
 from rl_lab.rl.evaluation import Evaluator, record_episode_gif
+from rl_lab.rl.loop import Loop
 from rl_lab.rl.off_policy import OffPolicyLoop
 from rl_lab.run_dir import write_json
 from rl_lab.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
-#: Agents by ``agent.name``; each class has ``RULES`` and ``LOOP_KEYS`` and builds from config.
+#: Agents by ``agent.name``. Each class has ``RULES`` (validation), ``LOOP`` (a key of
+#: ``LOOPS``) and ``LOOP_KEYS`` (the ``cfg.agent`` keys its loop reads, not passed to it).
 AGENTS: dict[str, type] = {"dqn": DQN}
+
+#: Training loops by kind of learning; every agent of a kind shares its loop.
+LOOPS: dict[str, type[Loop]] = {"off_policy": OffPolicyLoop}
 
 
 def agent_class(name: str) -> type:
@@ -75,16 +80,15 @@ def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> 
         resume_payload = checkpoint.load(last, kind="rl")
     torch.manual_seed(cfg.seed)
 
-    probe = make_vec_env(cfg.env, num_envs=1)
-    observation_space, action_space = probe.single_observation_space, probe.single_action_space
-    probe.close()
-    agent = build_agent(cfg, observation_space, action_space, device)
+    agent = build_agent(cfg, *env_spaces(cfg.env), device)
 
     purge_step = resume_payload["loop"]["env_steps"] if resume_payload else None
     tracker = Tracker(run_dir / "tb", purge_step=purge_step)
     if not resume:
         tracker.config(cfg)
-    loop = OffPolicyLoop(agent, cfg, run_dir, tracker, resume_from=resume_payload)
+    loop = LOOPS[agent_class(cfg.agent.name).LOOP](
+        agent, cfg, run_dir, tracker, resume_from=resume_payload
+    )
     if resume_payload:
         log.info("Resuming from %s at env step %s", last, f"{loop.state.env_steps:,}")
     results_path = run_dir / "results.json"
@@ -148,9 +152,7 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: Path, device: str) -> dict[str
     payload = checkpoint.load(path, kind="rl")
     saved = OmegaConf.create(payload["config"])
     validate_rl_config(saved)
-    probe = make_vec_env(saved.env, num_envs=1)
-    agent = build_agent(saved, probe.single_observation_space, probe.single_action_space, device)
-    probe.close()
+    agent = build_agent(saved, *env_spaces(saved.env), device)
     agent.load_state_dict(payload["agent"])
     started = time.perf_counter()
     evaluator = Evaluator(saved.env, cfg.episodes, cfg.eval.seed)

@@ -125,3 +125,9 @@ def test_state_dict_round_trip_restores_predictions_and_counters():
 def test_continuous_actions_are_rejected_with_a_clear_message():
     with pytest.raises(ConfigError, match="discrete action space"):
         DQN(OBS, gym.spaces.Box(-1, 1, (1,)), total_steps=10, network=NET)
+
+
+def test_bad_network_spec_is_a_config_error():
+    bad = {"encoder": {"type": "transformer"}, "head": "q"}
+    with pytest.raises(ConfigError, match="agent.network is invalid.*transformer"):
+        DQN(OBS, ACTIONS, total_steps=10, network=bad)

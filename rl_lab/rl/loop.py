@@ -1,0 +1,239 @@
+"""What every RL training loop shares: counters, RNG state, checkpoints, evaluation, logging.
+
+A loop subclasses :class:`Loop` and implements :meth:`Loop.run` (how experience is collected
+and when the agent learns); everything around that is here, so the off-policy and on-policy
+loops differ only in their own lines.
+
+An agent plugged into a loop provides ``predict(obs)`` (greedy actions), ``charts(env_step)``,
+``state_dict()``, ``load_state_dict(state)`` and an ``updates`` counter, plus what its loop asks
+for (see ``off_policy.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import signal
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from rl_lab import checkpoint
+from rl_lab.errors import InterruptedRunError, TrainingDivergedError
+from rl_lab.rl.envs import make_vec_env
+from rl_lab.rl.evaluation import Evaluator
+from rl_lab.tracking import Tracker
+
+
+@dataclass
+class LoopState:
+    """Counters and history of a training run; saved in every checkpoint."""
+
+    env_steps: int = 0
+    vector_steps: int = 0
+    episodes: int = 0
+    wall_time_s: float = 0.0
+    best_eval_return: float = -math.inf
+    eval_history: list[dict[str, float]] = field(default_factory=list)
+
+
+def crossed(before: int, after: int, every: int) -> bool:
+    """Whether a multiple of ``every`` lies in ``(before, after]`` (``every <= 0``: never)."""
+    return every > 0 and after // every > before // every
+
+
+class GracefulStop:
+    """Turns the first SIGINT/SIGTERM into a request the loop honours at the next step.
+
+    A second signal interrupts immediately. Outside the main thread (some sweep launchers)
+    signals cannot be caught and the handlers are not installed.
+    """
+
+    def __init__(self) -> None:
+        self.requested: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested is not None:
+            raise KeyboardInterrupt
+        self.requested = signal.Signals(signum).name
+
+    def __enter__(self) -> GracefulStop:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def rng_state(rng: np.random.Generator) -> dict[str, Any]:
+    """RNG states of NumPy (the loop's generator), torch and Python, checkpoint-safe."""
+    return {
+        "numpy": rng.bit_generator.state,
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+    }
+
+
+def restore_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
+    """Inverse of :func:`rng_state`."""
+    rng.bit_generator.state = state["numpy"]
+    torch.set_rng_state(state["torch"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+class Loop:
+    """Base of the training loops: trains ``agent`` on ``cfg.env`` for ``cfg.total_steps``.
+
+    Args:
+        agent: the agent.
+        cfg: the resolved run config (``agent``, ``env``, ``eval``, ``checkpointing``, ...).
+        run_dir: the run directory; checkpoints go to ``run_dir/checkpoints``.
+        tracker: TensorBoard writer of the run.
+        resume_from: a loaded ``last.pt`` payload to continue from, if any.
+    """
+
+    def __init__(
+        self,
+        agent: Any,
+        cfg: DictConfig,
+        run_dir: Path,
+        tracker: Tracker,
+        resume_from: dict[str, Any] | None = None,
+    ) -> None:
+        self.agent = agent
+        self.cfg = cfg
+        self.run_dir = run_dir
+        self.tracker = tracker
+        self.ckpt_dir = run_dir / "checkpoints"
+        self.envs = self.make_envs()
+        self.num_envs = self.envs.num_envs
+        self.rng = np.random.default_rng(cfg.seed)
+        self.state = LoopState()
+        self.evaluator = Evaluator(cfg.env, cfg.eval.episodes, cfg.eval.seed)
+        self._recent_returns: deque[float] = deque(maxlen=20)
+        self._reset_seed = cfg.seed
+        if resume_from is not None:
+            self._restore(resume_from)
+
+    def make_envs(self) -> Any:
+        """The training vector env (override to add wrappers)."""
+        return make_vec_env(self.cfg.env)
+
+    def run(self) -> LoopState:
+        """Train until ``total_steps``; returns the final loop state (before final eval)."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------------------- state
+    def extra_state(self, for_resume: bool) -> dict[str, Any]:
+        """Loop-specific checkpoint content (e.g. the replay buffer); ``{}`` by default."""
+        return {}
+
+    def load_extra_state(self, payload: dict[str, Any]) -> None:
+        """Restore what :meth:`extra_state` saved."""
+
+    def _restore(self, payload: dict[str, Any]) -> None:
+        self.agent.load_state_dict(payload["agent"])
+        self.state = LoopState(**payload["loop"])
+        restore_rng_state(self.rng, payload["rng"])
+        self.load_extra_state(payload)
+        # Env internals cannot be saved generically: a resumed run starts fresh episodes, seeded
+        # from the seed and the step count so the continuation is itself reproducible.
+        self._reset_seed = self.cfg.seed + 7919 * self.state.env_steps
+
+    def save_checkpoint(self, name: str = "last.pt") -> Path:
+        """Write ``checkpoints/<name>`` atomically; ``last.pt`` also holds what resume needs."""
+        for_resume = name == "last.pt"
+        payload = {
+            "kind": "rl",
+            "config": OmegaConf.to_container(self.cfg, resolve=True),
+            "agent": self.agent.state_dict(),
+            "loop": asdict(self.state),
+            "rng": rng_state(self.rng),
+            **self.extra_state(for_resume),
+        }
+        return checkpoint.save(payload, self.ckpt_dir / name)
+
+    def interrupt(self, signal_name: str) -> None:
+        """Save ``last.pt`` and raise the error that tells the user how to resume."""
+        path = self.save_checkpoint()
+        raise InterruptedRunError(
+            f"Stopped by {signal_name} at env step {self.state.env_steps:,}; the "
+            f"checkpoint {path} holds everything needed to continue. Resume with "
+            f"`python -m rl_lab resume=true hydra.run.dir={self.run_dir}`."
+        )
+
+    # ----------------------------------------------------------------------------- logging
+    def _recent_return(self) -> float | None:
+        return float(np.mean(self._recent_returns)) if self._recent_returns else None
+
+    def _log_episodes(self, infos: dict[str, Any]) -> None:
+        episode = infos["episode"]
+        for i in np.flatnonzero(infos["_episode"]):
+            self.state.episodes += 1
+            self._recent_returns.append(float(episode["r"][i]))
+            self.tracker.scalars(
+                {
+                    "charts/episodic_return": episode["r"][i],
+                    "charts/episodic_length": episode["l"][i],
+                },
+                self.state.env_steps,
+            )
+
+    def _log_scalars(self, metrics: dict[str, torch.Tensor], sps: float) -> None:
+        values = {tag: value.item() for tag, value in metrics.items()}
+        values.update(self.agent.charts(self.state.env_steps))
+        values["charts/SPS"] = sps
+        self.tracker.scalars(values, self.state.env_steps)
+
+    def _check_finite(self, metrics: dict[str, torch.Tensor]) -> None:
+        loss = next(iter(metrics.values()))
+        if not torch.isfinite(loss).item():
+            last = self.ckpt_dir / "last.pt"
+            kept = f"the last good checkpoint {last} is kept" if last.exists() else "no checkpoint"
+            raise TrainingDivergedError(
+                f"The loss became {loss.item()} at env step {self.state.env_steps:,} (update "
+                f"{self.agent.updates:,}); training stopped and {kept}. Lower "
+                "agent.learning_rate, keep agent.max_grad_norm small, or check the env's "
+                "rewards/observations for NaN or huge values."
+            )
+
+    # ----------------------------------------------------------------------------- eval
+    def periodic_eval(self) -> dict[str, float]:
+        """Evaluate the greedy policy, log ``eval/*`` and keep ``best.pt`` up to date."""
+        result = self.evaluator.evaluate(self.agent.predict)
+        return self.record_eval(result.mean_return, result.std_return, result.lengths)
+
+    def record_eval(self, mean: float, std: float, lengths: list[int]) -> dict[str, float]:
+        """Log one evaluation at the current step and save ``best.pt`` on a new best."""
+        step = self.state.env_steps
+        entry = {"env_steps": step, "mean_return": mean, "std_return": std}
+        self.state.eval_history.append(entry)
+        self.tracker.scalars(
+            {
+                "eval/mean_return": mean,
+                "eval/std_return": std,
+                "eval/mean_length": float(np.mean(lengths)),
+            },
+            step,
+        )
+        if mean > self.state.best_eval_return:
+            self.state.best_eval_return = mean
+            self.save_checkpoint("best.pt")
+        return entry
+
+    def close(self) -> None:
+        """Close the training and evaluation envs."""
+        self.envs.close()
+        self.evaluator.close()
