@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rl_lab.config import Rule
+from rl_lab.config import Rule, require
 from rl_lab.errors import ConfigError
 from rl_lab.nets import build_q_network
 from rl_lab.nets.flat import FlatParameters
@@ -80,6 +80,17 @@ class DQN:
         Rule("agent.network.head", str, choices=("q", "dueling")),
         Rule("agent.network.init", str, choices=("orthogonal", "kaiming", "xavier", "default")),
     )
+
+    @staticmethod
+    def check_config(cfg: Any) -> None:
+        """Cross-field checks of a run config using this agent (after ``RULES``)."""
+        a = cfg.agent
+        require(
+            a.buffer_size >= a.batch_size,
+            f"agent.buffer_size={a.buffer_size} is smaller than agent.batch_size={a.batch_size}; "
+            "the replay buffer must hold at least one batch. Raise agent.buffer_size or lower "
+            "agent.batch_size.",
+        )
 
     def __init__(
         self,

@@ -15,7 +15,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from rl_lab import checkpoint
-from rl_lab.config import COMMON_RULES, ENV_RULES, require, validate
+from rl_lab.config import COMMON_RULES, ENV_RULES, validate
 from rl_lab.errors import ConfigError
 from rl_lab.rl.dqn import DQN
 from rl_lab.rl.envs import check_env_id, env_spaces
@@ -27,8 +27,9 @@ from rl_lab.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
-#: Agents by ``agent.name``. Each class has ``RULES`` (validation), ``LOOP`` (a key of
-#: ``LOOPS``) and ``LOOP_KEYS`` (the ``cfg.agent`` keys its loop reads, not passed to it).
+#: Agents by ``agent.name``. Each class has ``RULES`` (per-value validation), ``check_config(cfg)``
+#: (cross-field checks), ``LOOP`` (a key of ``LOOPS``) and ``LOOP_KEYS`` (the ``cfg.agent`` keys
+#: its loop reads, which are not passed to the agent's constructor).
 AGENTS: dict[str, type] = {"dqn": DQN}
 
 #: Training loops by kind of learning; every agent of a kind shares its loop.
@@ -51,13 +52,7 @@ def validate_rl_config(cfg: DictConfig) -> None:
     validate(cfg, COMMON_RULES + ENV_RULES)
     cls = agent_class(cfg.agent.name)
     validate(cfg, cls.RULES)
-    a = cfg.agent
-    require(
-        a.buffer_size >= a.batch_size,
-        f"agent.buffer_size={a.buffer_size} is smaller than agent.batch_size={a.batch_size}; "
-        "the replay buffer must hold at least one batch. Raise agent.buffer_size or lower "
-        "agent.batch_size.",
-    )
+    cls.check_config(cfg)
     check_env_id(cfg.env.id)
 
 
