@@ -12,6 +12,7 @@ for (see ``off_policy.py``).
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import random
 import signal
@@ -30,6 +31,8 @@ from rl_lab.errors import InterruptedRunError, TrainingDivergedError
 from rl_lab.rl.envs import make_vec_env
 from rl_lab.rl.evaluation import Evaluator
 from rl_lab.tracking import Tracker
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -228,9 +231,18 @@ class Loop:
             },
             step,
         )
-        if mean > self.state.best_eval_return:
+        best = mean > self.state.best_eval_return
+        if best:
             self.state.best_eval_return = mean
             self.save_checkpoint("best.pt")
+        log.info(
+            "eval at %s steps: %.1f ± %.1f over %d episodes%s",
+            f"{step:,}",
+            mean,
+            std,
+            len(lengths),
+            " (new best)" if best else "",
+        )
         return entry
 
     def close(self) -> None:

@@ -15,6 +15,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from rl_lab import checkpoint
+from rl_lab.baselines.mapping import SB3_ALGOS, sb3_kwargs
+from rl_lab.baselines.sb3 import Sb3Agent, Sb3Loop
 from rl_lab.config import COMMON_RULES, ENV_RULES, validate
 from rl_lab.errors import ConfigError
 from rl_lab.rl.dqn import DQN
@@ -33,32 +35,44 @@ log = logging.getLogger(__name__)
 AGENTS: dict[str, type] = {"dqn": DQN}
 
 #: Training loops by kind of learning; every agent of a kind shares its loop.
-LOOPS: dict[str, type[Loop]] = {"off_policy": OffPolicyLoop}
+LOOPS: dict[str, type[Loop]] = {"sb3": Sb3Loop, "off_policy": OffPolicyLoop}
 
 
 def agent_class(name: str) -> type:
     """The agent class for ``agent.name``, or a ConfigError listing the available agents."""
+    if name in SB3_ALGOS:
+        return Sb3Agent
     try:
         return AGENTS[name]
     except KeyError:
+        available = ", ".join(sorted([*AGENTS, *SB3_ALGOS]))
         raise ConfigError(
-            f"Unknown agent '{name}'. Available agents: {', '.join(sorted(AGENTS))}. "
+            f"Unknown agent '{name}'. Available agents: {available}. "
             "Choose one with `agent=<name>`."
         ) from None
+
+
+def config_class(name: str) -> type:
+    """The rl_lab agent class whose hyperparameters ``agent=<name>`` uses (its RULES, checks)."""
+    return AGENTS[SB3_ALGOS[name].ours] if name in SB3_ALGOS else agent_class(name)
 
 
 def validate_rl_config(cfg: DictConfig) -> None:
     """All checks of an RL run's config: values, cross-field constraints and the env id."""
     validate(cfg, COMMON_RULES + ENV_RULES)
-    cls = agent_class(cfg.agent.name)
+    cls = config_class(cfg.agent.name)
     validate(cfg, cls.RULES)
     cls.check_config(cfg)
+    if cfg.agent.name in SB3_ALGOS:
+        sb3_kwargs(SB3_ALGOS[cfg.agent.name], cfg.agent)  # raises on what SB3 cannot take
     check_env_id(cfg.env.id)
 
 
 def build_agent(cfg: DictConfig, observation_space: Any, action_space: Any, device: str) -> Any:
     """Instantiate ``cfg.agent`` for the given spaces (loop-level keys are left to the loop)."""
     cls = agent_class(cfg.agent.name)
+    if hasattr(cls, "from_run_config"):  # agents that build their own envs (SB3 baselines)
+        return cls.from_run_config(cfg, device)
     kwargs = OmegaConf.to_container(cfg.agent, resolve=True)
     for key in ("name", *cls.LOOP_KEYS):
         kwargs.pop(key, None)

@@ -1,0 +1,172 @@
+"""The one place where rl_lab hyperparameters become Stable-Baselines3 arguments.
+
+Each :class:`Sb3Algo` says, for every key of our agent config, what happens to it:
+
+- ``direct``: passed to the SB3 constructor under the same name;
+- ``requires``: SB3 has no such option, so only the value SB3 hard-codes is accepted (any other
+  value is a :class:`~rl_lab.errors.ConfigError` naming the key, never a silent drop);
+- ``notes``: an implementation difference with no option on either side, recorded in the run's
+  ``results.json`` so comparisons state it;
+- the learning rate (+ ``lr_schedule``) and the network (``network.encoder.*`` →
+  ``policy`` and ``policy_kwargs``) are translated by :func:`sb3_kwargs`.
+
+A test checks that every key of every agent config is covered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from stable_baselines3.common.utils import LinearSchedule
+
+from rl_lab.errors import ConfigError
+from rl_lab.nets import ACTIVATIONS
+
+#: Keys that :func:`sb3_kwargs` translates itself (not listed per algorithm).
+TRANSLATED = (
+    "name",
+    "learning_rate",
+    "lr_schedule",
+    "network.encoder.type",
+    "network.encoder.hidden_sizes",
+    "network.encoder.activation",
+    "network.encoder.features",
+)
+
+#: Our encoder type → SB3 policy name.
+POLICIES = {"mlp": "MlpPolicy", "nature_cnn": "CnnPolicy"}
+
+
+@dataclass(frozen=True)
+class Sb3Algo:
+    """How one of our agents maps onto a Stable-Baselines3 algorithm.
+
+    Args:
+        name: our agent name for the SB3 run (``agent=sb3_dqn``).
+        ours: the rl_lab agent whose config and presets it shares (``dqn``).
+        sb3_class: import path of the SB3 class.
+        direct: our keys passed unchanged.
+        requires: our key → (the only value SB3 supports, why).
+        notes: our key → the difference that no option controls.
+    """
+
+    name: str
+    ours: str
+    sb3_class: str
+    direct: tuple[str, ...]
+    requires: Mapping[str, tuple[Any, str]] = field(default_factory=dict)
+    notes: Mapping[str, str] = field(default_factory=dict)
+
+    def covered_keys(self) -> set[str]:
+        """Every agent-config key this mapping accounts for."""
+        return {*TRANSLATED, *self.direct, *self.requires, *self.notes}
+
+
+DQN = Sb3Algo(
+    name="sb3_dqn",
+    ours="dqn",
+    sb3_class="stable_baselines3.DQN",
+    direct=(
+        "buffer_size",
+        "learning_starts",
+        "batch_size",
+        "tau",
+        "gamma",
+        "train_freq",
+        "gradient_steps",
+        "target_update_interval",
+        "exploration_fraction",
+        "exploration_initial_eps",
+        "exploration_final_eps",
+        "max_grad_norm",
+    ),
+    requires={
+        "loss": ("huber", "SB3's DQN always uses the Huber (smooth L1) loss"),
+        "double_q": (False, "SB3's DQN has no Double DQN target"),
+        "network.head": ("q", "SB3's DQN has no dueling head"),
+        "network.encoder.norm": (None, "SB3's MLP policies have no normalisation layers"),
+        "network.encoder.dropout": (0.0, "SB3's MLP policies have no dropout"),
+    },
+    notes={
+        "network.init": "SB3's DQN keeps PyTorch's default layer initialisation",
+    },
+)
+
+#: Supported SB3 agents by our agent name.
+SB3_ALGOS: dict[str, Sb3Algo] = {algo.name: algo for algo in (DQN,)}
+
+
+def sb3_algo(name: str) -> Sb3Algo:
+    """The mapping for ``agent=<name>``, or a ConfigError listing the supported ones."""
+    try:
+        return SB3_ALGOS[name]
+    except KeyError:
+        raise ConfigError(
+            f"No Stable-Baselines3 counterpart '{name}'. Supported: "
+            f"{', '.join(sorted(SB3_ALGOS))}. Choose one with `agent=<name>`."
+        ) from None
+
+
+def _flatten(node: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, path + "."))
+        else:
+            flat[path] = value
+    return flat
+
+
+def sb3_kwargs(algo: Sb3Algo, agent_cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
+    """SB3 constructor arguments (``policy``, ``policy_kwargs``, ...) for our agent config.
+
+    Raises:
+        ConfigError: a key has a value SB3 cannot take, or the mapping does not know a key.
+    """
+    if isinstance(agent_cfg, DictConfig):
+        agent_cfg = OmegaConf.to_container(agent_cfg, resolve=True)
+    flat = _flatten(agent_cfg)
+    unknown = sorted(set(flat) - algo.covered_keys())
+    if unknown:
+        raise ConfigError(
+            f"agent.{unknown[0]} has no mapping to Stable-Baselines3's {algo.sb3_class} "
+            f"(unmapped: {', '.join(unknown)}). Remove the override or run agent={algo.ours}."
+        )
+    for key, (allowed, why) in algo.requires.items():
+        if key in flat and flat[key] != allowed:
+            raise ConfigError(
+                f"agent.{key}={flat[key]!r} cannot be reproduced with Stable-Baselines3: {why}. "
+                f"Use agent.{key}={allowed!r} for agent={algo.name}, or compare with "
+                f"agent={algo.ours} only."
+            )
+    kwargs: dict[str, Any] = {key: flat[key] for key in algo.direct if key in flat}
+    learning_rate = float(flat["learning_rate"])
+    # SB3 schedules are functions of progress_remaining (1 → 0); linear decays to 0 at the end.
+    kwargs["learning_rate"] = (
+        LinearSchedule(learning_rate, 0.0, 1.0)
+        if flat.get("lr_schedule", "constant") == "linear"
+        else learning_rate
+    )
+    encoder = flat.get("network.encoder.type", "mlp")
+    if encoder not in POLICIES:
+        raise ConfigError(
+            f"agent.network.encoder.type={encoder!r} has no Stable-Baselines3 policy; supported: "
+            f"{', '.join(POLICIES)}."
+        )
+    kwargs["policy"] = POLICIES[encoder]
+    policy_kwargs: dict[str, Any] = {}
+    if encoder == "mlp":
+        policy_kwargs["net_arch"] = list(flat.get("network.encoder.hidden_sizes", [64, 64]))
+        activation = flat.get("network.encoder.activation", "relu")
+        policy_kwargs["activation_fn"] = ACTIVATIONS[activation]
+    else:  # our Nature CNN is SB3's NatureCNN features extractor, followed directly by the head
+        policy_kwargs["net_arch"] = []
+        policy_kwargs["features_extractor_kwargs"] = {
+            "features_dim": int(flat.get("network.encoder.features", 512))
+        }
+    kwargs["policy_kwargs"] = policy_kwargs
+    return kwargs
