@@ -306,9 +306,10 @@ def _median(values: Sequence[float]) -> float:
     return statistics.median(finite) if finite else math.nan
 
 
-def _summarise_group(
+def summarise_group(
     label: str, runs: Sequence[RunRecord], threshold: float | None
 ) -> GroupSummary:
+    """Statistics of ``runs`` (the seeds of one configuration) as one :class:`GroupSummary`."""
     completed = sorted(
         (r for r in runs if r.state == "completed"),
         key=lambda r: (r.seed is None, r.seed or 0, str(r.path)),
@@ -544,7 +545,7 @@ def summarize(
         )
     runs = [read_run(run_dir) for run_dir in find_run_dirs(run_root)]
     groups = [
-        _summarise_group(label, members, threshold)
+        summarise_group(label, members, threshold)
         for label, members in sorted(_group_runs(runs).items())
     ]
     out_dir = Path(out_dir) if out_dir is not None else run_root

@@ -1,0 +1,283 @@
+"""Ours vs Stable-Baselines3, side by side: ``python -m rl_lab.compare``.
+
+::
+
+    python -m rl_lab.compare agent=dqn env=CartPole-v1 seeds=10
+    python -m rl_lab.compare agent=dqn env=CartPole-v1 seeds=0-4 out=reports/dqn total_steps=20000
+    python -m rl_lab.compare --from-runs reports/dqn        # rebuild the report, no training
+
+Runs ``python -m rl_lab agent=<agent> ...`` and ``agent=sb3_<agent> ...`` for every seed (one at
+a time by default, so wall times are not distorted; ``jobs=N`` runs N at once) with the same
+overrides, env, budget and evaluation protocol, then writes into ``out`` (default
+``outputs/compare/<agent>_<env>_<time>``):
+
+- ``report.md`` and ``report.csv``: final greedy eval mean ± 95% bootstrap CI, interquartile
+  mean, success rate against the env's reward threshold, median env steps to first reach the
+  threshold in a periodic evaluation, median wall time and env steps per second, and the
+  ratios ours/SB3;
+- ``learning_curves.png`` (eval return vs env steps, mean and CI band over seeds) and
+  ``wall_time.png``;
+- ``commands.txt``: the exact command of every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from rl_lab.baselines.mapping import SB3_ALGOS
+from rl_lab.errors import ConfigError, RLLabError
+from rl_lab.summarize import (
+    GroupSummary,
+    RunRecord,
+    find_run_dirs,
+    plot_learning_curves,
+    read_run,
+    summarise_group,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+SIDES = ("ours", "sb3")
+
+
+@dataclass(frozen=True)
+class SideReport:
+    """One side of the comparison: its group statistics and the extra columns."""
+
+    side: str
+    agent: str
+    summary: GroupSummary
+    median_steps_to_threshold: float  # nan when no run reached it
+    reached_threshold: int  # runs whose periodic evaluation reached the threshold
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``10`` → 0..9, ``3-7`` → 3..7, ``0,4,9`` → those seeds."""
+    if "," in text:
+        return [int(s) for s in text.split(",")]
+    if "-" in text:
+        low, high = map(int, text.split("-"))
+        return list(range(low, high + 1))
+    return list(range(int(text)))
+
+
+def steps_to_threshold(history: Sequence[tuple[int, float]], threshold: float | None) -> float:
+    """Env steps of the first evaluation at or above ``threshold`` (nan if none)."""
+    if threshold is None:
+        return math.nan
+    return next((float(step) for step, value in history if value >= threshold), math.nan)
+
+
+def run_commands(
+    agent: str, seeds: Sequence[int], overrides: Sequence[str], runs_dir: Path
+) -> list[tuple[str, int, list[str]]]:
+    """``(side, seed, argv)`` for every run of the comparison."""
+    commands = []
+    for side, name in (("ours", agent), ("sb3", f"sb3_{agent}")):
+        for seed in seeds:
+            run_dir = runs_dir / side / f"seed_{seed}"
+            argv = [sys.executable, "-m", "rl_lab", f"agent={name}", *overrides, f"seed={seed}"]
+            commands.append((side, seed, [*argv, "progress=false", f"hydra.run.dir={run_dir}"]))
+    return commands
+
+
+def build_report(runs_dir: Path, out_dir: Path) -> list[SideReport]:
+    """Read every run under ``runs_dir`` and write the report files into ``out_dir``."""
+    records = [read_run(path) for path in find_run_dirs(runs_dir)]
+    by_side: dict[str, list[RunRecord]] = {side: [] for side in SIDES}
+    for record in records:
+        if record.agent is None:
+            continue
+        by_side["sb3" if record.agent.startswith("sb3_") else "ours"].append(record)
+    if not by_side["ours"] or not by_side["sb3"]:
+        raise ConfigError(
+            f"{runs_dir} needs runs of both sides to compare (found {len(by_side['ours'])} of "
+            f"ours and {len(by_side['sb3'])} of SB3). Run `python -m rl_lab.compare agent=... "
+            "env=...` first, or point --from-runs at its output folder."
+        )
+    reports = []
+    for side in SIDES:
+        runs = by_side[side]
+        summary = summarise_group(f"{side}: {runs[0].agent}", runs, None)
+        reached = [steps_to_threshold(r.eval_history, summary.threshold) for r in runs]
+        reached = [s for s in reached if math.isfinite(s)]
+        reports.append(
+            SideReport(
+                side=side,
+                agent=runs[0].agent or side,
+                summary=summary,
+                median_steps_to_threshold=float(np.median(reached)) if reached else math.nan,
+                reached_threshold=len(reached),
+            )
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_tables(reports, out_dir, env=records[0].env or "?")
+    plot_learning_curves([r.summary for r in reports], out_dir / "learning_curves.png")
+    plot_wall_time(reports, by_side, out_dir / "wall_time.png")
+    return reports
+
+
+COLUMNS = (
+    ("final eval mean", lambda r: r.summary.mean_return, ".1f"),
+    ("95% CI low", lambda r: r.summary.ci_low, ".1f"),
+    ("95% CI high", lambda r: r.summary.ci_high, ".1f"),
+    ("IQM", lambda r: r.summary.iqm, ".1f"),
+    ("success rate", lambda r: r.summary.success_rate, ".2f"),
+    ("median steps to threshold", lambda r: r.median_steps_to_threshold, ".0f"),
+    ("median wall time (s)", lambda r: r.summary.median_wall_time_s, ".1f"),
+    ("median SPS", lambda r: r.summary.median_sps, ".0f"),
+)
+
+
+def _fmt(value: float, spec: str) -> str:
+    return format(value, spec) if math.isfinite(value) else "n/a"
+
+
+def write_tables(reports: Sequence[SideReport], out_dir: Path, env: str) -> None:
+    """``report.csv`` (one row per side plus the ratio row) and ``report.md``."""
+    ours, sb3 = reports
+    ratios = [get(ours) / get(sb3) if get(sb3) else math.nan for _, get, _ in COLUMNS]
+    with (out_dir / "report.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["side", "agent", "runs", "seeds", *(name for name, _, _ in COLUMNS)])
+        for r in reports:
+            s = r.summary
+            writer.writerow(
+                [r.side, r.agent, s.n_completed, " ".join(map(str, s.seeds))]
+                + [f"{get(r):.6g}" for _, get, _ in COLUMNS]
+            )
+        writer.writerow(["ours/sb3", "", "", ""] + [f"{x:.6g}" for x in ratios])
+    header = ["side", "runs", *(name for name, _, _ in COLUMNS)]
+    lines = [
+        f"# {ours.agent} vs {sb3.agent} on {env}",
+        "",
+        f"Generated {datetime.now().isoformat(timespec='seconds')}. Success: final greedy "
+        f"evaluation mean ≥ {ours.summary.threshold} (the env's reward threshold). Steps to "
+        f"threshold: median over the runs that reached it in a periodic evaluation "
+        f"(ours {ours.reached_threshold}/{ours.summary.n_total}, "
+        f"SB3 {sb3.reached_threshold}/{sb3.summary.n_total}).",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for r in reports:
+        cells = [r.side, f"{r.summary.n_completed}/{r.summary.n_total}"]
+        cells += [_fmt(get(r), spec) for _, get, spec in COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("| ours/SB3 | | " + " | ".join(_fmt(x, ".2f") for x in ratios) + " |")
+    lines += ["", "Per-seed final eval means:", ""]
+    for r in reports:
+        pairs = zip(r.summary.seeds, r.summary.final_returns, strict=True)
+        lines.append(f"- {r.side}: " + ", ".join(f"seed {s}: {v:.1f}" for s, v in pairs))
+    commands = out_dir / "commands.txt"
+    if commands.exists():
+        lines += ["", "Commands: see `commands.txt`."]
+    (out_dir / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def plot_wall_time(
+    reports: Sequence[SideReport], by_side: dict[str, list[RunRecord]], path: Path
+) -> None:
+    """Per-run wall time of each side (points) with the median (bar)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5, 4), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for i, r in enumerate(reports):
+        times = [x.wall_time_s for x in by_side[r.side] if math.isfinite(x.wall_time_s)]
+        axes.bar(i, r.summary.median_wall_time_s, color=f"C{i}", alpha=0.4)
+        axes.scatter([i] * len(times), times, color=f"C{i}", zorder=3)
+    axes.set_xticks(range(len(reports)), [r.agent for r in reports])
+    axes.set_ylabel("wall time per run (s)")
+    axes.set_title("Wall time (bar: median)")
+    axes.grid(axis="y", alpha=0.3)
+    figure.savefig(path, dpi=120)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m rl_lab.compare", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--from-runs", type=Path, help="build the report from this folder only")
+    parser.add_argument(
+        "args", nargs="*", help="agent=NAME, seeds=N|A-B|a,b, jobs=N, out=DIR, other overrides"
+    )
+    ns = parser.parse_args(argv)
+    try:
+        if ns.from_runs:
+            runs_dir = ns.from_runs / "runs" if (ns.from_runs / "runs").is_dir() else ns.from_runs
+            reports = build_report(runs_dir, ns.from_runs)
+            print((ns.from_runs / "report.md").read_text())
+            return 0 if reports else 1
+        options = {"seeds": "5", "jobs": "1", "out": None, "agent": "dqn"}
+        overrides = []
+        for arg in ns.args:
+            key, _, value = arg.partition("=")
+            if key in options:
+                options[key] = value
+            else:
+                overrides.append(arg)
+        agent = options["agent"]
+        if f"sb3_{agent}" not in SB3_ALGOS:
+            supported = ", ".join(sorted(a.removeprefix("sb3_") for a in SB3_ALGOS))
+            raise ConfigError(
+                f"agent={agent} has no Stable-Baselines3 counterpart to compare with. "
+                f"Supported: {supported}."
+            )
+        env = next((o.partition("=")[2] for o in overrides if o.startswith("env=")), "default")
+        stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+        default_out = ROOT / "outputs" / "compare" / f"{agent}_{env.replace('/', '-')}_{stamp}"
+        out_dir = Path(options["out"]) if options["out"] else default_out
+        commands = run_commands(agent, parse_seeds(options["seeds"]), overrides, out_dir / "runs")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "commands.txt").write_text(
+            "\n".join(shlex.join(["python", *argv[1:]]) for _, _, argv in commands) + "\n"
+        )
+        failures = _run_all(commands, int(options["jobs"]))
+        build_report(out_dir / "runs", out_dir)
+        print((out_dir / "report.md").read_text())
+        print(f"Report: {out_dir}")
+        for side, seed, stderr in failures:
+            print(f"{side} seed {seed} failed: {stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+        return 1 if failures else 0
+    except RLLabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run_all(commands: list[tuple[str, int, list[str]]], jobs: int) -> list[tuple[str, int, str]]:
+    """Run the commands (``jobs`` at a time); returns ``(side, seed, stderr)`` of failures."""
+
+    def one(item: tuple[str, int, list[str]]) -> tuple[str, int, int, str, float]:
+        side, seed, argv = item
+        started = time.perf_counter()
+        proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+        return side, seed, proc.returncode, proc.stderr, time.perf_counter() - started
+
+    failures = []
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        for side, seed, code, stderr, seconds in pool.map(one, commands):
+            status = "ok" if code == 0 else f"failed ({code})"
+            print(f"{side:4} seed {seed}: {status} in {seconds:.0f} s", flush=True)
+            if code != 0:
+                failures.append((side, seed, stderr))
+    return failures
+
+
+if __name__ == "__main__":
+    sys.exit(main())
