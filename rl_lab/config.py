@@ -149,6 +149,7 @@ COMMON_RULES: tuple[Rule, ...] = (
     Rule("episodes", int, low=1),
     Rule("record_video", bool),
     Rule("progress", bool),
+    Rule("tuned_preset", str, nullable=True),
     Rule("eval.freq", int, low=0),
     Rule("eval.episodes", int, low=1),
     Rule("eval.final_episodes", int, low=1),

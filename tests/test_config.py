@@ -71,3 +71,13 @@ def test_integral_floats_are_accepted_for_integers():
     assert isinstance(cfg.lr, float)
     with pytest.raises(ConfigError):
         validate(OmegaConf.create({"total_steps": 1.5}), [Rule("total_steps", int)])
+
+
+def test_changing_only_env_id_warns_that_the_preset_is_for_another_env(compose_cfg, caplog):
+    cfg = compose_cfg("env.id=Acrobot-v1")
+    assert cfg.tuned_preset == "dqn/CartPole-v1"
+    validate_rl_config(cfg)
+    assert "tuned for CartPole-v1" in caplog.text and "env=Acrobot-v1" in caplog.text
+    caplog.clear()
+    validate_rl_config(compose_cfg("env=Acrobot-v1"))
+    assert "tuned" not in caplog.text

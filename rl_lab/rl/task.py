@@ -66,6 +66,16 @@ def validate_rl_config(cfg: DictConfig) -> None:
     if cfg.agent.name in SB3_ALGOS:
         sb3_kwargs(SB3_ALGOS[cfg.agent.name], cfg.agent)  # raises on what SB3 cannot take
     check_env_id(cfg.env.id)
+    preset_env = (cfg.get("tuned_preset") or "").partition("/")[2]
+    if preset_env and preset_env != cfg.env.id:
+        log.warning(
+            "The tuned preset %s was applied, but env.id=%s: its hyperparameters were tuned for "
+            "%s. Select the env with env=%s to get its own preset (or the agent's defaults).",
+            cfg.tuned_preset,
+            cfg.env.id,
+            preset_env,
+            cfg.env.id,
+        )
 
 
 def build_agent(cfg: DictConfig, observation_space: Any, action_space: Any, device: str) -> Any:
