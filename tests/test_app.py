@@ -52,6 +52,10 @@ def test_training_leaves_a_complete_run_directory(compose_cfg, tmp_path):
         "eval/mean_return",
     } <= tags
     assert "config/text_summary" in events.Tags()["tensors"]
+    # hparams with the final metric, for TensorBoard's HPARAMS tab
+    assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= set(
+        events.PluginTagToContent("hparams")
+    )
 
 
 def test_same_seed_gives_identical_results(compose_cfg, tmp_path):
