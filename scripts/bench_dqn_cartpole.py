@@ -1,15 +1,20 @@
 """DQN on CartPole-v1: reliability, time to a solved agent, and engineering efficiency vs SB3.
 
-Runs, each seed in its own process (``--jobs`` at a time, one torch thread each):
+Every run goes through ``python -m rl_lab`` (one process per run, ``--jobs`` at a time, one
+torch thread each), so all of them share the env construction, seeds, 50k-step budget and the
+evaluation protocol (final greedy policy, 20 episodes reset with seeds 1_000_000 + i):
 
-- ``ours``: ``python -m rl_lab agent=dqn env=CartPole-v1 seed=S`` with the shipped preset;
-- ``ours-zoo``: our DQN with hyperparameters set equal to RL Zoo's CartPole preset;
-- ``sb3-zoo``: Stable-Baselines3's DQN with RL Zoo's CartPole preset.
+- ``ours``:      ``agent=dqn`` with the shipped CartPole preset;
+- ``ours-zoo``:  ``agent=dqn`` with RL Zoo's tuned CartPole hyperparameters;
+- ``sb3-zoo``:   ``agent=sb3_dqn`` (Stable-Baselines3's DQN) with the same zoo hyperparameters;
+- ``sb3``:       ``agent=sb3_dqn`` with the shipped preset (options SB3 lacks set to its
+                 equivalents), for the side-by-side report of ``rl_lab.compare``.
 
-Every run is scored the same way: the final greedy policy over 20 episodes reset with seeds
-1_000_000 + i (rl_lab's evaluation protocol). Prints a table and writes ``bench.json``.
+Prints the table (solved k/n, mean eval, median wall time) and the ratios, writes
+``bench.json``, and one ``rl_lab.compare`` report per pair (``preset/``: ours vs sb3,
+``zoo/``: ours-zoo vs sb3-zoo) under ``--out``.
 
-    python scripts/bench_dqn_cartpole.py --seeds 0-9 --variants ours ours-zoo sb3-zoo --jobs 1
+    python scripts/bench_dqn_cartpole.py --seeds 0-9 --jobs 1
 """
 
 from __future__ import annotations
@@ -22,164 +27,127 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-EVAL_SEED, EVAL_EPISODES, THRESHOLD = 1_000_000, 20, 475.0
+sys.path.insert(0, str(ROOT))
 
-#: RL Zoo's tuned DQN hyperparameters for CartPole-v1 (rl-baselines3-zoo hyperparams/dqn.yml).
-ZOO = {
-    "learning_rate": 2.3e-3,
-    "batch_size": 64,
-    "buffer_size": 100_000,
-    "learning_starts": 1000,
-    "gamma": 0.99,
-    "target_update_interval": 10,
-    "train_freq": 256,
-    "gradient_steps": 128,
-    "exploration_fraction": 0.16,
-    "exploration_final_eps": 0.04,
-    "net_arch": [256, 256],
+from rl_lab.compare import build_report, parse_seeds  # noqa: E402
+
+THRESHOLD = 475.0
+
+#: RL Zoo's tuned DQN hyperparameters for CartPole-v1 (rl-baselines3-zoo, hyperparams/dqn.yml),
+#: with every other option at SB3's DQN default.
+ZOO = [
+    "total_steps=50000",
+    "agent.learning_rate=2.3e-3",
+    "agent.lr_schedule=constant",
+    "agent.batch_size=64",
+    "agent.buffer_size=100000",
+    "agent.learning_starts=1000",
+    "agent.gamma=0.99",
+    "agent.target_update_interval=10",
+    "agent.train_freq=256",
+    "agent.gradient_steps=128",
+    "agent.exploration_fraction=0.16",
+    "agent.exploration_initial_eps=1.0",
+    "agent.exploration_final_eps=0.04",
+    "agent.tau=1.0",
+    "agent.max_grad_norm=10",
+    "agent.double_q=false",
+    "agent.network.head=q",
+    "agent.network.encoder.hidden_sizes=[256,256]",
+]
+
+#: variant → (folder, agent, overrides)
+VARIANTS = {
+    "ours": ("preset/ours", "dqn", []),
+    "sb3": ("preset/sb3", "sb3_dqn", ["agent.double_q=false", "agent.network.head=q"]),
+    "ours-zoo": ("zoo/ours", "dqn", ZOO),
+    "sb3-zoo": ("zoo/sb3", "sb3_dqn", ZOO),
 }
-TOTAL_STEPS = 50_000
 
 
-def ours_command(seed: int, run_dir: Path, zoo: bool, extra: list[str]) -> list[str]:
-    cmd = [sys.executable, "-m", "rl_lab", "agent=dqn", "env=CartPole-v1", f"seed={seed}"]
-    cmd += [f"total_steps={TOTAL_STEPS}", "progress=false", "torch_threads=1"]
-    if zoo:  # the zoo values, spelled out so the run does not depend on our preset
-        for key, value in ZOO.items():
-            if key == "net_arch":
-                cmd.append(f"agent.network.encoder.hidden_sizes=[{','.join(map(str, value))}]")
-            else:
-                cmd.append(f"agent.{key}={value}")
-        cmd += ["agent.lr_schedule=constant", "agent.double_q=false", "agent.tau=1.0"]
-        cmd += ["agent.network.head=q", "agent.max_grad_norm=10", "agent.loss=huber"]
-        cmd += ["agent.exploration_initial_eps=1.0"]
-    return [*cmd, *extra, f"hydra.run.dir={run_dir}"]
-
-
-def run_ours(seed: int, out: Path, zoo: bool, extra: list[str]) -> dict:
-    run_dir = out / ("ours-zoo" if zoo else "ours") / f"seed_{seed}"
+def run(variant: str, seed: int, out: Path) -> dict:
+    folder, agent, overrides = VARIANTS[variant]
+    run_dir = out / folder / f"seed_{seed}"
+    cmd = [sys.executable, "-m", "rl_lab", f"agent={agent}", "env=CartPole-v1", f"seed={seed}"]
+    cmd += [*overrides, "torch_threads=1", "progress=false", f"hydra.run.dir={run_dir}"]
+    if (run_dir / "results.json").exists():  # rerunning the script reuses finished runs
+        cmd = None
     started = time.perf_counter()
-    proc = subprocess.run(
-        ours_command(seed, run_dir, zoo, extra), cwd=ROOT, capture_output=True, text=True
-    )
-    process_s = time.perf_counter() - started
-    if proc.returncode != 0:
-        return {"seed": seed, "error": proc.stderr[-2000:]}
+    if cmd is not None:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        if proc.returncode != 0:
+            return {"seed": seed, "error": proc.stderr[-1500:]}
     results = json.loads((run_dir / "results.json").read_text())
     return {
         "seed": seed,
         "mean_return": results["eval"]["mean_return"],
         "wall_time_s": results["wall_time_s"],
-        "process_s": process_s,
-    }
-
-
-SB3_CHILD = r"""
-import json, sys, time
-import gymnasium as gym, numpy as np, torch
-from stable_baselines3 import DQN
-seed, zoo, total, eval_seed, episodes = json.loads(sys.argv[1])
-torch.set_num_threads(1)
-started = time.perf_counter()
-net_arch = zoo.pop("net_arch")
-model = DQN("MlpPolicy", gym.make("CartPole-v1"), seed=seed, verbose=0,
-            policy_kwargs={"net_arch": net_arch}, **zoo)
-model.learn(total)
-wall = time.perf_counter() - started
-envs = gym.make_vec("CartPole-v1", num_envs=episodes, vectorization_mode="sync")
-obs, _ = envs.reset(seed=[eval_seed + i for i in range(episodes)])
-returns, running = np.zeros(episodes), np.ones(episodes, bool)
-while running.any():
-    obs, r, term, trunc, _ = envs.step(model.predict(obs, deterministic=True)[0])
-    returns += r * running
-    running &= ~(term | trunc)
-print(json.dumps({"mean_return": float(returns.mean()), "wall_time_s": wall}))
-"""
-
-
-def run_sb3(seed: int) -> dict:
-    started = time.perf_counter()
-    args = json.dumps([seed, dict(ZOO), TOTAL_STEPS, EVAL_SEED, EVAL_EPISODES])
-    proc = subprocess.run(
-        [sys.executable, "-c", SB3_CHILD, args], cwd=ROOT, capture_output=True, text=True
-    )
-    if proc.returncode != 0:
-        return {"seed": seed, "error": proc.stderr[-2000:]}
-    return {
-        "seed": seed,
-        **json.loads(proc.stdout.strip().splitlines()[-1]),
+        "sps": results["sps"],
         "process_s": time.perf_counter() - started,
     }
 
 
-def parse_seeds(text: str) -> list[int]:
-    if "-" in text:
-        low, high = map(int, text.split("-"))
-        return list(range(low, high + 1))
-    return [int(s) for s in text.split(",")]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", default="0-9", help="e.g. 0-9 or 0,3,5")
-    parser.add_argument(
-        "--variants", nargs="+", default=["ours", "ours-zoo", "sb3-zoo"],
-        choices=["ours", "ours-zoo", "sb3-zoo"],
-    )  # fmt: skip
-    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (1 for timings)")
+    parser.add_argument("--seeds", default="0-9", help="e.g. 0-9, 0,3,5 or 10 (= 0-9)")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once (1 for clean timings)")
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "bench_dqn_cartpole")
-    parser.add_argument("overrides", nargs="*", help="extra overrides for the 'ours' runs")
     args = parser.parse_args()
     seeds = parse_seeds(args.seeds)
-    tasks = []
-    for variant in args.variants:
-        for seed in seeds:
-            if variant == "sb3-zoo":
-                tasks.append((variant, seed, lambda s=seed: run_sb3(s)))
-            else:
-                zoo = variant == "ours-zoo"
-                extra = [] if zoo else args.overrides
-                tasks.append(
-                    (variant, seed, lambda s=seed, z=zoo, e=extra: run_ours(s, args.out, z, e))
-                )
+    tasks = [(variant, seed) for variant in args.variants for seed in seeds]
+    rows: dict[str, list[dict]] = {variant: [] for variant in args.variants}
     with ThreadPoolExecutor(args.jobs) as pool:
-        futures = [(variant, pool.submit(fn)) for variant, _, fn in tasks]
-        rows: dict[str, list[dict]] = {}
+        futures = [(v, pool.submit(run, v, s, args.out)) for v, s in tasks]
         for variant, future in futures:
-            row = future.result()
-            rows.setdefault(variant, []).append(row)
-            print(variant, json.dumps(row), flush=True)
+            rows[variant].append(future.result())
+            print(variant, json.dumps(rows[variant][-1]), flush=True)
 
-    print(f"\nDQN CartPole-v1, {TOTAL_STEPS:,} env steps, greedy eval {EVAL_EPISODES} episodes")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"jobs={args.jobs}; command: {' '.join(sys.argv)}")  # fmt: skip
-    print(f"{'variant':10} {'solved':>8} {'mean eval':>10} {'median wall s':>14}  returns")
-    summary = {}
+    print("\nDQN CartPole-v1, 50,000 env steps, final greedy eval over 20 episodes")
+    print(
+        f"{datetime.now():%Y-%m-%d}, {platform.machine()} {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, jobs={args.jobs}, torch_threads=1"
+    )
+    print(f"command: python {' '.join(sys.argv)}\n")
+    print(f"{'variant':9} {'solved':>7} {'mean eval':>10} {'median wall s':>14} {'median SPS':>11}")
+    summary: dict[str, dict] = {}
     for variant, variant_rows in rows.items():
         ok = [r for r in variant_rows if "error" not in r]
         returns = [r["mean_return"] for r in ok]
-        walls = [r["wall_time_s"] for r in ok]
         solved = sum(r >= THRESHOLD for r in returns)
         summary[variant] = {
             "solved": solved,
             "runs": len(variant_rows),
-            "errors": len(variant_rows) - len(ok),
+            "errors": [r for r in variant_rows if "error" in r],
             "returns": returns,
-            "median_wall_time_s": float(np.median(walls)) if walls else None,
+            "median_wall_time_s": float(np.median([r["wall_time_s"] for r in ok])),
+            "median_sps": float(np.median([r["sps"] for r in ok])),
         }
+        s = summary[variant]
         print(
-            f"{variant:10} {solved:>4}/{len(variant_rows):<3} {np.mean(returns):>10.1f} "
-            f"{np.median(walls):>14.1f}  {', '.join(f'{r:.0f}' for r in returns)}"
+            f"{variant:9} {solved:>3}/{len(variant_rows):<3} {np.mean(returns):>10.1f} "
+            f"{s['median_wall_time_s']:>14.1f} {s['median_sps']:>11.0f}   "
+            + ", ".join(f"{r:.0f}" for r in returns)
         )
-    if "ours-zoo" in summary and "sb3-zoo" in summary:
-        ratio = summary["ours-zoo"]["median_wall_time_s"] / summary["sb3-zoo"]["median_wall_time_s"]
-        summary["efficiency_ratio_ours_zoo_over_sb3"] = ratio
-        print(f"engineering efficiency (same hyperparameters): ours/SB3 wall time = {ratio:.2f}")
+    ratios = {
+        "time_to_solved_ours_over_sb3_zoo": ("ours", "sb3-zoo"),
+        "efficiency_ours_zoo_over_sb3_zoo": ("ours-zoo", "sb3-zoo"),
+    }
+    for name, (a, b) in ratios.items():
+        if a in summary and b in summary:
+            value = summary[a]["median_wall_time_s"] / summary[b]["median_wall_time_s"]
+            summary[name] = value
+            print(f"{name}: {value:.2f}")
+    for pair in ("preset", "zoo"):
+        if (args.out / pair / "ours").is_dir() and (args.out / pair / "sb3").is_dir():
+            build_report(args.out / pair, args.out / pair)
+            print(f"report: {args.out / pair / 'report.md'}")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps({"rows": rows, "summary": summary}, indent=2))
 
