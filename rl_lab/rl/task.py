@@ -24,6 +24,7 @@ from rl_lab.rl.envs import check_env_id, env_spaces
 from rl_lab.rl.evaluation import Evaluator, record_episode_gif
 from rl_lab.rl.loop import Loop
 from rl_lab.rl.off_policy import OffPolicyLoop
+from rl_lab.rl.td3 import TD3
 from rl_lab.run_dir import write_json
 from rl_lab.tracking import Tracker
 
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 #: Agents by ``agent.name``. Each class has ``RULES`` (per-value validation), ``check_config(cfg)``
 #: (cross-field checks), ``LOOP`` (a key of ``LOOPS``) and ``LOOP_KEYS`` (the ``cfg.agent`` keys
 #: its loop reads, which are not passed to the agent's constructor).
-AGENTS: dict[str, type] = {"dqn": DQN}
+AGENTS: dict[str, type] = {"dqn": DQN, "td3": TD3}
 
 #: Training loops by kind of learning; every agent of a kind shares its loop.
 LOOPS: dict[str, type[Loop]] = {"sb3": Sb3Loop, "off_policy": OffPolicyLoop}
