@@ -77,6 +77,7 @@ DQN = Sb3Algo(
         "gamma",
         "train_freq",
         "gradient_steps",
+        "n_steps",
         "target_update_interval",
         "exploration_fraction",
         "exploration_initial_eps",

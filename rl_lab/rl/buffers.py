@@ -1,7 +1,8 @@
-"""Experience replay: a preallocated NumPy ring buffer of transitions.
+"""Experience replay: a preallocated NumPy ring buffer of transitions, with n-step returns.
 
-Only ``terminated`` is stored as "done": an episode cut by a time limit (``truncated``) still
+Only ``terminated`` stops bootstrapping: an episode cut by a time limit (``truncated``) still
 bootstraps from the value of its real last observation, which the loop passes as ``next_obs``.
+Both end an n-step return, though: the return never runs into the next episode.
 """
 
 from __future__ import annotations
@@ -11,15 +12,24 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+_FIELDS = ("obs", "next_obs", "actions", "rewards", "terminated", "dones")
+
 
 class ReplayBatch(NamedTuple):
-    """A batch of transitions; arrays have a leading ``batch`` dimension."""
+    """A batch of transitions; arrays have a leading ``batch`` dimension.
+
+    With n-step returns, ``rewards`` is the discounted sum of up to n rewards, ``next_obs`` and
+    ``terminated`` belong to the last of those steps, and ``discounts`` is ``gamma ** k`` for the
+    k steps summed, so the TD target is ``rewards + discounts * (1 - terminated) * V(next_obs)``.
+    ``discounts`` is None for one-step batches (the agent then uses its gamma).
+    """
 
     obs: np.ndarray  # (batch, *obs_shape)
     actions: np.ndarray  # (batch, *action_shape)
     rewards: np.ndarray  # (batch,) float32
     next_obs: np.ndarray  # (batch, *obs_shape)
     terminated: np.ndarray  # (batch,) float32: 1.0 where the episode ended in a terminal state
+    discounts: np.ndarray | None = None  # (batch,) float32
 
 
 class ReplayBuffer:
@@ -29,6 +39,8 @@ class ReplayBuffer:
         capacity: number of transitions kept; the oldest are overwritten.
         obs_shape, obs_dtype: shape and dtype of one observation.
         action_shape, action_dtype: shape (``()`` for discrete) and dtype of one action.
+        num_envs: transitions added per :meth:`add` call (one per env, interleaved in the ring,
+            so the next step of the same env is ``num_envs`` slots later).
     """
 
     def __init__(
@@ -38,15 +50,18 @@ class ReplayBuffer:
         obs_dtype: np.dtype | type,
         action_shape: tuple[int, ...] = (),
         action_dtype: np.dtype | type = np.int64,
+        num_envs: int = 1,
     ) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         self.capacity = int(capacity)
+        self.num_envs = int(num_envs)
         self.obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
         self.next_obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
         self.actions = np.zeros((capacity, *action_shape), dtype=action_dtype)
         self.rewards = np.zeros(capacity, dtype=np.float32)
         self.terminated = np.zeros(capacity, dtype=np.float32)
+        self.dones = np.zeros(capacity, dtype=bool)  # terminated or truncated
         self.pos = 0  # next slot to write
         self.size = 0  # number of valid transitions
 
@@ -60,6 +75,7 @@ class ReplayBuffer:
         rewards: np.ndarray,
         next_obs: np.ndarray,
         terminated: np.ndarray,
+        truncated: np.ndarray | None = None,
     ) -> None:
         """Append a batch of transitions, one per env: arrays have a leading ``n`` dimension."""
         n = len(rewards)
@@ -75,18 +91,57 @@ class ReplayBuffer:
         self.actions[idx] = actions
         self.rewards[idx] = rewards
         self.terminated[idx] = terminated
-        self.pos = (self.pos + n) % self.capacity
+        self.dones[idx] = terminated if truncated is None else np.logical_or(terminated, truncated)
+        self.pos = end % self.capacity
         self.size = min(self.size + n, self.capacity)
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> ReplayBatch:
-        """Draw ``batch_size`` transitions uniformly with replacement."""
+    def sample(
+        self,
+        batch_size: int,
+        rng: np.random.Generator,
+        n_steps: int = 1,
+        gamma: float | None = None,
+    ) -> ReplayBatch:
+        """Draw ``batch_size`` transitions uniformly with replacement.
+
+        Args:
+            n_steps: length of the returns (1 = one-step TD). A return stops early at the end of
+                an episode and at the newest transition in the buffer.
+            gamma: discount of the n-step return (needed when ``n_steps > 1``).
+        """
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         idx = rng.integers(0, self.size, size=batch_size)
+        if n_steps == 1:
+            return ReplayBatch(
+                self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx],
+                self.terminated[idx],
+            )  # fmt: skip
+        if gamma is None:
+            raise ValueError("n-step returns need the discount gamma")
+        return self._sample_n_step(idx, n_steps, gamma)
+
+    def _sample_n_step(self, idx: np.ndarray, n_steps: int, gamma: float) -> ReplayBatch:
+        # Age of each sampled slot (0 = oldest), to know how many later steps of its env exist.
+        oldest = self.pos if self.size == self.capacity else 0
+        age = (idx - oldest) % self.capacity
+        k = np.arange(n_steps)
+        steps = (idx[:, None] + k[None, :] * self.num_envs) % self.capacity  # (batch, n)
+        exists = age[:, None] + k[None, :] * self.num_envs < self.size
+        # step k counts if it exists and no earlier step of the return ended its episode
+        ended_before = np.cumsum(self.dones[steps] & exists, axis=1) - (self.dones[steps] & exists)
+        alive = exists & (ended_before == 0)
+        count = alive.sum(axis=1)  # >= 1: step 0 always counts
+        rewards = (self.rewards[steps] * alive * gamma ** k[None, :]).sum(axis=1)
+        last = steps[np.arange(len(idx)), count - 1]
         return ReplayBatch(
-            self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx],
-            self.terminated[idx],
-        )  # fmt: skip
+            self.obs[idx],
+            self.actions[idx],
+            rewards.astype(np.float32),
+            self.next_obs[last],
+            self.terminated[last],
+            (gamma**count).astype(np.float32),
+        )
 
     def state_dict(self) -> dict[str, object]:
         """The filled part of the buffer as tensors (checkpoint-safe, ``weights_only`` loadable)."""
@@ -97,7 +152,7 @@ class ReplayBuffer:
             "size": n,
             **{
                 name: torch.from_numpy(np.ascontiguousarray(getattr(self, name)[:n]))
-                for name in ("obs", "next_obs", "actions", "rewards", "terminated")
+                for name in _FIELDS
             },
         }
 
@@ -108,6 +163,6 @@ class ReplayBuffer:
                 f"saved buffer capacity {state['capacity']} != configured {self.capacity}"
             )
         n = int(state["size"])
-        for name in ("obs", "next_obs", "actions", "rewards", "terminated"):
+        for name in _FIELDS:
             getattr(self, name)[:n] = state[name].numpy()
         self.pos, self.size = int(state["pos"]), n

@@ -58,7 +58,14 @@ class DQN:
     LOOP = "off_policy"
 
     #: Hyperparameters the off-policy loop reads from ``cfg.agent`` (not the agent's own).
-    LOOP_KEYS = ("buffer_size", "batch_size", "learning_starts", "train_freq", "gradient_steps")
+    LOOP_KEYS = (
+        "buffer_size",
+        "batch_size",
+        "learning_starts",
+        "train_freq",
+        "gradient_steps",
+        "n_steps",
+    )
 
     RULES: tuple[Rule, ...] = (
         Rule("agent.learning_rate", float, low=0.0, low_open=True),
@@ -70,6 +77,7 @@ class DQN:
         Rule("agent.gamma", float, low=0.0, high=1.0),
         Rule("agent.train_freq", int, low=1),
         Rule("agent.gradient_steps", int, low=1),
+        Rule("agent.n_steps", int, low=1),
         Rule("agent.target_update_interval", int, low=1),
         Rule("agent.exploration_fraction", float, low=0.0, high=1.0),
         Rule("agent.exploration_initial_eps", float, low=0.0, high=1.0),
@@ -219,6 +227,12 @@ class DQN:
         actions = torch.as_tensor(batch.actions, device=self.device).long()
         rewards = torch.as_tensor(batch.rewards, device=self.device)
         terminated = torch.as_tensor(batch.terminated, device=self.device)
+        # gamma ** (steps in the return) for n-step batches, gamma otherwise
+        discounts = (
+            self.gamma
+            if batch.discounts is None
+            else torch.as_tensor(batch.discounts, device=self.device)
+        )
 
         with torch.no_grad():
             next_q_target = self.target_net(next_obs)  # (batch, n_actions)
@@ -227,7 +241,7 @@ class DQN:
                 next_q = next_q_target.gather(1, next_actions).squeeze(1)
             else:
                 next_q = next_q_target.max(dim=1).values
-            td_target = rewards + self.gamma * (1.0 - terminated) * next_q  # (batch,)
+            td_target = rewards + discounts * (1.0 - terminated) * next_q  # (batch,)
 
         q = self.q_net(obs).gather(1, actions.unsqueeze(1)).squeeze(1)  # (batch,)
         loss = self.loss_fn(q, td_target)

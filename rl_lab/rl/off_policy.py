@@ -40,6 +40,7 @@ class OffPolicyLoop(Loop):
             space.dtype,
             action_space.shape,
             action_space.dtype if action_space.shape else np.int64,
+            num_envs=envs.num_envs,
         )
         return envs
 
@@ -61,6 +62,7 @@ class OffPolicyLoop(Loop):
         gradient_steps, batch_size = int(cfg.agent.gradient_steps), int(cfg.agent.batch_size)
         log_freq, eval_freq = int(cfg.logging.log_freq), int(cfg.eval.freq)
         checkpoint_freq = int(cfg.checkpointing.freq)
+        n_steps, gamma = int(cfg.agent.get("n_steps", 1)), float(cfg.agent.gamma)
         start_steps, start_time = state.env_steps, time.perf_counter() - state.wall_time_s
         obs, _ = self.envs.reset(seed=self._reset_seed)
         metrics: dict[str, torch.Tensor] = {}
@@ -84,7 +86,7 @@ class OffPolicyLoop(Loop):
                     real_next_obs = next_obs.copy()
                     for i in np.flatnonzero(infos["_final_obs"]):
                         real_next_obs[i] = infos["final_obs"][i]
-                self.buffer.add(obs, actions, rewards, real_next_obs, terminated)
+                self.buffer.add(obs, actions, rewards, real_next_obs, terminated, truncated)
                 obs = next_obs
 
                 before = state.env_steps
@@ -96,7 +98,7 @@ class OffPolicyLoop(Loop):
 
                 if state.env_steps > learning_starts and state.vector_steps % train_freq == 0:
                     for _ in range(gradient_steps):
-                        batch = self.buffer.sample(batch_size, self.rng)
+                        batch = self.buffer.sample(batch_size, self.rng, n_steps, gamma)
                         metrics = agent.update(batch, state.env_steps)
                     self._check_finite(metrics)
 

@@ -62,3 +62,57 @@ def test_state_dict_round_trip():
 def test_empty_buffer_cannot_be_sampled():
     with pytest.raises(ValueError, match="empty"):
         ReplayBuffer(4, (1,), np.float32).sample(1, np.random.default_rng(0))
+
+
+def episode_buffer(num_envs: int = 1) -> ReplayBuffer:
+    """Env 0: rewards 1, 2, 3 (terminated), then 4, 5 (truncated), then 6 (ongoing)."""
+    buffer = ReplayBuffer(16, (1,), np.float32, num_envs=num_envs)
+    steps = [(1, 0, 0), (2, 0, 0), (3, 1, 0), (4, 0, 0), (5, 0, 1), (6, 0, 0)]
+    for i, (reward, terminated, truncated) in enumerate(steps):
+        obs = np.full((num_envs, 1), i, np.float32)
+        buffer.add(
+            obs, np.zeros(num_envs, np.int64), np.full(num_envs, reward, np.float32), obs + 0.5,
+            np.full(num_envs, terminated), np.full(num_envs, truncated),
+        )  # fmt: skip
+    return buffer
+
+
+class FixedIndices:
+    """A stand-in generator that 'samples' the given indices."""
+
+    def __init__(self, idx):
+        self.idx = np.asarray(idx)
+
+    def integers(self, low, high, size):
+        return self.idx
+
+
+@pytest.mark.parametrize("num_envs", [1, 2])
+def test_n_step_returns_stop_at_episode_ends_and_the_newest_step(num_envs):
+    buffer = episode_buffer(num_envs)
+    starts = np.array([0, 1, 2, 3, 4, 5]) * num_envs  # env 0's slots
+    batch = buffer.sample(6, FixedIndices(starts), n_steps=3, gamma=0.5)
+    # from step 0: 1 + .5*2 + .25*3, ends terminated at step 2 (no bootstrap)
+    # from step 1: 2 + .5*3 (terminated); from step 2: 3 (terminated)
+    # from step 3: 4 + .5*5, truncated at step 4: bootstraps from step 4's next_obs with .25
+    # from step 4: 5 (truncated); from step 5: 6, the newest step: bootstraps with .5
+    np.testing.assert_allclose(batch.rewards, [2.75, 3.5, 3.0, 6.5, 5.0, 6.0])
+    np.testing.assert_allclose(batch.terminated, [1, 1, 1, 0, 0, 0])
+    np.testing.assert_allclose(batch.discounts, [0.125, 0.25, 0.5, 0.25, 0.5, 0.5])
+    np.testing.assert_allclose(batch.next_obs[:, 0], [2.5, 2.5, 2.5, 4.5, 4.5, 5.5])
+    np.testing.assert_allclose(batch.obs[:, 0], [0, 1, 2, 3, 4, 5])
+
+
+def test_one_step_batches_leave_discounts_to_the_agent():
+    batch = episode_buffer().sample(4, np.random.default_rng(0))
+    assert batch.discounts is None
+
+
+def test_n_step_returns_follow_the_ring_across_wrap_around():
+    buffer = ReplayBuffer(4, (1,), np.float32)
+    for i in range(6):  # slots now hold steps 4, 5, 2, 3 (oldest is slot 2)
+        obs = np.full((1, 1), i, np.float32)
+        buffer.add(obs, np.zeros(1, np.int64), np.array([float(i)]), obs, np.zeros(1))
+    batch = buffer.sample(2, FixedIndices([3, 1]), n_steps=3, gamma=1.0)
+    assert batch.rewards.tolist() == [3 + 4 + 5, 5]  # step 3 runs on into slots 0, 1
+    assert batch.discounts.tolist() == [1.0, 1.0]

@@ -131,3 +131,21 @@ def test_bad_network_spec_is_a_config_error():
     bad = {"encoder": {"type": "transformer"}, "head": "q"}
     with pytest.raises(ConfigError, match="agent.network is invalid.*transformer"):
         DQN(OBS, ACTIONS, total_steps=10, network=bad)
+
+
+def test_n_step_batches_use_their_own_discounts(monkeypatch):
+    agent = make_agent(gamma=0.5)
+    with torch.no_grad():  # constant Q-values: max is 4.0
+        for net in (agent.q_net, agent.target_net):
+            net.head.q.weight.zero_()
+            net.head.q.bias.copy_(torch.tensor([2.0, 4.0]))
+    seen = {}
+
+    def capture(q, td_target):
+        seen["target"] = td_target
+        return torch.nn.functional.mse_loss(q, td_target)
+
+    monkeypatch.setattr(agent, "loss_fn", capture)
+    b = batch(2)
+    agent.update(b._replace(discounts=np.array([0.25, 0.125], np.float32)), 0)
+    torch.testing.assert_close(seen["target"], torch.tensor([1.0 + 0.25 * 4, 1.0 + 0.125 * 4]))
