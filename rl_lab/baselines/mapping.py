@@ -7,37 +7,74 @@ Each :class:`Sb3Algo` says, for every key of our agent config, what happens to i
   value is a :class:`~rl_lab.errors.ConfigError` naming the key, never a silent drop);
 - ``notes``: an implementation difference with no option on either side, recorded in the run's
   ``results.json`` so comparisons state it;
-- the learning rate (+ ``lr_schedule``) and the network (``network.encoder.*`` →
-  ``policy`` and ``policy_kwargs``) are translated by :func:`sb3_kwargs`.
+- the learning rate (+ ``lr_schedule``) and the network (each algorithm's ``network`` function:
+  ``network.*`` → ``policy`` and ``policy_kwargs``) are translated by :func:`sb3_kwargs`.
 
 A test checks that every key of every agent config is covered.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
+from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.utils import LinearSchedule
 
 from rl_lab.errors import ConfigError
 from rl_lab.nets import ACTIVATIONS
 
-#: Keys that :func:`sb3_kwargs` translates itself (not listed per algorithm).
-TRANSLATED = (
-    "name",
-    "learning_rate",
-    "lr_schedule",
-    "network.encoder.type",
-    "network.encoder.hidden_sizes",
-    "network.encoder.activation",
-    "network.encoder.features",
-)
+#: Keys that :func:`sb3_kwargs` translates for every algorithm.
+TRANSLATED = ("name", "learning_rate", "lr_schedule")
 
 #: Our encoder type → SB3 policy name.
 POLICIES = {"mlp": "MlpPolicy", "nature_cnn": "CnnPolicy"}
+
+Flat = Mapping[str, Any]
+
+
+def _encoder_network(flat: Flat) -> tuple[str, dict[str, Any]]:
+    """DQN-style ``network.encoder`` → SB3 policy name and ``policy_kwargs``."""
+    encoder = flat.get("network.encoder.type", "mlp")
+    if encoder not in POLICIES:
+        raise ConfigError(
+            f"agent.network.encoder.type={encoder!r} has no Stable-Baselines3 policy; supported: "
+            f"{', '.join(POLICIES)}."
+        )
+    if encoder == "mlp":
+        return "MlpPolicy", {
+            "net_arch": list(flat.get("network.encoder.hidden_sizes", [64, 64])),
+            "activation_fn": ACTIVATIONS[flat.get("network.encoder.activation", "relu")],
+        }
+    # our Nature CNN is SB3's NatureCNN features extractor, followed directly by the head
+    features = int(flat.get("network.encoder.features", 512))
+    return "CnnPolicy", {"net_arch": [], "features_extractor_kwargs": {"features_dim": features}}
+
+
+def _actor_critic_network(flat: Flat) -> tuple[str, dict[str, Any]]:
+    """TD3-style ``network.actor`` / ``network.critic`` MLPs → ``net_arch={pi, qf}``."""
+    for part in ("actor", "critic"):
+        if flat.get(f"network.{part}.type", "mlp") != "mlp":
+            raise ConfigError(
+                f"agent.network.{part}.type must be mlp for Stable-Baselines3's MlpPolicy."
+            )
+    activations = {flat.get(f"network.{p}.activation", "relu") for p in ("actor", "critic")}
+    if len(activations) > 1:
+        raise ConfigError(
+            "Stable-Baselines3 uses one activation for actor and critic, but "
+            "agent.network.actor.activation and agent.network.critic.activation differ "
+            f"({', '.join(sorted(activations))}); set them equal."
+        )
+    return "MlpPolicy", {
+        "net_arch": {
+            "pi": list(flat["network.actor.hidden_sizes"]),
+            "qf": list(flat["network.critic.hidden_sizes"]),
+        },
+        "activation_fn": ACTIVATIONS[activations.pop()],
+    }
 
 
 @dataclass(frozen=True)
@@ -49,6 +86,8 @@ class Sb3Algo:
         ours: the rl_lab agent whose config and presets it shares (``dqn``).
         sb3_class: import path of the SB3 class.
         direct: our keys passed unchanged.
+        network: our ``network.*`` keys → SB3 ``(policy, policy_kwargs)``.
+        network_keys: the keys ``network`` reads.
         requires: our key → (the only value SB3 supports, why).
         notes: our key → the difference that no option controls.
     """
@@ -57,12 +96,14 @@ class Sb3Algo:
     ours: str
     sb3_class: str
     direct: tuple[str, ...]
+    network: Callable[[Flat], tuple[str, dict[str, Any]]]
+    network_keys: tuple[str, ...]
     requires: Mapping[str, tuple[Any, str]] = field(default_factory=dict)
     notes: Mapping[str, str] = field(default_factory=dict)
 
     def covered_keys(self) -> set[str]:
         """Every agent-config key this mapping accounts for."""
-        return {*TRANSLATED, *self.direct, *self.requires, *self.notes}
+        return {*TRANSLATED, *self.network_keys, *self.direct, *self.requires, *self.notes}
 
 
 DQN = Sb3Algo(
@@ -84,6 +125,10 @@ DQN = Sb3Algo(
         "exploration_final_eps",
         "max_grad_norm",
     ),
+    network=_encoder_network,
+    network_keys=tuple(
+        f"network.encoder.{key}" for key in ("type", "hidden_sizes", "activation", "features")
+    ),
     requires={
         "loss": ("huber", "SB3's DQN always uses the Huber (smooth L1) loss"),
         "double_q": (False, "SB3's DQN has no Double DQN target"),
@@ -96,8 +141,38 @@ DQN = Sb3Algo(
     },
 )
 
+TD3 = Sb3Algo(
+    name="sb3_td3",
+    ours="td3",
+    sb3_class="stable_baselines3.TD3",
+    direct=(
+        "buffer_size",
+        "learning_starts",
+        "batch_size",
+        "tau",
+        "gamma",
+        "train_freq",
+        "gradient_steps",
+        "policy_delay",
+        "target_policy_noise",
+        "target_noise_clip",
+    ),
+    network=_actor_critic_network,
+    network_keys=tuple(
+        f"network.{part}.{key}"
+        for part in ("actor", "critic")
+        for key in ("type", "hidden_sizes", "activation")
+    ),
+    requires={
+        "network.init": ("default", "SB3's TD3 keeps PyTorch's default layer initialisation"),
+    },
+    notes={
+        "action_noise_std": "becomes SB3's NormalActionNoise on the [-1, 1] action scale",
+    },
+)
+
 #: Supported SB3 agents by our agent name.
-SB3_ALGOS: dict[str, Sb3Algo] = {algo.name: algo for algo in (DQN,)}
+SB3_ALGOS: dict[str, Sb3Algo] = {algo.name: algo for algo in (DQN, TD3)}
 
 
 def sb3_algo(name: str) -> Sb3Algo:
@@ -122,8 +197,13 @@ def _flatten(node: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def sb3_kwargs(algo: Sb3Algo, agent_cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
+def sb3_kwargs(
+    algo: Sb3Algo, agent_cfg: DictConfig | Mapping[str, Any], action_dim: int | None = None
+) -> dict[str, Any]:
     """SB3 constructor arguments (``policy``, ``policy_kwargs``, ...) for our agent config.
+
+    ``action_dim`` (continuous actions) is needed to build SB3's action-noise object; without
+    it ``action_noise`` is left out (enough to validate a config).
 
     Raises:
         ConfigError: a key has a value SB3 cannot take, or the mapping does not know a key.
@@ -152,22 +232,8 @@ def sb3_kwargs(algo: Sb3Algo, agent_cfg: DictConfig | Mapping[str, Any]) -> dict
         if flat.get("lr_schedule", "constant") == "linear"
         else learning_rate
     )
-    encoder = flat.get("network.encoder.type", "mlp")
-    if encoder not in POLICIES:
-        raise ConfigError(
-            f"agent.network.encoder.type={encoder!r} has no Stable-Baselines3 policy; supported: "
-            f"{', '.join(POLICIES)}."
-        )
-    kwargs["policy"] = POLICIES[encoder]
-    policy_kwargs: dict[str, Any] = {}
-    if encoder == "mlp":
-        policy_kwargs["net_arch"] = list(flat.get("network.encoder.hidden_sizes", [64, 64]))
-        activation = flat.get("network.encoder.activation", "relu")
-        policy_kwargs["activation_fn"] = ACTIVATIONS[activation]
-    else:  # our Nature CNN is SB3's NatureCNN features extractor, followed directly by the head
-        policy_kwargs["net_arch"] = []
-        policy_kwargs["features_extractor_kwargs"] = {
-            "features_dim": int(flat.get("network.encoder.features", 512))
-        }
-    kwargs["policy_kwargs"] = policy_kwargs
+    kwargs["policy"], kwargs["policy_kwargs"] = algo.network(flat)
+    if "action_noise_std" in flat and action_dim is not None:
+        std = float(flat["action_noise_std"])
+        kwargs["action_noise"] = NormalActionNoise(np.zeros(action_dim), np.full(action_dim, std))
     return kwargs

@@ -56,11 +56,15 @@ class Sb3Agent:
     def __init__(self, algo: Sb3Algo, cfg: DictConfig, device: str) -> None:
         self.algo = algo
         self.sb3_class = get_class(algo.sb3_class)
-        kwargs = sb3_kwargs(algo, cfg.agent)
+        #: differences no option controls, recorded in results.json
+        self.mapping_notes = dict(algo.notes)
+        env = make_sb3_env(cfg.env)
+        action_shape = env.action_space.shape
+        kwargs = sb3_kwargs(algo, cfg.agent, int(np.prod(action_shape)) if action_shape else None)
         self.policy_name = kwargs.pop("policy")
         self.model = self.sb3_class(
             self.policy_name,
-            make_sb3_env(cfg.env),
+            env,
             seed=cfg.seed,
             device=device,
             verbose=0,
@@ -83,7 +87,8 @@ class Sb3Agent:
 
     def charts(self, env_step: int) -> dict[str, float]:
         """Exploration rate (DQN) and learning rate, under our chart tags."""
-        charts = {"charts/learning_rate": self.model.policy.optimizer.param_groups[0]["lr"]}
+        progress = self.model._current_progress_remaining
+        charts = {"charts/learning_rate": float(self.model.lr_schedule(progress))}
         if hasattr(self.model, "exploration_rate"):
             charts["charts/epsilon"] = float(self.model.exploration_rate)
         return charts

@@ -140,6 +140,8 @@ def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> 
             "eval_history": state.eval_history,
             "device": device,
         }
+        if hasattr(agent, "mapping_notes"):  # SB3 baselines: what no option can make equal
+            results["sb3_notes"] = agent.mapping_notes
         tracker.hparams(cfg, {"eval/final_mean_return": result.mean_return})
         if cfg.record_video:
             gif = record_episode_gif(

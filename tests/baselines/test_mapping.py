@@ -9,7 +9,12 @@ from rl_lab.errors import ConfigError
 from rl_lab.rl.envs import env_spaces
 from rl_lab.rl.task import build_agent, validate_rl_config
 
-PRESETS = sorted((Path(__file__).resolve().parents[2] / "conf" / "preset" / "dqn").glob("*.yaml"))
+CONF = Path(__file__).resolve().parents[2] / "conf"
+PRESETS = [
+    (algo.name, path.stem)
+    for algo in SB3_ALGOS.values()
+    for path in sorted((CONF / "preset" / algo.ours).glob("*.yaml"))
+]
 
 
 @pytest.mark.parametrize("name", sorted(SB3_ALGOS))
@@ -19,26 +24,30 @@ def test_every_agent_key_is_mapped(compose_cfg, name):
     assert set(_flatten(cfg.agent)) <= algo.covered_keys()
 
 
-@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
-def test_presets_map_one_to_one(compose_cfg, preset):
-    ours = compose_cfg("agent=dqn", f"env={preset.stem}")
-    theirs = compose_cfg("agent=sb3_dqn", f"env={preset.stem}")
+@pytest.mark.parametrize(("name", "env"), PRESETS, ids=lambda x: str(x))
+def test_presets_map_one_to_one(compose_cfg, name, env):
+    algo = SB3_ALGOS[name]
+    ours = compose_cfg(f"agent={algo.ours}", f"env={env}")
+    theirs = compose_cfg(f"agent={name}", f"env={env}")
     assert {k: v for k, v in theirs.agent.items() if k != "name"} == {
         k: v for k, v in ours.agent.items() if k != "name"
     }
     assert theirs.total_steps == ours.total_steps
-    kwargs = sb3_kwargs(SB3_ALGOS["sb3_dqn"], theirs.agent)
-    a = ours.agent
+    kwargs = sb3_kwargs(algo, theirs.agent, action_dim=1)
+    for key in algo.direct:
+        assert kwargs[key] == ours.agent[key], key
+    assert kwargs["learning_rate"] == ours.agent.learning_rate
     assert kwargs["policy"] == "MlpPolicy"
-    assert kwargs["policy_kwargs"]["net_arch"] == list(a.network.encoder.hidden_sizes)
+    net = ours.agent.network
+    if name == "sb3_dqn":
+        assert kwargs["policy_kwargs"]["net_arch"] == list(net.encoder.hidden_sizes)
+    else:
+        assert kwargs["policy_kwargs"]["net_arch"] == {
+            "pi": list(net.actor.hidden_sizes),
+            "qf": list(net.critic.hidden_sizes),
+        }
+        assert kwargs["action_noise"]._sigma.tolist() == [ours.agent.action_noise_std]
     assert kwargs["policy_kwargs"]["activation_fn"] is nn.ReLU
-    for key in (
-        "buffer_size", "learning_starts", "batch_size", "tau", "gamma", "train_freq",
-        "gradient_steps", "target_update_interval", "exploration_fraction",
-        "exploration_initial_eps", "exploration_final_eps", "max_grad_norm",
-    ):  # fmt: skip
-        assert kwargs[key] == a[key], key
-    assert kwargs["learning_rate"] == a.learning_rate
 
 
 def test_linear_learning_rate_becomes_an_sb3_schedule(compose_cfg):
@@ -76,3 +85,19 @@ def test_built_sb3_model_has_the_mapped_settings(compose_cfg):
     assert model.train_freq.frequency == 256 and model.gradient_steps == 128
     linears = [m for m in model.policy.q_net.modules() if isinstance(m, nn.Linear)]
     assert [m.out_features for m in linears] == [32, 16, 2]
+
+
+def test_built_sb3_td3_has_the_mapped_settings(compose_cfg):
+    cfg = compose_cfg("agent=sb3_td3", "env=Pendulum-v1", "agent.action_noise_std=0.3")
+    validate_rl_config(cfg)
+    model = build_agent(cfg, *env_spaces(cfg.env), "cpu").model
+    assert model.policy_delay == 2 and model.gamma == 0.98 and model.buffer_size == 200_000
+    assert model.action_noise._sigma.tolist() == [0.3]
+    actor = [m.out_features for m in model.actor.mu.modules() if isinstance(m, nn.Linear)]
+    assert actor == [400, 300, 1]
+
+
+def test_td3_actor_and_critic_activations_must_match(compose_cfg):
+    cfg = compose_cfg("agent=sb3_td3", "env=Pendulum-v1", "agent.network.actor.activation=tanh")
+    with pytest.raises(ConfigError, match="one activation for actor and critic"):
+        validate_rl_config(cfg)

@@ -29,3 +29,15 @@ def test_sb3_run_follows_the_run_directory_contract(compose_cfg, tmp_path):
     resumed = app.run(compose_cfg(*overrides, *resume), run, resume)
     assert resumed["env_steps"] >= 1600
     assert json.loads((run / "results.json").read_text())["env_steps"] == resumed["env_steps"]
+
+
+def test_sb3_td3_runs_on_a_continuous_env(compose_cfg, tmp_path):
+    overrides = [
+        "agent=sb3_td3", "env=Pendulum-v1", "total_steps=400", "agent.learning_starts=200",
+        "agent.network.actor.hidden_sizes=[16]", "agent.network.critic.hidden_sizes=[16]",
+        "eval.freq=200", "eval.episodes=2", "eval.final_episodes=2", "progress=false",
+    ]  # fmt: skip
+    results = app.run(compose_cfg(*overrides), tmp_path, overrides)
+    assert results["agent"] == "sb3_td3" and results["env_steps"] == 400
+    assert "action_noise_std" in results["sb3_notes"]
+    assert results["eval"]["mean_return"] < 0  # Pendulum returns are negative
