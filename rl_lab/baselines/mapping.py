@@ -153,6 +153,7 @@ TD3 = Sb3Algo(
         "gamma",
         "train_freq",
         "gradient_steps",
+        "n_steps",
         "policy_delay",
         "target_policy_noise",
         "target_noise_clip",

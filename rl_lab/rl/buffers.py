@@ -32,6 +32,15 @@ class ReplayBatch(NamedTuple):
     discounts: np.ndarray | None = None  # (batch,) float32
 
 
+def bootstrap_discounts(
+    batch: ReplayBatch, gamma: float, device: torch.device
+) -> float | torch.Tensor:
+    """The factor in front of ``V(next_obs)`` in a TD target: ``batch.discounts`` or ``gamma``."""
+    if batch.discounts is None:
+        return gamma
+    return torch.as_tensor(batch.discounts, device=device)
+
+
 class ReplayBuffer:
     """Fixed-capacity FIFO of transitions, sampled uniformly.
 

@@ -22,11 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rl_lab.config import Rule, require
+from rl_lab.config import Rule
 from rl_lab.errors import ConfigError
 from rl_lab.nets import build_q_network
 from rl_lab.nets.flat import FlatParameters
-from rl_lab.rl.buffers import ReplayBatch
+from rl_lab.rl import off_policy
+from rl_lab.rl.buffers import ReplayBatch, bootstrap_discounts
 from rl_lab.rl.schedules import linear_schedule
 
 _LOSSES = {"huber": F.smooth_l1_loss, "mse": F.mse_loss}
@@ -57,27 +58,13 @@ class DQN:
     name = "dqn"
     LOOP = "off_policy"
 
-    #: Hyperparameters the off-policy loop reads from ``cfg.agent`` (not the agent's own).
-    LOOP_KEYS = (
-        "buffer_size",
-        "batch_size",
-        "learning_starts",
-        "train_freq",
-        "gradient_steps",
-        "n_steps",
-    )
+    LOOP_KEYS = off_policy.LOOP_KEYS
 
-    RULES: tuple[Rule, ...] = (
+    RULES: tuple[Rule, ...] = off_policy.LOOP_RULES + (
         Rule("agent.learning_rate", float, low=0.0, low_open=True),
         Rule("agent.lr_schedule", str, choices=("constant", "linear")),
-        Rule("agent.buffer_size", int, low=1),
-        Rule("agent.learning_starts", int, low=0),
-        Rule("agent.batch_size", int, low=1),
         Rule("agent.tau", float, low=0.0, high=1.0, low_open=True),
         Rule("agent.gamma", float, low=0.0, high=1.0),
-        Rule("agent.train_freq", int, low=1),
-        Rule("agent.gradient_steps", int, low=1),
-        Rule("agent.n_steps", int, low=1),
         Rule("agent.target_update_interval", int, low=1),
         Rule("agent.exploration_fraction", float, low=0.0, high=1.0),
         Rule("agent.exploration_initial_eps", float, low=0.0, high=1.0),
@@ -92,13 +79,7 @@ class DQN:
     @staticmethod
     def check_config(cfg: Any) -> None:
         """Cross-field checks of a run config using this agent (after ``RULES``)."""
-        a = cfg.agent
-        require(
-            a.buffer_size >= a.batch_size,
-            f"agent.buffer_size={a.buffer_size} is smaller than agent.batch_size={a.batch_size}; "
-            "the replay buffer must hold at least one batch. Raise agent.buffer_size or lower "
-            "agent.batch_size.",
-        )
+        off_policy.check_loop_config(cfg)
 
     def __init__(
         self,
@@ -227,13 +208,7 @@ class DQN:
         actions = torch.as_tensor(batch.actions, device=self.device).long()
         rewards = torch.as_tensor(batch.rewards, device=self.device)
         terminated = torch.as_tensor(batch.terminated, device=self.device)
-        # gamma ** (steps in the return) for n-step batches, gamma otherwise
-        discounts = (
-            self.gamma
-            if batch.discounts is None
-            else torch.as_tensor(batch.discounts, device=self.device)
-        )
-
+        discounts = bootstrap_discounts(batch, self.gamma, self.device)  # n-step aware
         with torch.no_grad():
             next_q_target = self.target_net(next_obs)  # (batch, n_actions)
             if self.double_q:

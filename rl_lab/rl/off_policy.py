@@ -17,9 +17,41 @@ from typing import Any
 import numpy as np
 import torch
 
+from rl_lab.config import Rule, require
 from rl_lab.rl.buffers import ReplayBuffer
 from rl_lab.rl.loop import GracefulStop, Loop, LoopState, crossed
 from rl_lab.tracking import ProgressBar
+
+#: The ``cfg.agent`` keys this loop reads (an off-policy agent does not take them itself).
+LOOP_KEYS = (
+    "buffer_size",
+    "batch_size",
+    "learning_starts",
+    "train_freq",
+    "gradient_steps",
+    "n_steps",
+)
+
+#: Validation of those keys, shared by every off-policy agent.
+LOOP_RULES: tuple[Rule, ...] = (
+    Rule("agent.buffer_size", int, low=1),
+    Rule("agent.learning_starts", int, low=0),
+    Rule("agent.batch_size", int, low=1),
+    Rule("agent.train_freq", int, low=1),
+    Rule("agent.gradient_steps", int, low=1),
+    Rule("agent.n_steps", int, low=1),
+)
+
+
+def check_loop_config(cfg: Any) -> None:
+    """Cross-field checks of the loop keys (after :data:`LOOP_RULES`)."""
+    a = cfg.agent
+    require(
+        a.buffer_size >= a.batch_size,
+        f"agent.buffer_size={a.buffer_size} is smaller than agent.batch_size={a.batch_size}; "
+        "the replay buffer must hold at least one batch. Raise agent.buffer_size or lower "
+        "agent.batch_size.",
+    )
 
 
 class OffPolicyLoop(Loop):

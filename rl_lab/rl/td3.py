@@ -30,11 +30,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rl_lab.config import Rule, require
+from rl_lab.config import Rule
 from rl_lab.errors import ConfigError
 from rl_lab.nets import build_encoder, init_weights
 from rl_lab.nets.flat import FlatParameters
-from rl_lab.rl.buffers import ReplayBatch
+from rl_lab.rl import off_policy
+from rl_lab.rl.buffers import ReplayBatch, bootstrap_discounts
 
 _MLP_400_300 = {"type": "mlp", "hidden_sizes": [400, 300], "activation": "relu"}
 #: SB3's TD3 networks: [400, 300] ReLU MLPs, torch's default initialisation.
@@ -133,19 +134,13 @@ class TD3:
     name = "td3"
     LOOP = "off_policy"
 
-    #: Hyperparameters the off-policy loop reads from ``cfg.agent`` (not the agent's own).
-    LOOP_KEYS = ("buffer_size", "batch_size", "learning_starts", "train_freq", "gradient_steps")
+    LOOP_KEYS = off_policy.LOOP_KEYS
 
-    RULES: tuple[Rule, ...] = (
+    RULES: tuple[Rule, ...] = off_policy.LOOP_RULES + (
         Rule("agent.learning_rate", float, low=0.0, low_open=True),
         Rule("agent.lr_schedule", str, choices=("constant", "linear")),
-        Rule("agent.buffer_size", int, low=1),
-        Rule("agent.learning_starts", int, low=0),
-        Rule("agent.batch_size", int, low=1),
         Rule("agent.tau", float, low=0.0, high=1.0, low_open=True),
         Rule("agent.gamma", float, low=0.0, high=1.0),
-        Rule("agent.train_freq", int, low=1),
-        Rule("agent.gradient_steps", int, low=1),
         Rule("agent.policy_delay", int, low=1),
         Rule("agent.target_policy_noise", float, low=0.0),
         Rule("agent.target_noise_clip", float, low=0.0),
@@ -156,13 +151,7 @@ class TD3:
     @staticmethod
     def check_config(cfg: Any) -> None:
         """Cross-field checks of a run config using this agent (after ``RULES``)."""
-        a = cfg.agent
-        require(
-            a.buffer_size >= a.batch_size,
-            f"agent.buffer_size={a.buffer_size} is smaller than agent.batch_size={a.batch_size}; "
-            "the replay buffer must hold at least one batch. Raise agent.buffer_size or lower "
-            "agent.batch_size.",
-        )
+        off_policy.check_loop_config(cfg)
 
     def __init__(
         self,
@@ -307,6 +296,7 @@ class TD3:
         actions = (env_actions.reshape(len(env_actions), -1) - self._bias_t) / self._scale_t
         rewards = torch.as_tensor(batch.rewards, device=device)
         terminated = torch.as_tensor(batch.terminated, device=device)
+        discounts = bootstrap_discounts(batch, self.gamma, device)  # n-step aware
 
         with torch.no_grad():
             # target policy smoothing: clipped noise on the target action, kept in [-1, 1]
@@ -314,7 +304,7 @@ class TD3:
             noise.clamp_(-self.target_noise_clip, self.target_noise_clip)
             next_actions = (self.actor_target(next_obs) + noise).clamp_(-1.0, 1.0)
             next_q = torch.minimum(*self.critic_target(next_obs, next_actions))  # (batch,)
-            td_target = rewards + self.gamma * (1.0 - terminated) * next_q
+            td_target = rewards + discounts * (1.0 - terminated) * next_q
 
         q1, q2 = self.critic(obs, actions)
         critic_loss = F.mse_loss(q1, td_target) + F.mse_loss(q2, td_target)
