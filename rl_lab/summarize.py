@@ -306,9 +306,7 @@ def _median(values: Sequence[float]) -> float:
     return statistics.median(finite) if finite else math.nan
 
 
-def summarise_group(
-    label: str, runs: Sequence[RunRecord], threshold: float | None
-) -> GroupSummary:
+def summarise_group(label: str, runs: Sequence[RunRecord], threshold: float | None) -> GroupSummary:
     """Statistics of ``runs`` (the seeds of one configuration) as one :class:`GroupSummary`."""
     completed = sorted(
         (r for r in runs if r.state == "completed"),

@@ -7,7 +7,10 @@ Map:
 - :mod:`~rl_lab.nets.conv` — :class:`NatureCNN` encoder for stacked frames (Mnih et al. 2015),
   :func:`conv_output_size`; the DCGAN blocks live in the same module.
 - :mod:`~rl_lab.nets.recurrent` — :class:`LSTMCore`, an LSTM that resets at episode starts.
-- :mod:`~rl_lab.nets.heads` — :class:`QHead`, :class:`DuelingQHead` (Wang et al. 2016).
+- :mod:`~rl_lab.nets.heads` — :class:`QHead`, :class:`DuelingQHead` (Wang et al. 2016), and the
+  policy heads :class:`CategoricalHead`, :class:`GaussianHead`.
+- :mod:`~rl_lab.nets.distributions` — :class:`Categorical`, :class:`DiagGaussian` action
+  distributions returned by the policy heads.
 - :mod:`~rl_lab.nets.init` — :func:`init_weights` (orthogonal, kaiming, xavier, default),
   :func:`init_output_layers` for a head's final layers.
 - :mod:`~rl_lab.nets.build` — ``ENCODERS`` / ``HEADS`` registries, :func:`build_encoder`,
@@ -25,7 +28,8 @@ from rl_lab.nets.build import (
 )
 from rl_lab.nets.conv import NatureCNN, conv_output_size
 from rl_lab.nets.dense import MLP, NORMS
-from rl_lab.nets.heads import DuelingQHead, QHead
+from rl_lab.nets.distributions import Categorical, DiagGaussian
+from rl_lab.nets.heads import CategoricalHead, DuelingQHead, GaussianHead, QHead
 from rl_lab.nets.init import INIT_SCHEMES, init_output_layers, init_weights, output_layers
 from rl_lab.nets.recurrent import LSTMCore, LSTMState
 
@@ -36,7 +40,11 @@ __all__ = [
     "INIT_SCHEMES",
     "MLP",
     "NORMS",
+    "Categorical",
+    "CategoricalHead",
+    "DiagGaussian",
     "DuelingQHead",
+    "GaussianHead",
     "LSTMCore",
     "LSTMState",
     "NatureCNN",

@@ -1,10 +1,13 @@
-"""Output heads: map encoder features to one value per discrete action.
+"""Output heads: Q-values per discrete action, and policy heads returning action distributions.
 
 Every head exposes :meth:`output_layers`, the layers that produce its output, so initialisation
 can give them their own gain (see :func:`rl_lab.nets.init.init_output_layers`).
 """
 
+import torch
 from torch import Tensor, nn
+
+from rl_lab.nets.distributions import Categorical, DiagGaussian
 
 
 class QHead(nn.Module):
@@ -63,3 +66,50 @@ class DuelingQHead(nn.Module):
     def output_layers(self) -> list[nn.Module]:
         """The last Linear of the value stream and of the advantage stream."""
         return [self.value[-1], self.advantage[-1]]
+
+
+class CategoricalHead(nn.Module):
+    """Policy head for discrete actions: one Linear layer to logits, a categorical distribution.
+
+    Args:
+        in_features: size of the feature vector.
+        n_actions: number of discrete actions.
+    """
+
+    def __init__(self, in_features: int, n_actions: int) -> None:
+        super().__init__()
+        self.logits = nn.Linear(in_features, n_actions)
+
+    def forward(self, features: Tensor) -> Categorical:
+        """The action distribution for ``(batch, in_features)`` features."""
+        return Categorical(self.logits(features))
+
+    def output_layers(self) -> list[nn.Module]:
+        """The logits layer."""
+        return [self.logits]
+
+
+class GaussianHead(nn.Module):
+    """Policy head for continuous actions: a Linear mean and a state-independent log-std.
+
+    The log standard deviation is a learned parameter per action dimension, not a function of
+    the features (as in Schulman et al. 2017 and Stable-Baselines3's default).
+
+    Args:
+        in_features: size of the feature vector.
+        action_dim: number of action dimensions.
+        log_std_init: initial log standard deviation (0.0: std 1).
+    """
+
+    def __init__(self, in_features: int, action_dim: int, log_std_init: float = 0.0) -> None:
+        super().__init__()
+        self.mean = nn.Linear(in_features, action_dim)
+        self.log_std = nn.Parameter(torch.full((action_dim,), float(log_std_init)))
+
+    def forward(self, features: Tensor) -> DiagGaussian:
+        """The action distribution for ``(batch, in_features)`` features."""
+        return DiagGaussian(self.mean(features), self.log_std)
+
+    def output_layers(self) -> list[nn.Module]:
+        """The mean layer (the log-std keeps its initial value)."""
+        return [self.mean]

@@ -18,10 +18,12 @@ from gymnasium.wrappers.vector import RecordEpisodeStatistics
 from omegaconf import DictConfig, OmegaConf
 
 from rl_lab.errors import ConfigError
+from rl_lab.rl.envs_custom import register_custom_envs
 
 
 def _register_namespaces(env_id: str) -> None:
-    """Import optional env packages so their ids are in gymnasium's registry."""
+    """Register rl_lab's own envs, and import optional env packages, so ids are in the registry."""
+    register_custom_envs()
     if env_id.startswith("ALE/") or env_id.lower().startswith("ale"):
         try:
             import ale_py

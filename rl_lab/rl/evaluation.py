@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig
@@ -18,6 +19,23 @@ from PIL import Image
 from rl_lab.rl.envs import make_env, make_vec_env
 
 Policy = Callable[[np.ndarray], np.ndarray]  # (n, *obs_shape) -> (n, *action_shape)
+
+
+def greedy_policy(
+    agent: Any, n_envs: int, obs_normalizer: Callable[[np.ndarray], np.ndarray] | None = None
+) -> Policy:
+    """A fresh greedy policy for ``n_envs`` parallel episodes that start now.
+
+    Agents with memory (recurrent policies) provide ``predict_fn(n_envs)``, a function that keeps
+    one state per env from its first call, so a new one is made for every evaluation; other
+    agents are played with ``predict``. ``obs_normalizer`` (frozen training statistics, see
+    :class:`rl_lab.rl.normalization.FrozenObsNormalizer`) is applied to the raw observations.
+    """
+    make = getattr(agent, "predict_fn", None)
+    policy: Policy = make(n_envs) if make is not None else agent.predict
+    if obs_normalizer is None:
+        return policy
+    return lambda obs: policy(obs_normalizer(obs))
 
 
 @dataclass
@@ -61,7 +79,11 @@ class Evaluator:
         self.envs = make_vec_env(env_cfg, num_envs=episodes)
 
     def evaluate(self, policy: Policy) -> EvalResult:
-        """Play one episode per sub-env with ``policy``; later episodes are ignored."""
+        """Play one episode per sub-env with ``policy``; later episodes are ignored.
+
+        ``policy`` is called once per step on all sub-envs; give a fresh one (see
+        :func:`greedy_policy`) to each call when it carries state between steps.
+        """
         n = self.episodes
         obs, _ = self.envs.reset(seed=[self.seed + i for i in range(n)])
         returns = np.zeros(n)

@@ -4,7 +4,8 @@ A loop subclasses :class:`Loop` and implements :meth:`Loop.run` (how experience 
 and when the agent learns); everything around that is here, so the off-policy and on-policy
 loops differ only in their own lines.
 
-An agent plugged into a loop provides ``predict(obs)`` (greedy actions), ``charts(env_step)``,
+An agent plugged into a loop provides ``predict(obs)`` (greedy actions; agents with memory also
+``predict_fn(n_envs)``, see :func:`~rl_lab.rl.evaluation.greedy_policy`), ``charts(env_step)``,
 ``state_dict()``, ``load_state_dict(state)`` and an ``updates`` counter, plus what its loop asks
 for (see ``off_policy.py``).
 """
@@ -29,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 from rl_lab import checkpoint
 from rl_lab.errors import InterruptedRunError, TrainingDivergedError
 from rl_lab.rl.envs import make_vec_env
-from rl_lab.rl.evaluation import Evaluator
+from rl_lab.rl.evaluation import Evaluator, Policy, greedy_policy
 from rl_lab.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -213,9 +214,14 @@ class Loop:
             )
 
     # ----------------------------------------------------------------------------- eval
+    def eval_policy(self, n_envs: int) -> Policy:
+        """A fresh greedy policy for ``n_envs`` evaluation episodes (override to add e.g. frozen
+        observation normalisation)."""
+        return greedy_policy(self.agent, n_envs)
+
     def periodic_eval(self) -> dict[str, float]:
         """Evaluate the greedy policy, log ``eval/*`` and keep ``best.pt`` up to date."""
-        result = self.evaluator.evaluate(self.agent.predict)
+        result = self.evaluator.evaluate(self.eval_policy(self.evaluator.episodes))
         return self.record_eval(result.mean_return, result.std_return, result.lengths)
 
     def record_eval(self, mean: float, std: float, lengths: list[int]) -> dict[str, float]:

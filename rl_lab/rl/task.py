@@ -19,11 +19,14 @@ from rl_lab.baselines.mapping import SB3_ALGOS, sb3_kwargs
 from rl_lab.baselines.sb3 import Sb3Agent, Sb3Loop
 from rl_lab.config import COMMON_RULES, ENV_RULES, validate
 from rl_lab.errors import ConfigError
+from rl_lab.rl.actor_critic import A2C, PPO
 from rl_lab.rl.dqn import DQN
 from rl_lab.rl.envs import check_env_id, env_spaces
-from rl_lab.rl.evaluation import Evaluator, record_episode_gif
+from rl_lab.rl.evaluation import Evaluator, greedy_policy, record_episode_gif
 from rl_lab.rl.loop import Loop
+from rl_lab.rl.normalization import FrozenObsNormalizer
 from rl_lab.rl.off_policy import OffPolicyLoop
+from rl_lab.rl.on_policy import OnPolicyLoop
 from rl_lab.rl.td3 import TD3
 from rl_lab.run_dir import write_json
 from rl_lab.tracking import Tracker
@@ -33,10 +36,15 @@ log = logging.getLogger(__name__)
 #: Agents by ``agent.name``. Each class has ``RULES`` (per-value validation), ``check_config(cfg)``
 #: (cross-field checks), ``LOOP`` (a key of ``LOOPS``) and ``LOOP_KEYS`` (the ``cfg.agent`` keys
 #: its loop reads, which are not passed to the agent's constructor).
-AGENTS: dict[str, type] = {"dqn": DQN, "td3": TD3}
+#: ``ppo_lstm`` is PPO with ``recurrent: true`` (conf/agent/ppo_lstm.yaml).
+AGENTS: dict[str, type] = {"dqn": DQN, "td3": TD3, "a2c": A2C, "ppo": PPO, "ppo_lstm": PPO}
 
 #: Training loops by kind of learning; every agent of a kind shares its loop.
-LOOPS: dict[str, type[Loop]] = {"sb3": Sb3Loop, "off_policy": OffPolicyLoop}
+LOOPS: dict[str, type[Loop]] = {
+    "sb3": Sb3Loop,
+    "off_policy": OffPolicyLoop,
+    "on_policy": OnPolicyLoop,
+}
 
 
 def agent_class(name: str) -> type:
@@ -115,7 +123,7 @@ def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> 
     try:
         state = loop.run()
         final = Evaluator(cfg.env, cfg.eval.final_episodes, cfg.eval.seed)
-        result = final.evaluate(agent.predict)
+        result = final.evaluate(loop.eval_policy(cfg.eval.final_episodes))
         final.close()
         loop.record_eval(result.mean_return, result.std_return, result.lengths)
         loop.save_checkpoint("last.pt")
@@ -145,7 +153,7 @@ def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> 
         tracker.hparams(cfg, {"eval/final_mean_return": result.mean_return})
         if cfg.record_video:
             gif = record_episode_gif(
-                cfg.env, agent.predict, run_dir / "videos" / "eval_episode.gif", cfg.eval.seed
+                cfg.env, loop.eval_policy(1), run_dir / "videos" / "eval_episode.gif", cfg.eval.seed
             )
             results["video"] = str(gif.relative_to(run_dir))
         write_json(results_path, results)
@@ -177,8 +185,10 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: Path, device: str) -> dict[str
     agent = build_agent(saved, *env_spaces(saved.env), device)
     agent.load_state_dict(payload["agent"])
     started = time.perf_counter()
+    # observations as the agent saw them in training (frozen stats; None when not normalised)
+    normalizer = FrozenObsNormalizer.from_state(payload.get("normalization"))
     evaluator = Evaluator(saved.env, cfg.episodes, cfg.eval.seed)
-    result = evaluator.evaluate(agent.predict)
+    result = evaluator.evaluate(greedy_policy(agent, cfg.episodes, normalizer))
     evaluator.close()
     results = {
         "status": "completed",
@@ -195,7 +205,10 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: Path, device: str) -> dict[str
     }
     if cfg.record_video:
         gif = record_episode_gif(
-            saved.env, agent.predict, run_dir / "videos" / "eval_episode.gif", cfg.eval.seed
+            saved.env,
+            greedy_policy(agent, 1, normalizer),
+            run_dir / "videos" / "eval_episode.gif",
+            cfg.eval.seed,
         )
         results["video"] = str(gif.relative_to(run_dir))
     write_json(run_dir / "results.json", results)

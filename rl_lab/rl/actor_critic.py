@@ -1,0 +1,533 @@
+"""The on-policy actor-critic family: A2C and PPO, for discrete and continuous actions.
+
+- A2C (Mnih et al. 2016, https://arxiv.org/abs/1602.01783): one gradient step per rollout on
+  the whole rollout, vanilla policy gradient, RMSprop by default.
+- PPO (Schulman et al. 2017, https://arxiv.org/abs/1707.06347): ``n_epochs`` passes of
+  minibatches over each rollout with the clipped surrogate objective, optional value clipping
+  and an approximate-KL early stop.
+
+Both are :class:`ActorCritic` with different settings: the same policy
+(:mod:`rl_lab.rl.policies`), the same acting, the same loss pieces (policy, value and entropy
+terms) and the same update loop. Names, defaults and semantics follow Stable-Baselines3's
+``A2C``/``PPO`` (and sb3-contrib's ``RecurrentPPO`` with ``recurrent=true``), so presets map one
+to one.
+
+The agent only acts and learns; the on-policy loop (``rl_lab.rl.on_policy``) owns time: it
+collects rollouts, computes advantages and calls :meth:`ActorCritic.update`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NamedTuple
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from rl_lab.config import Rule, require
+from rl_lab.errors import ConfigError
+from rl_lab.nets.flat import FlatParameters
+from rl_lab.rl import on_policy
+from rl_lab.rl.policies import ActorCriticPolicy
+from rl_lab.rl.rollout import RolloutBatch, RolloutBuffer
+
+#: Settings every actor-critic agent has (validated before any work starts).
+ACTOR_CRITIC_RULES: tuple[Rule, ...] = on_policy.LOOP_RULES + (
+    Rule("agent.learning_rate", float, low=0.0, low_open=True),
+    Rule("agent.lr_schedule", str, choices=("constant", "linear")),
+    Rule("agent.normalize_advantage", bool),
+    Rule("agent.ent_coef", float, low=0.0),
+    Rule("agent.vf_coef", float, low=0.0),
+    Rule("agent.max_grad_norm", float, low=0.0, low_open=True),
+    Rule("agent.recurrent", bool),
+    Rule("agent.network.shared", bool),
+    Rule("agent.network.init", str, choices=("orthogonal", "kaiming", "xavier", "default")),
+    Rule("agent.network.log_std_init", float),
+    Rule("agent.network.lstm.hidden_size", int, low=1),
+    Rule("agent.network.lstm.num_layers", int, low=1),
+)
+
+
+class PolicyStep(NamedTuple):
+    """What :meth:`ActorCritic.act` returns for one vector step (NumPy, leading ``n_envs``)."""
+
+    actions: np.ndarray  # as sampled: what the rollout stores (unbounded for Box spaces)
+    env_actions: np.ndarray  # clipped to the action space's bounds: what the env receives
+    values: np.ndarray  # (n_envs,) V(obs)
+    log_probs: np.ndarray  # (n_envs,) log-probability of `actions`
+    state: Tensor | None  # recurrent state after this step
+
+
+def linear_decay(value: float, env_step: int, total_steps: int) -> float:
+    """``value`` decayed linearly to 0 at ``total_steps`` (SB3's ``lin_<value>`` schedules)."""
+    return value * max(1.0 - env_step / total_steps, 0.0)
+
+
+def explained_variance(values: np.ndarray, returns: np.ndarray) -> float:
+    """``1 - Var(returns - values) / Var(returns)``: 1 is a perfect critic, <= 0 a useless one.
+
+    NaN when the returns do not vary.
+    """
+    var = float(np.var(returns))
+    return float("nan") if var == 0 else 1.0 - float(np.var(returns - values)) / var
+
+
+class ActorCritic:
+    """Shared base of :class:`A2C` and :class:`PPO`: acting, the loss, the update loop.
+
+    Args:
+        observation_space: the env's (single) observation space.
+        action_space: ``Discrete`` or 1-D ``Box``.
+        total_steps: the run's env-step budget (for linear schedules).
+        device: torch device of the policy.
+        learning_rate: optimizer step size.
+        lr_schedule: ``"constant"`` or ``"linear"`` (decays to 0 at ``total_steps``).
+        n_epochs: passes over each rollout.
+        batch_size: transitions per minibatch; ``None`` is the whole rollout.
+        clip_range: PPO's ratio clip ε; ``None`` is the vanilla policy gradient (A2C).
+        clip_range_schedule: ``"constant"`` or ``"linear"`` decay of ``clip_range``.
+        clip_range_vf: clip of the value change around the rollout's values; ``None`` is off.
+        target_kl: stop the update's epochs once the approximate KL to the rollout policy
+            exceeds ``1.5 * target_kl`` (SB3's rule); ``None`` is off.
+        normalize_advantage: standardise advantages per minibatch.
+        ent_coef: weight of the entropy bonus.
+        vf_coef: weight of the value loss.
+        max_grad_norm: global gradient-norm clip.
+        recurrent: use an LSTM core (``network.lstm``) in every trunk.
+        network: ``{"encoder": zoo spec, "shared": bool, "lstm": {...}, "init": str,
+            "log_std_init": float}``, see :class:`~rl_lab.rl.policies.ActorCriticPolicy`.
+        optimizer: ``params -> torch.optim.Optimizer`` for the flat parameter tensor.
+    """
+
+    LOOP = "on_policy"
+
+    LOOP_KEYS = on_policy.LOOP_KEYS
+
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        *,
+        total_steps: int,
+        device: torch.device | str,
+        learning_rate: float,
+        lr_schedule: str,
+        n_epochs: int,
+        batch_size: int | None,
+        clip_range: float | None,
+        clip_range_schedule: str,
+        clip_range_vf: float | None,
+        target_kl: float | None,
+        normalize_advantage: bool,
+        ent_coef: float,
+        vf_coef: float,
+        max_grad_norm: float,
+        recurrent: bool,
+        network: Mapping[str, Any] | None,
+        optimizer: Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer],
+    ) -> None:
+        network = dict(network or {})
+        self.device = torch.device(device)
+        self.total_steps = total_steps
+        self.learning_rate, self.lr_schedule = learning_rate, lr_schedule
+        self.n_epochs, self.batch_size = n_epochs, batch_size
+        self.clip_range, self.clip_range_schedule = clip_range, clip_range_schedule
+        self.clip_range_vf, self.target_kl = clip_range_vf, target_kl
+        self.normalize_advantage = normalize_advantage
+        self.ent_coef, self.vf_coef, self.max_grad_norm = ent_coef, vf_coef, max_grad_norm
+        self.recurrent = recurrent
+        try:
+            self.policy = ActorCriticPolicy(
+                observation_space,
+                action_space,
+                encoder=network.get("encoder", {"type": "mlp", "hidden_sizes": [64, 64]}),
+                shared=bool(network.get("shared", False)),
+                lstm=network.get("lstm", {"hidden_size": 256}) if recurrent else None,
+                init=network.get("init", "orthogonal"),
+                log_std_init=float(network.get("log_std_init", 0.0)),
+            ).to(self.device)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(
+                f"agent.network does not fit observations of shape {observation_space.shape} "
+                f"and actions {action_space}: {exc}. Fix it with e.g. "
+                "agent.network.encoder.type=mlp or agent.network.encoder.hidden_sizes=[64,64], "
+                "or choose an env with Discrete or 1-D Box actions."
+            ) from None
+        self._bounds = None
+        if isinstance(action_space, gym.spaces.Box):
+            self._bounds = (action_space.low, action_space.high)
+        self.flat_params = FlatParameters(self.policy)
+        self.optimizer = optimizer([self.flat_params.param])
+        self.updates = 0  # gradient steps taken
+
+    # ----------------------------------------------------------------------------- acting
+    def _obs(self, obs: np.ndarray) -> Tensor:
+        tensor = torch.as_tensor(obs, device=self.device)
+        return tensor.float() if tensor.dtype == torch.float64 else tensor
+
+    def _starts(self, episode_starts: np.ndarray | None) -> Tensor | None:
+        if not self.recurrent or episode_starts is None:
+            return None
+        return torch.as_tensor(episode_starts, device=self.device)
+
+    def _to_env(self, actions: np.ndarray) -> np.ndarray:
+        # Gaussian samples are unbounded; the env gets them clipped to its bounds (SB3's rule)
+        return actions if self._bounds is None else np.clip(actions, *self._bounds)
+
+    def initial_state(self, n_envs: int) -> Tensor | None:
+        """Zero recurrent state for ``n_envs`` envs; ``None`` for feed-forward policies."""
+        return self.policy.initial_state(n_envs)
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, state: Tensor | None, episode_starts: np.ndarray) -> PolicyStep:
+        """Sample actions for one vector step ``(n_envs, *obs_shape)``.
+
+        ``state`` is the recurrent state before ``obs`` and ``episode_starts`` marks envs whose
+        ``obs`` begins an episode (their state is reset first).
+        """
+        dist, values, new_state = self.policy(self._obs(obs), state, self._starts(episode_starts))
+        actions = dist.sample()
+        log_probs = dist.log_prob(actions)
+        actions_np = actions.cpu().numpy()
+        return PolicyStep(
+            actions_np,
+            self._to_env(actions_np),
+            values.cpu().numpy(),
+            log_probs.cpu().numpy(),
+            new_state,
+        )
+
+    @torch.no_grad()
+    def value(
+        self, obs: np.ndarray, state: Tensor | None = None, episode_starts: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``V(obs)`` ``(n,)`` for bootstrapping; ``state``: recurrent state before ``obs``."""
+        return self.policy.value(self._obs(obs), state, self._starts(episode_starts)).cpu().numpy()
+
+    @torch.no_grad()
+    def predict_step(
+        self, obs: np.ndarray, state: Tensor | None = None
+    ) -> tuple[np.ndarray, Tensor | None]:
+        """Greedy actions (mode of the distribution, clipped to the bounds) and the new state."""
+        dist, _, new_state = self.policy(self._obs(obs), state)
+        return self._to_env(dist.mode().cpu().numpy()), new_state
+
+    def predict(self, obs: np.ndarray) -> np.ndarray:
+        """Greedy actions for a batch ``(n, *obs_shape)``; recurrent policies start from zeros.
+
+        Use :meth:`predict_fn` to play whole episodes with a recurrent policy.
+        """
+        return self.predict_step(obs)[0]
+
+    def predict_fn(self, n_envs: int) -> Callable[[np.ndarray], np.ndarray]:
+        """A greedy policy for ``n_envs`` parallel episodes that starts now.
+
+        Recurrent policies keep one hidden state per env inside the returned function, from
+        zeros at its first call; feed-forward ones simply get :meth:`predict`.
+        """
+        if not self.recurrent:
+            return self.predict
+        state = self.initial_state(n_envs)
+
+        def policy(obs: np.ndarray) -> np.ndarray:
+            nonlocal state
+            actions, state = self.predict_step(obs, state)
+            return actions
+
+        return policy
+
+    # ----------------------------------------------------------------------------- learning
+    def current_clip_range(self, env_step: int) -> float | None:
+        """The ratio clip ε at ``env_step`` (``None`` for A2C)."""
+        if self.clip_range is None or self.clip_range_schedule == "constant":
+            return self.clip_range
+        return linear_decay(self.clip_range, env_step, self.total_steps)
+
+    def _set_learning_rate(self, env_step: int) -> None:
+        lr = self.learning_rate
+        if self.lr_schedule == "linear":
+            lr = linear_decay(lr, env_step, self.total_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def policy_loss(
+        self, advantages: Tensor, log_probs: Tensor, old_log_probs: Tensor, clip: float | None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The policy-gradient loss and its diagnostics.
+
+        ``clip=None``: ``-mean(A * log π(a|s))`` (A2C). Otherwise PPO's clipped surrogate
+        ``-mean(min(r A, clip(r, 1-ε, 1+ε) A))`` with ``r = π(a|s) / π_old(a|s)``, plus the
+        approximate KL ``mean((r - 1) - log r)`` and the fraction of clipped ratios.
+        """
+        if clip is None:
+            return -(advantages * log_probs).mean(), {}
+        log_ratio = log_probs - old_log_probs
+        ratio = log_ratio.exp()
+        surrogate = torch.min(advantages * ratio, advantages * ratio.clamp(1 - clip, 1 + clip))
+        with torch.no_grad():
+            diagnostics = {
+                "losses/approx_kl": ((ratio - 1) - log_ratio).mean(),
+                "losses/clipfrac": ((ratio - 1).abs() > clip).float().mean(),
+            }
+        return -surrogate.mean(), diagnostics
+
+    def value_loss(self, values: Tensor, old_values: Tensor, returns: Tensor) -> Tensor:
+        """MSE to the returns; with ``clip_range_vf`` the prediction moves at most that far
+        from the rollout's value (SB3's rule)."""
+        if self.clip_range_vf is not None:
+            values = old_values + (values - old_values).clamp(
+                -self.clip_range_vf, self.clip_range_vf
+            )
+        return F.mse_loss(values, returns)
+
+    def _minibatches(self, rollout: RolloutBuffer) -> Iterator[RolloutBatch]:
+        for _ in range(self.n_epochs):
+            yield from rollout.minibatches(self.batch_size, sequences=self.recurrent)
+
+    def update(self, rollout: RolloutBuffer, env_step: int) -> dict[str, Tensor]:
+        """Learn from a complete rollout with advantages; returns mean metrics (tensors).
+
+        ``losses/loss`` comes first: the loop checks it for NaN/inf.
+        """
+        self._set_learning_rate(env_step)
+        clip = self.current_clip_range(env_step)
+        sums: dict[str, Tensor] = {}
+        n_batches = 0
+        for batch in self._minibatches(rollout):
+            log_probs, entropy, values = self.policy.evaluate_actions(
+                batch.obs, batch.actions, batch.initial_state, batch.episode_starts
+            )
+            advantages = batch.advantages
+            if self.normalize_advantage and len(advantages) > 1:
+                advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+            policy_loss, diagnostics = self.policy_loss(
+                advantages, log_probs, batch.old_log_probs, clip
+            )
+            # SB3's rule: stop before stepping on a minibatch that went too far
+            too_far = self.target_kl is not None and (
+                diagnostics["losses/approx_kl"].item() > 1.5 * self.target_kl
+            )
+            if too_far:
+                break
+            value_loss = self.value_loss(values, batch.old_values, batch.returns)
+            entropy_mean = entropy.mean()
+            loss = policy_loss - self.ent_coef * entropy_mean + self.vf_coef * value_loss
+            self.flat_params.zero_grad()
+            loss.backward()
+            self.flat_params.clip_grad_norm_(self.max_grad_norm)
+            self.optimizer.step()
+            self.updates += 1
+            n_batches += 1
+            metrics = {
+                "losses/loss": loss.detach(),
+                "losses/policy_loss": policy_loss.detach(),
+                "losses/value_loss": value_loss.detach(),
+                "losses/entropy": entropy_mean.detach(),
+                **diagnostics,
+            }
+            for key, value in metrics.items():
+                sums[key] = sums[key] + value if key in sums else value
+        means = {key: value / max(n_batches, 1) for key, value in sums.items()}
+        means["losses/explained_variance"] = torch.tensor(
+            explained_variance(rollout.values.ravel(), rollout.returns.ravel())
+        )
+        return means
+
+    def charts(self, env_step: int) -> dict[str, float]:
+        """Chart values at ``env_step`` (logged under ``charts/``)."""
+        values = {"charts/learning_rate": self.optimizer.param_groups[0]["lr"]}
+        log_std = self.policy.log_std
+        if log_std is not None:
+            values["charts/action_std"] = log_std.detach().exp().mean().item()
+        clip = self.current_clip_range(env_step)
+        if clip is not None:
+            values["charts/clip_range"] = clip
+        return values
+
+    # ----------------------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """Policy, optimizer and counters, for checkpoints."""
+        return {
+            "policy": self.policy.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "updates": self.updates,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved."""
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.updates = int(state["updates"])
+
+
+def _check_rollout_split(cfg: Any, batch_size: int) -> None:
+    """Minibatches must tile the rollout; recurrent ones must hold whole env sequences."""
+    a, n_envs = cfg.agent, cfg.env.num_envs
+    rollout = a.n_steps * n_envs
+    require(
+        batch_size <= rollout,
+        f"agent.batch_size={batch_size} is larger than a rollout (agent.n_steps={a.n_steps} x "
+        f"env.num_envs={n_envs} = {rollout} transitions). Lower agent.batch_size or raise "
+        "agent.n_steps / env.num_envs.",
+    )
+    require(
+        rollout % batch_size == 0,
+        f"agent.batch_size={batch_size} does not divide a rollout of {rollout} transitions "
+        f"(agent.n_steps={a.n_steps} x env.num_envs={n_envs}), so every epoch would end with "
+        "a truncated minibatch. Choose a divisor of the rollout size.",
+    )
+    if a.recurrent:
+        minibatches = rollout // batch_size
+        require(
+            n_envs % minibatches == 0,
+            f"A recurrent policy trains on whole env sequences, so the {minibatches} "
+            f"minibatches per epoch (rollout {rollout} / agent.batch_size={batch_size}) must "
+            f"split env.num_envs={n_envs} evenly. Use agent.batch_size = agent.n_steps x k "
+            f"with k a divisor of env.num_envs (e.g. agent.batch_size={rollout}).",
+        )
+    if a.normalize_advantage:
+        require(
+            batch_size > 1,
+            "agent.normalize_advantage=true needs minibatches of more than one transition "
+            "(the standard deviation of one value is undefined). Raise agent.batch_size (or "
+            "agent.n_steps / env.num_envs) or set agent.normalize_advantage=false.",
+        )
+
+
+class PPO(ActorCritic):
+    """Proximal Policy Optimization with clipped surrogate (SB3's ``PPO`` defaults).
+
+    See :class:`ActorCritic` for the arguments; ``optimizer`` is Adam with ε = 1e-5.
+    """
+
+    name = "ppo"
+
+    RULES: tuple[Rule, ...] = (
+        *ACTOR_CRITIC_RULES,
+        Rule("agent.batch_size", int, low=1),
+        Rule("agent.n_epochs", int, low=1),
+        Rule("agent.clip_range", float, low=0.0, low_open=True),
+        Rule("agent.clip_range_schedule", str, choices=("constant", "linear")),
+        Rule("agent.clip_range_vf", float, low=0.0, low_open=True, nullable=True),
+        Rule("agent.target_kl", float, low=0.0, low_open=True, nullable=True),
+    )
+
+    @staticmethod
+    def check_config(cfg: Any) -> None:
+        """Cross-field checks of a run config using this agent (after ``RULES``)."""
+        _check_rollout_split(cfg, cfg.agent.batch_size)
+
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        *,
+        total_steps: int,
+        device: torch.device | str = "cpu",
+        learning_rate: float = 3e-4,
+        lr_schedule: str = "constant",
+        batch_size: int = 64,
+        n_epochs: int = 10,
+        clip_range: float = 0.2,
+        clip_range_schedule: str = "constant",
+        clip_range_vf: float | None = None,
+        normalize_advantage: bool = True,
+        ent_coef: float = 0.0,
+        vf_coef: float = 0.5,
+        max_grad_norm: float = 0.5,
+        target_kl: float | None = None,
+        recurrent: bool = False,
+        network: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            observation_space,
+            action_space,
+            total_steps=total_steps,
+            device=device,
+            learning_rate=learning_rate,
+            lr_schedule=lr_schedule,
+            n_epochs=n_epochs,
+            batch_size=batch_size,
+            clip_range=clip_range,
+            clip_range_schedule=clip_range_schedule,
+            clip_range_vf=clip_range_vf,
+            target_kl=target_kl,
+            normalize_advantage=normalize_advantage,
+            ent_coef=ent_coef,
+            vf_coef=vf_coef,
+            max_grad_norm=max_grad_norm,
+            recurrent=recurrent,
+            network=network,
+            optimizer=lambda params: torch.optim.Adam(
+                params, lr=learning_rate, eps=1e-5, fused=True
+            ),
+        )
+
+
+class A2C(ActorCritic):
+    """Advantage Actor-Critic (SB3's ``A2C`` defaults): one full-rollout step per rollout.
+
+    See :class:`ActorCritic` for the arguments. ``use_rms_prop`` selects RMSprop (α = 0.99,
+    ε = ``rms_prop_eps``) as in the paper, else Adam with ε = 1e-5.
+    """
+
+    name = "a2c"
+
+    RULES: tuple[Rule, ...] = (
+        *ACTOR_CRITIC_RULES,
+        Rule("agent.use_rms_prop", bool),
+        Rule("agent.rms_prop_eps", float, low=0.0, low_open=True),
+    )
+
+    @staticmethod
+    def check_config(cfg: Any) -> None:
+        """Cross-field checks of a run config using this agent (after ``RULES``)."""
+        _check_rollout_split(cfg, cfg.agent.n_steps * cfg.env.num_envs)
+
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        *,
+        total_steps: int,
+        device: torch.device | str = "cpu",
+        learning_rate: float = 7e-4,
+        lr_schedule: str = "constant",
+        normalize_advantage: bool = False,
+        ent_coef: float = 0.0,
+        vf_coef: float = 0.5,
+        max_grad_norm: float = 0.5,
+        use_rms_prop: bool = True,
+        rms_prop_eps: float = 1e-5,
+        recurrent: bool = False,
+        network: Mapping[str, Any] | None = None,
+    ) -> None:
+        def optimizer(params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+            if use_rms_prop:
+                return torch.optim.RMSprop(params, lr=learning_rate, alpha=0.99, eps=rms_prop_eps)
+            return torch.optim.Adam(params, lr=learning_rate, eps=1e-5, fused=True)
+
+        super().__init__(
+            observation_space,
+            action_space,
+            total_steps=total_steps,
+            device=device,
+            learning_rate=learning_rate,
+            lr_schedule=lr_schedule,
+            n_epochs=1,
+            batch_size=None,
+            clip_range=None,
+            clip_range_schedule="constant",
+            clip_range_vf=None,
+            target_kl=None,
+            normalize_advantage=normalize_advantage,
+            ent_coef=ent_coef,
+            vf_coef=vf_coef,
+            max_grad_norm=max_grad_norm,
+            recurrent=recurrent,
+            network=network,
+            optimizer=optimizer,
+        )

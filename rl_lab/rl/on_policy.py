@@ -1,0 +1,179 @@
+"""The on-policy loop, shared by every actor-critic agent (A2C, PPO, recurrent or not).
+
+It owns time: it collects rollouts of ``n_steps`` vector steps into the rollout buffer,
+bootstraps truncated episodes from the value of their real last observation, computes GAE(λ)
+advantages, hands the rollout to the agent's ``update``, and around that evaluates, logs,
+checkpoints and honours interruption (all from :class:`~rl_lab.rl.loop.Loop`).
+
+An agent plugged into this loop provides ``initial_state(n_envs)``, ``act(obs, state,
+episode_starts) -> PolicyStep``, ``value(obs, state, episode_starts)``, ``update(rollout,
+env_step) -> metrics``, ``predict_fn(n_envs)``, ``charts(env_step)``, ``state_dict()``,
+``load_state_dict(state)``, ``updates`` and ``device`` (see ``rl_lab.rl.actor_critic``).
+
+Evaluation, checkpoints, logging and interruption happen between rollouts (after the update),
+so a checkpoint never holds half a rollout; Ctrl-C is honoured once the current rollout and
+update finish (a second Ctrl-C stops at once).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from rl_lab.config import Rule
+from rl_lab.rl.evaluation import Policy, greedy_policy
+from rl_lab.rl.loop import GracefulStop, Loop, LoopState, crossed
+from rl_lab.rl.normalization import (
+    FrozenObsNormalizer,
+    load_normalization_state,
+    normalization_state,
+    wrap_normalization,
+)
+from rl_lab.rl.rollout import RolloutBuffer
+from rl_lab.tracking import ProgressBar
+
+#: The ``cfg.agent`` keys this loop reads (an on-policy agent does not take them itself).
+LOOP_KEYS = ("n_steps", "gamma", "gae_lambda", "normalize_obs", "normalize_reward")
+
+#: Validation of those keys, shared by every on-policy agent.
+LOOP_RULES: tuple[Rule, ...] = (
+    Rule("agent.n_steps", int, low=1),
+    Rule("agent.gamma", float, low=0.0, high=1.0),
+    Rule("agent.gae_lambda", float, low=0.0, high=1.0),
+    Rule("agent.normalize_obs", bool),
+    Rule("agent.normalize_reward", bool),
+)
+
+
+class OnPolicyLoop(Loop):
+    """Alternates collecting a rollout and one agent update on it.
+
+    The agent's config supplies ``n_steps`` (vector steps per rollout), ``gamma`` and
+    ``gae_lambda`` (advantage estimation), ``normalize_obs`` and ``normalize_reward`` (running
+    normalisation of the training envs, see :mod:`rl_lab.rl.normalization`). See
+    :class:`~rl_lab.rl.loop.Loop` for the args.
+    """
+
+    def make_envs(self) -> Any:
+        """The training envs (normalised as configured) and the rollout buffer they fill."""
+        a = self.cfg.agent
+        envs = wrap_normalization(
+            super().make_envs(), a.normalize_obs, a.normalize_reward, float(a.gamma)
+        )
+        space, action_space = envs.single_observation_space, envs.single_action_space
+        floating = np.issubdtype(space.dtype, np.floating)
+        discrete = isinstance(action_space, gym.spaces.Discrete)
+        self.buffer = RolloutBuffer(
+            int(a.n_steps),
+            envs.num_envs,
+            space.shape,
+            np.dtype(np.float32) if floating else space.dtype,
+            () if discrete else action_space.shape,
+            np.dtype(np.int64) if discrete else np.dtype(np.float32),
+            device=self.agent.device,
+        )
+        # recurrent state of the episodes in progress (None for feed-forward policies)
+        self.policy_state = self.agent.initial_state(envs.num_envs)
+        return envs
+
+    # ----------------------------------------------------------------------------- state
+    def extra_state(self, for_resume: bool) -> dict[str, Any]:
+        """Normaliser statistics (every checkpoint: evaluation needs them) and, in ``last.pt``,
+        the recurrent state of the episodes in progress."""
+        return {
+            "normalization": normalization_state(self.envs),
+            "policy_state": self.policy_state if for_resume else None,
+        }
+
+    def load_extra_state(self, payload: dict[str, Any]) -> None:
+        load_normalization_state(self.envs, payload.get("normalization"))
+        if payload.get("policy_state") is not None:
+            self.policy_state = payload["policy_state"].to(self.agent.device)
+
+    def eval_policy(self, n_envs: int) -> Policy:
+        """The greedy policy, seeing observations normalised with the current (frozen) stats."""
+        normalizer = FrozenObsNormalizer.from_state(normalization_state(self.envs))
+        return greedy_policy(self.agent, n_envs, normalizer)
+
+    # ----------------------------------------------------------------------------- loop
+    def collect_rollout(
+        self, obs: np.ndarray, episode_starts: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Fill the buffer with ``n_steps`` vector steps from ``obs``; returns the next
+        observations and their episode-start flags."""
+        agent, buffer, state = self.agent, self.buffer, self.state
+        buffer.reset(self.policy_state)
+        for _ in range(buffer.n_steps):
+            step = agent.act(obs, self.policy_state, episode_starts)
+            next_obs, rewards, terminated, truncated, infos = self.envs.step(step.env_actions)
+            # A truncated episode did not end in a terminal state: its last reward is followed
+            # by V(real last obs), which the autoreset moved to infos["final_obs"].
+            bootstrap_values = np.zeros(self.num_envs, dtype=np.float32)
+            cut = np.flatnonzero(truncated & ~terminated)
+            if cut.size:
+                final_obs = np.stack([infos["final_obs"][i] for i in cut])
+                cut_state = None
+                if step.state is not None:
+                    cut_state = step.state[..., torch.as_tensor(cut, device=agent.device), :]
+                bootstrap_values[cut] = agent.value(final_obs, cut_state)
+            buffer.add(
+                obs,
+                step.actions,
+                rewards,
+                episode_starts,
+                terminated,
+                truncated,
+                step.values,
+                step.log_probs,
+                bootstrap_values,
+            )
+            obs, episode_starts = next_obs, terminated | truncated
+            self.policy_state = step.state
+            state.env_steps += self.num_envs
+            state.vector_steps += 1
+            if "episode" in infos:
+                self._log_episodes(infos)
+        return obs, episode_starts
+
+    def run(self) -> LoopState:
+        """Train until ``total_steps`` (in whole rollouts, so up to one rollout more, as SB3
+        does); returns the final loop state (before final eval)."""
+        cfg, agent, state = self.cfg, self.agent, self.state
+        total = int(cfg.total_steps)
+        gamma, gae_lambda = float(cfg.agent.gamma), float(cfg.agent.gae_lambda)
+        log_freq, eval_freq = int(cfg.logging.log_freq), int(cfg.eval.freq)
+        checkpoint_freq = int(cfg.checkpointing.freq)
+        start_steps, start_time = state.env_steps, time.perf_counter() - state.wall_time_s
+        obs, _ = self.envs.reset(seed=self._reset_seed)
+        episode_starts = np.ones(self.num_envs, dtype=bool)  # fresh episodes: reset any state
+        sps = 0.0
+        description = f"{cfg.agent.name} {cfg.env.id} seed={cfg.seed}"
+        with (
+            GracefulStop() as stop,
+            ProgressBar(total, description, cfg.progress, state.env_steps) as bar,
+        ):
+            while state.env_steps < total:
+                before = state.env_steps
+                obs, episode_starts = self.collect_rollout(obs, episode_starts)
+                last_values = agent.value(obs, self.policy_state, episode_starts)
+                self.buffer.compute_returns_and_advantages(last_values, gamma, gae_lambda)
+                metrics = agent.update(self.buffer, state.env_steps)
+                self._check_finite(metrics)
+
+                state.wall_time_s = time.perf_counter() - start_time
+                sps = (state.env_steps - start_steps) / max(state.wall_time_s, 1e-9)
+                if crossed(before, state.env_steps, log_freq):
+                    self._log_scalars(metrics, sps)
+                if crossed(before, state.env_steps, eval_freq) and state.env_steps < total:
+                    self.periodic_eval()
+                if crossed(before, state.env_steps, checkpoint_freq):
+                    self.save_checkpoint()
+                bar.update(state.env_steps, self._recent_return(), sps)
+                if stop.requested:
+                    self.interrupt(stop.requested)
+        state.wall_time_s = time.perf_counter() - start_time
+        return state

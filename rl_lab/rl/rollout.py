@@ -1,0 +1,243 @@
+"""The on-policy rollout buffer: ``n_steps`` transitions per env, GAE(λ), minibatches.
+
+One rollout is ``n_steps`` consecutive vector steps of ``n_envs`` envs, stored time-major as
+``(n_steps, n_envs, ...)`` NumPy arrays. After the rollout, :meth:`RolloutBuffer.
+compute_returns_and_advantages` runs generalised advantage estimation (Schulman et al. 2016,
+https://arxiv.org/abs/1506.02438) and :meth:`RolloutBuffer.minibatches` serves torch tensors:
+shuffled transitions for feed-forward policies, or whole env sequences (with the recurrent state
+at the rollout start) for recurrent ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+def compute_gae(
+    rewards: np.ndarray,
+    values: np.ndarray,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+    bootstrap_values: np.ndarray,
+    last_values: np.ndarray,
+    gamma: float,
+    gae_lambda: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Generalised advantage estimates and returns of one rollout.
+
+    With ``gae_lambda=1`` the advantages are n-step returns minus values (A2C's estimate).
+
+    Args:
+        rewards, values: ``(T, N)`` reward of step t and ``V(s_t)``.
+        terminated: ``(T, N)`` the episode ended at step t in a terminal state: no bootstrap.
+        truncated: ``(T, N)`` the episode was cut at step t (time limit): bootstrap from
+            ``bootstrap_values[t]`` (terminated wins when both are set).
+        bootstrap_values: ``(T, N)`` ``V`` of the real last observation where ``truncated``
+            (other entries are ignored).
+        last_values: ``(N,)`` ``V`` of the observation after the last step (``s_T``).
+        gamma: discount factor.
+        gae_lambda: λ of GAE, in ``[0, 1]``.
+
+    Returns:
+        ``(advantages, returns)``, each ``(T, N)`` float32; ``returns = advantages + values``
+        (the value-function targets).
+    """
+    n_steps = rewards.shape[0]
+    terminated = terminated.astype(bool)
+    ended = terminated | truncated.astype(bool)
+    # the value of the state after step t, as seen by step t
+    next_values = np.empty_like(values)
+    next_values[:-1] = values[1:]
+    next_values[-1] = last_values
+    next_values = np.where(ended, np.where(terminated, 0.0, bootstrap_values), next_values)
+    deltas = rewards + gamma * next_values - values  # TD errors, (T, N)
+    carry = (gamma * gae_lambda) * ~ended  # no advantage flows across an episode end
+    advantages = np.zeros_like(values)
+    running = np.zeros_like(values[0])
+    for t in reversed(range(n_steps)):
+        running = deltas[t] + carry[t] * running
+        advantages[t] = running
+    return advantages.astype(np.float32), (advantages + values).astype(np.float32)
+
+
+class RolloutBatch(NamedTuple):
+    """A minibatch of transitions, as torch tensors.
+
+    Feed-forward minibatches are flat: ``obs`` is ``(B, *obs_shape)``. Sequence minibatches hold
+    ``E`` whole env sequences: ``obs`` is ``(T, E, *obs_shape)``, ``episode_starts`` ``(T, E)``
+    and ``initial_state`` the recurrent state before step 0; every other field is flattened
+    time-major to ``(T * E, ...)``, the order in which a policy flattens its sequence outputs.
+    """
+
+    obs: Tensor
+    actions: Tensor
+    old_values: Tensor
+    old_log_probs: Tensor
+    advantages: Tensor
+    returns: Tensor
+    episode_starts: Tensor | None = None
+    initial_state: Tensor | None = None
+
+
+class RolloutBuffer:
+    """Preallocated storage for one rollout of ``n_steps`` vector steps of ``n_envs`` envs.
+
+    Args:
+        n_steps: vector steps per rollout.
+        n_envs: parallel envs.
+        obs_shape, obs_dtype: one observation's shape and dtype.
+        action_shape, action_dtype: one action's shape (``()`` for discrete) and dtype.
+        device: where :meth:`minibatches` puts its tensors.
+    """
+
+    def __init__(
+        self,
+        n_steps: int,
+        n_envs: int,
+        obs_shape: tuple[int, ...],
+        obs_dtype: np.dtype,
+        action_shape: tuple[int, ...],
+        action_dtype: np.dtype,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.n_steps, self.n_envs = n_steps, n_envs
+        self.device = torch.device(device)
+        shape = (n_steps, n_envs)
+        self.obs = np.zeros((*shape, *obs_shape), dtype=obs_dtype)
+        self.actions = np.zeros((*shape, *action_shape), dtype=action_dtype)
+        self.rewards = np.zeros(shape, dtype=np.float32)
+        self.episode_starts = np.zeros(shape, dtype=bool)  # obs[t] is an episode's first
+        self.terminated = np.zeros(shape, dtype=bool)
+        self.truncated = np.zeros(shape, dtype=bool)
+        self.values = np.zeros(shape, dtype=np.float32)
+        self.log_probs = np.zeros(shape, dtype=np.float32)
+        self.bootstrap_values = np.zeros(shape, dtype=np.float32)
+        self.advantages = np.zeros(shape, dtype=np.float32)
+        self.returns = np.zeros(shape, dtype=np.float32)
+        self.initial_state: Tensor | None = None
+        self.pos = 0
+        self._tensors: dict[str, Tensor] | None = None
+
+    @property
+    def full(self) -> bool:
+        """Whether ``n_steps`` steps have been added since :meth:`reset`."""
+        return self.pos == self.n_steps
+
+    def reset(self, initial_state: Tensor | None = None) -> None:
+        """Start a new rollout; ``initial_state`` is the recurrent state before its first step."""
+        self.pos = 0
+        self.initial_state = None if initial_state is None else initial_state.detach().clone()
+        self._tensors = None
+
+    def add(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        episode_starts: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        values: np.ndarray,
+        log_probs: np.ndarray,
+        bootstrap_values: np.ndarray,
+    ) -> None:
+        """Store one vector step; every argument has a leading ``n_envs`` dimension.
+
+        ``actions`` are the policy's samples (unclipped for bounded continuous spaces: their
+        log-probabilities are what the update re-evaluates); ``bootstrap_values`` holds
+        ``V(final_obs)`` where the step was truncated.
+        """
+        if self.full:
+            raise RuntimeError("the rollout is full; call reset() before adding more steps")
+        t = self.pos
+        self.obs[t] = obs
+        self.actions[t] = actions
+        self.rewards[t] = rewards
+        self.episode_starts[t] = episode_starts
+        self.terminated[t] = terminated
+        self.truncated[t] = truncated
+        self.values[t] = values
+        self.log_probs[t] = log_probs
+        self.bootstrap_values[t] = bootstrap_values
+        self.pos += 1
+
+    def compute_returns_and_advantages(
+        self, last_values: np.ndarray, gamma: float, gae_lambda: float
+    ) -> None:
+        """Fill :attr:`advantages` and :attr:`returns` with :func:`compute_gae`."""
+        if not self.full:
+            raise RuntimeError(f"the rollout has {self.pos} of {self.n_steps} steps")
+        self.advantages, self.returns = compute_gae(
+            self.rewards,
+            self.values,
+            self.terminated,
+            self.truncated,
+            self.bootstrap_values,
+            last_values,
+            gamma,
+            gae_lambda,
+        )
+        self._tensors = None
+
+    def _as_tensors(self) -> dict[str, Tensor]:
+        if self._tensors is None:
+            fields = {
+                "obs": self.obs,
+                "actions": self.actions,
+                "old_values": self.values,
+                "old_log_probs": self.log_probs,
+                "advantages": self.advantages,
+                "returns": self.returns,
+                "episode_starts": self.episode_starts,
+            }
+            self._tensors = {k: torch.as_tensor(v, device=self.device) for k, v in fields.items()}
+        return self._tensors
+
+    def minibatches(
+        self, batch_size: int | None, sequences: bool = False
+    ) -> Iterator[RolloutBatch]:
+        """One epoch of minibatches, in an order drawn from torch's global RNG.
+
+        Args:
+            batch_size: transitions per minibatch; ``None`` is one batch of the whole rollout
+                (in storage order). With ``sequences`` it must be a multiple of ``n_steps``.
+            sequences: serve whole env sequences (for recurrent policies): each minibatch holds
+                ``batch_size // n_steps`` envs' complete rollouts, with ``episode_starts`` and
+                the recurrent state at the rollout start (so the hidden state can be replayed).
+        """
+        data = self._as_tensors()
+        total = self.n_steps * self.n_envs
+        batch_size = total if batch_size is None else batch_size
+        if sequences:
+            if batch_size % self.n_steps or self.n_envs % (batch_size // self.n_steps):
+                raise ValueError(
+                    f"batch_size={batch_size} must be n_steps={self.n_steps} times a divisor "
+                    f"of n_envs={self.n_envs} for sequence minibatches"
+                )
+            envs_per_batch = batch_size // self.n_steps
+            order = (
+                torch.arange(self.n_envs) if batch_size == total else torch.randperm(self.n_envs)
+            )
+            for start in range(0, self.n_envs, envs_per_batch):
+                envs = order[start : start + envs_per_batch].to(self.device)
+                state = self.initial_state
+                yield RolloutBatch(
+                    obs=data["obs"][:, envs],
+                    **{key: data[key][:, envs].flatten(0, 1) for key in RolloutBatch._fields[1:6]},
+                    episode_starts=data["episode_starts"][:, envs],
+                    initial_state=None if state is None else state[..., envs, :],
+                )
+            return
+        flat = {key: data[key].flatten(0, 1) for key in RolloutBatch._fields[:6]}
+        if batch_size == total:  # one full batch (A2C): no gather needed
+            yield RolloutBatch(**flat)
+            return
+        order = torch.randperm(total)
+        for start in range(0, total, batch_size):
+            idx = order[start : start + batch_size].to(self.device)
+            yield RolloutBatch(**{key: value[idx] for key, value in flat.items()})
