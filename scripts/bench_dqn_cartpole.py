@@ -101,7 +101,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "bench_dqn_cartpole")
     args = parser.parse_args()
     seeds = parse_seeds(args.seeds)
-    tasks = [(variant, seed) for variant in args.variants for seed in seeds]
+    # seed-major order: the variants of a seed run back to back, so a change in background load
+    # over time affects every variant alike
+    tasks = [(variant, seed) for seed in seeds for variant in args.variants]
     rows: dict[str, list[dict]] = {variant: [] for variant in args.variants}
     with ThreadPoolExecutor(args.jobs) as pool:
         futures = [(v, pool.submit(run, v, s, args.out)) for v, s in tasks]
