@@ -36,7 +36,13 @@ def test_presets_map_one_to_one(compose_cfg, name, env):
     kwargs = sb3_kwargs(algo, theirs.agent, action_dim=1)
     for key in algo.direct:
         assert kwargs[key] == ours.agent[key], key
-    assert kwargs["learning_rate"] == ours.agent.learning_rate
+    learning_rate = kwargs["learning_rate"]
+    if ours.agent.lr_schedule == "linear":
+        assert isinstance(learning_rate, LinearSchedule)
+        assert learning_rate(1.0) == pytest.approx(ours.agent.learning_rate)
+        assert learning_rate(0.0) == 0.0
+    else:
+        assert learning_rate == ours.agent.learning_rate
     assert kwargs["policy"] == "MlpPolicy"
     net = ours.agent.network
     if name == "sb3_dqn":
