@@ -85,8 +85,10 @@ def run_commands(
 ) -> list[tuple[str, int, list[str]]]:
     """``(side, seed, argv)`` for every run of the comparison."""
     commands = []
-    for side, name in (("ours", agent), ("sb3", f"sb3_{agent}")):
-        for seed in seeds:
+    # seed-major: both sides of a seed run back to back, so changes in machine load over time
+    # affect them alike
+    for seed in seeds:
+        for side, name in (("ours", agent), ("sb3", f"sb3_{agent}")):
             run_dir = runs_dir / side / f"seed_{seed}"
             argv = [sys.executable, "-m", "rl_lab", f"agent={name}", *overrides, f"seed={seed}"]
             commands.append((side, seed, [*argv, "progress=false", f"hydra.run.dir={run_dir}"]))
