@@ -7,8 +7,12 @@ Each :class:`Sb3Algo` says, for every key of our agent config, what happens to i
   value is a :class:`~rl_lab.errors.ConfigError` naming the key, never a silent drop);
 - ``notes``: an implementation difference with no option on either side, recorded in the run's
   ``results.json`` so comparisons state it;
-- the learning rate (+ ``lr_schedule``) and the network (each algorithm's ``network`` function:
-  ``network.*`` → ``policy`` and ``policy_kwargs``) are translated by :func:`sb3_kwargs`.
+- ``schedules``: a value and its schedule key (``learning_rate`` + ``lr_schedule``, PPO's
+  ``clip_range`` + ``clip_range_schedule``): a constant, or an SB3 schedule of
+  ``progress_remaining`` that decays linearly to 0;
+- the network (each algorithm's ``network`` function: ``network.*`` → ``policy`` and
+  ``policy_kwargs``) and, for on-policy agents, ``normalize_obs``/``normalize_reward`` (→ SB3's
+  ``VecNormalize`` around the training env) are translated by :func:`sb3_kwargs`.
 
 A test checks that every key of every agent config is covered.
 """
@@ -24,11 +28,19 @@ from omegaconf import DictConfig, OmegaConf
 from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.utils import LinearSchedule
 
+from rl_lab.baselines.extractors import MlpFeatures
 from rl_lab.errors import ConfigError
 from rl_lab.nets import ACTIVATIONS
+from rl_lab.rl.normalization import EPSILON, OBS_CLIP
 
 #: Keys that :func:`sb3_kwargs` translates for every algorithm.
-TRANSLATED = ("name", "learning_rate", "lr_schedule")
+TRANSLATED = ("name",)
+
+#: Our running-normalisation keys, which become SB3's ``VecNormalize`` (``vec_normalize=True``).
+VEC_NORMALIZE_KEYS = ("normalize_obs", "normalize_reward")
+
+#: The learning rate and its schedule key, which every algorithm has.
+LR_SCHEDULE = {"learning_rate": "lr_schedule"}
 
 #: Our encoder type → SB3 policy name.
 POLICIES = {"mlp": "MlpPolicy", "nature_cnn": "CnnPolicy"}
@@ -77,6 +89,63 @@ def _actor_critic_network(flat: Flat) -> tuple[str, dict[str, Any]]:
     }
 
 
+def _on_policy_network(flat: Flat) -> tuple[str, dict[str, Any]]:
+    """A2C/PPO-style ``network.*`` (+ ``recurrent``) → SB3 ``ActorCriticPolicy`` arguments.
+
+    Separate feed-forward trunks are SB3's usual ``net_arch=dict(pi=..., vf=...)``. A shared
+    trunk, and any trunk before an LSTM, is the :class:`MlpFeatures` extractor with an empty
+    ``net_arch`` (see :mod:`rl_lab.baselines.extractors`), shared or not via
+    ``share_features_extractor``. ``recurrent=true`` selects sb3-contrib's LSTM policies:
+    separate trunks get separate LSTMs (``enable_critic_lstm``), a shared one ``shared_lstm``.
+    ``network.lstm.*`` is read only when recurrent, as by our agents.
+    """
+    encoder = flat.get("network.encoder.type", "mlp")
+    if encoder not in POLICIES:
+        raise ConfigError(
+            f"agent.network.encoder.type={encoder!r} has no Stable-Baselines3 policy; supported: "
+            f"{', '.join(POLICIES)}."
+        )
+    init = flat.get("network.init", "orthogonal")
+    if init not in ("orthogonal", "default"):
+        raise ConfigError(
+            f"agent.network.init={init!r} cannot be reproduced with Stable-Baselines3: its "
+            "actor-critic policies use orthogonal init (ortho_init=True, the same gains as ours) "
+            "or PyTorch's default (ortho_init=False). Use agent.network.init=orthogonal or "
+            "default."
+        )
+    shared = bool(flat.get("network.shared", False))
+    recurrent = bool(flat.get("recurrent", False))
+    kwargs: dict[str, Any] = {
+        "ortho_init": init == "orthogonal",
+        "log_std_init": float(flat.get("network.log_std_init", 0.0)),
+        "share_features_extractor": shared,
+    }
+    if encoder == "nature_cnn":
+        # SB3's NatureCNN (the same layers, uint8 scaled by 1/255) feeds the heads/LSTM directly
+        kwargs["net_arch"] = []
+    else:
+        hidden = [int(h) for h in flat.get("network.encoder.hidden_sizes", [64, 64])]
+        activation = ACTIVATIONS[flat.get("network.encoder.activation", "tanh")]
+        kwargs["activation_fn"] = activation
+        if shared or recurrent:
+            kwargs["net_arch"] = []
+            kwargs["features_extractor_class"] = MlpFeatures
+            kwargs["features_extractor_kwargs"] = {
+                "hidden_sizes": hidden,
+                "activation_fn": activation,
+            }
+        else:
+            kwargs["net_arch"] = {"pi": hidden, "vf": hidden}
+    policy = POLICIES[encoder]
+    if recurrent:
+        policy = policy.replace("Policy", "LstmPolicy")  # MlpLstmPolicy / CnnLstmPolicy
+        kwargs["lstm_hidden_size"] = int(flat.get("network.lstm.hidden_size", 256))
+        kwargs["n_lstm_layers"] = int(flat.get("network.lstm.num_layers", 1))
+        kwargs["shared_lstm"] = shared
+        kwargs["enable_critic_lstm"] = not shared
+    return policy, kwargs
+
+
 @dataclass(frozen=True)
 class Sb3Algo:
     """How one of our agents maps onto a Stable-Baselines3 algorithm.
@@ -86,10 +155,12 @@ class Sb3Algo:
         ours: the rl_lab agent whose config and presets it shares (``dqn``).
         sb3_class: import path of the SB3 class.
         direct: our keys passed unchanged.
+        schedules: our value key → its schedule key (``"constant"`` or ``"linear"``).
         network: our ``network.*`` keys → SB3 ``(policy, policy_kwargs)``.
         network_keys: the keys ``network`` reads.
         requires: our key → (the only value SB3 supports, why).
         notes: our key → the difference that no option controls.
+        vec_normalize: ``normalize_obs``/``normalize_reward`` become SB3's ``VecNormalize``.
     """
 
     name: str
@@ -100,10 +171,21 @@ class Sb3Algo:
     network_keys: tuple[str, ...]
     requires: Mapping[str, tuple[Any, str]] = field(default_factory=dict)
     notes: Mapping[str, str] = field(default_factory=dict)
+    schedules: Mapping[str, str] = field(default_factory=lambda: dict(LR_SCHEDULE))
+    vec_normalize: bool = False
 
     def covered_keys(self) -> set[str]:
         """Every agent-config key this mapping accounts for."""
-        return {*TRANSLATED, *self.network_keys, *self.direct, *self.requires, *self.notes}
+        return {
+            *TRANSLATED,
+            *self.schedules.keys(),
+            *self.schedules.values(),
+            *(VEC_NORMALIZE_KEYS if self.vec_normalize else ()),
+            *self.network_keys,
+            *self.direct,
+            *self.requires,
+            *self.notes,
+        }
 
 
 DQN = Sb3Algo(
@@ -172,8 +254,110 @@ TD3 = Sb3Algo(
     },
 )
 
+#: The ``network.*`` keys of our actor-critic agents (read by :func:`_on_policy_network`).
+_ON_POLICY_NETWORK_KEYS = (
+    "network.shared",
+    "network.encoder.type",
+    "network.encoder.hidden_sizes",
+    "network.encoder.activation",
+    "network.lstm.hidden_size",
+    "network.lstm.num_layers",
+    "network.init",
+    "network.log_std_init",
+)
+
+#: What SB3's actor-critic policies lack, for every on-policy agent.
+_ON_POLICY_REQUIRES: dict[str, tuple[Any, str]] = {
+    "network.encoder.norm": (None, "SB3's actor-critic policies have no normalisation layers"),
+    "network.encoder.dropout": (0.0, "SB3's actor-critic policies have no dropout"),
+}
+
+#: Hyperparameters SB3's PPO and sb3-contrib's RecurrentPPO take under our names.
+_PPO_DIRECT = (
+    "n_steps",
+    "batch_size",
+    "n_epochs",
+    "gamma",
+    "gae_lambda",
+    "clip_range_vf",
+    "normalize_advantage",
+    "ent_coef",
+    "vf_coef",
+    "max_grad_norm",
+    "target_kl",
+)
+
+A2C = Sb3Algo(
+    name="sb3_a2c",
+    ours="a2c",
+    sb3_class="stable_baselines3.A2C",
+    direct=(
+        "n_steps",
+        "gamma",
+        "gae_lambda",
+        "normalize_advantage",
+        "ent_coef",
+        "vf_coef",
+        "max_grad_norm",
+        "use_rms_prop",
+        "rms_prop_eps",
+    ),
+    network=_on_policy_network,
+    network_keys=_ON_POLICY_NETWORK_KEYS,
+    requires={
+        "recurrent": (False, "SB3 has no recurrent A2C"),
+        **_ON_POLICY_REQUIRES,
+    },
+    vec_normalize=True,
+)
+
+PPO = Sb3Algo(
+    name="sb3_ppo",
+    ours="ppo",
+    sb3_class="stable_baselines3.PPO",
+    direct=_PPO_DIRECT,
+    schedules={**LR_SCHEDULE, "clip_range": "clip_range_schedule"},
+    network=_on_policy_network,
+    network_keys=_ON_POLICY_NETWORK_KEYS,
+    requires={
+        "recurrent": (False, "SB3's PPO has no LSTM policy (agent=sb3_ppo_lstm has)"),
+        **_ON_POLICY_REQUIRES,
+    },
+    vec_normalize=True,
+)
+
+PPO_LSTM = Sb3Algo(
+    name="sb3_ppo_lstm",
+    ours="ppo_lstm",
+    sb3_class="sb3_contrib.RecurrentPPO",
+    direct=_PPO_DIRECT,
+    schedules={**LR_SCHEDULE, "clip_range": "clip_range_schedule"},
+    network=_on_policy_network,
+    network_keys=_ON_POLICY_NETWORK_KEYS,
+    requires={
+        "recurrent": (
+            True,
+            "sb3-contrib's RecurrentPPO always has an LSTM (agent=sb3_ppo has none)",
+        ),
+        **_ON_POLICY_REQUIRES,
+    },
+    notes={
+        "batch_size": (
+            "sb3-contrib cuts each epoch's rollout at a random offset into minibatches of "
+            "batch_size transitions, split and padded at env and episode boundaries; rl_lab's "
+            "minibatches are whole n_steps-long env sequences (state reset at episode starts)"
+        ),
+        "network.shared": (
+            "with network.shared=true sb3-contrib's critic reads the shared LSTM's output "
+            "detached, so the value loss trains neither the LSTM nor the encoder; rl_lab "
+            "backpropagates both losses through the shared trunk"
+        ),
+    },
+    vec_normalize=True,
+)
+
 #: Supported SB3 agents by our agent name.
-SB3_ALGOS: dict[str, Sb3Algo] = {algo.name: algo for algo in (DQN, TD3)}
+SB3_ALGOS: dict[str, Sb3Algo] = {algo.name: algo for algo in (DQN, TD3, A2C, PPO, PPO_LSTM)}
 
 
 def sb3_algo(name: str) -> Sb3Algo:
@@ -203,6 +387,10 @@ def sb3_kwargs(
 ) -> dict[str, Any]:
     """SB3 constructor arguments (``policy``, ``policy_kwargs``, ...) for our agent config.
 
+    Besides the constructor's own arguments, ``vec_normalize`` (present only when observations
+    or rewards are normalised) holds the keyword arguments of the ``VecNormalize`` to put
+    around the training env.
+
     ``action_dim`` (continuous actions) is needed to build SB3's action-noise object; without
     it ``action_noise`` is left out (enough to validate a config).
 
@@ -226,14 +414,22 @@ def sb3_kwargs(
                 f"agent={algo.ours} only."
             )
     kwargs: dict[str, Any] = {key: flat[key] for key in algo.direct if key in flat}
-    learning_rate = float(flat["learning_rate"])
-    # SB3 schedules are functions of progress_remaining (1 → 0); linear decays to 0 at the end.
-    kwargs["learning_rate"] = (
-        LinearSchedule(learning_rate, 0.0, 1.0)
-        if flat.get("lr_schedule", "constant") == "linear"
-        else learning_rate
-    )
+    for key, schedule_key in algo.schedules.items():
+        value = float(flat[key])
+        # SB3 schedules are functions of progress_remaining (1 → 0); linear decays to 0 at the end
+        linear = flat.get(schedule_key, "constant") == "linear"
+        kwargs[key] = LinearSchedule(value, 0.0, 1.0) if linear else value
     kwargs["policy"], kwargs["policy_kwargs"] = algo.network(flat)
+    if algo.vec_normalize and any(flat.get(key, False) for key in VEC_NORMALIZE_KEYS):
+        # the same statistics and clipping as rl_lab.rl.normalization (rewards are not clipped)
+        kwargs["vec_normalize"] = {
+            "norm_obs": bool(flat.get("normalize_obs", False)),
+            "norm_reward": bool(flat.get("normalize_reward", False)),
+            "gamma": float(flat["gamma"]),
+            "clip_obs": OBS_CLIP,
+            "clip_reward": np.inf,
+            "epsilon": EPSILON,
+        }
     if "action_noise_std" in flat and action_dim is not None:
         std = float(flat["action_noise_std"])
         kwargs["action_noise"] = NormalActionNoise(np.zeros(action_dim), np.full(action_dim, std))

@@ -4,16 +4,21 @@
 ``rl_lab.baselines.mapping``) on the same env construction, seeds, step budget and evaluation
 protocol, and leaves the same run directory: SB3's own TensorBoard scalars (``rollout/``,
 ``train/``) land in ``tb/`` beside ours (``charts/episodic_return``, ``eval/mean_return``, ...),
-which our callback logs at the same env steps as our own loops.
+which our callback logs at the same env steps as our own loops. ``agent=sb3_a2c``, ``sb3_ppo``
+and ``sb3_ppo_lstm`` (sb3-contrib's RecurrentPPO) do the same for our on-policy agents; their
+``normalize_obs``/``normalize_reward`` wrap the training env in SB3's ``VecNormalize``, whose
+statistics go into every checkpoint (as ours do) and are applied frozen in evaluation.
 
 Checkpoints: ``last.pt``/``best.pt`` hold the policy weights (loadable with
 ``weights_only=True``, used by ``mode=eval``); resume uses SB3's own ``sb3_last.zip`` and
-``sb3_replay_buffer.pkl`` written next to ``last.pt``.
+``sb3_replay_buffer.pkl`` written next to ``last.pt`` (and the ``VecNormalize`` statistics
+saved in ``last.pt``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,14 +26,26 @@ from typing import Any
 import numpy as np
 from hydra.utils import get_class
 from omegaconf import DictConfig
+from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecMonitor
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.vec_env import (
+    DummyVecEnv,
+    SubprocVecEnv,
+    VecEnv,
+    VecMonitor,
+    VecNormalize,
+    unwrap_vec_normalize,
+)
 
 from rl_lab.baselines.mapping import Sb3Algo, sb3_algo, sb3_kwargs
 from rl_lab.rl.envs import make_env
+from rl_lab.rl.evaluation import Policy, greedy_policy
 from rl_lab.rl.loop import GracefulStop, Loop, LoopState, crossed
+from rl_lab.rl.normalization import FrozenObsNormalizer, load_rms, rms_state
 from rl_lab.tracking import ProgressBar
 
 ZIP_NAME, BUFFER_NAME = "sb3_last.zip", "sb3_replay_buffer.pkl"
@@ -41,8 +58,31 @@ def make_sb3_env(env_cfg: DictConfig) -> VecEnv:
     return VecMonitor(vec_cls(factories))
 
 
+def vec_normalize_state(env: VecEnv) -> dict[str, Any] | None:
+    """The ``VecNormalize`` statistics of ``env`` in rl_lab's checkpoint format
+    (:func:`rl_lab.rl.normalization.normalization_state`); ``None`` without ``VecNormalize``."""
+    normalize = unwrap_vec_normalize(env)
+    if normalize is None:
+        return None
+    return {
+        "obs": rms_state(normalize.obs_rms) if normalize.norm_obs else None,
+        "reward": rms_state(normalize.ret_rms) if normalize.norm_reward else None,
+    }
+
+
+def load_vec_normalize_state(env: VecEnv, state: dict[str, Any] | None) -> None:
+    """Restore what :func:`vec_normalize_state` saved into the ``VecNormalize`` ``env``."""
+    normalize = unwrap_vec_normalize(env)
+    if not state or normalize is None:
+        return
+    if state.get("obs") is not None:
+        load_rms(normalize.obs_rms, state["obs"])
+    if state.get("reward") is not None:
+        load_rms(normalize.ret_rms, state["reward"])
+
+
 class Sb3Agent:
-    """An SB3 model seen through rl_lab's agent interface (predict, state_dict, charts).
+    """An SB3 model seen through rl_lab's agent interface (predict, predict_fn, charts, ...).
 
     Args:
         algo: the mapping of the algorithm.
@@ -62,7 +102,11 @@ class Sb3Agent:
         action_shape = env.action_space.shape
         kwargs = sb3_kwargs(algo, cfg.agent, int(np.prod(action_shape)) if action_shape else None)
         self.policy_name = kwargs.pop("policy")
-        self.model = self.sb3_class(
+        normalize = kwargs.pop("vec_normalize", None)
+        if normalize is not None:  # outside VecMonitor: episode returns stay raw
+            env = VecNormalize(env, **normalize)
+        self._optimizer_steps = 0  # gradient steps of on-policy models (see attach)
+        model = self.sb3_class(
             self.policy_name,
             env,
             seed=cfg.seed,
@@ -70,27 +114,79 @@ class Sb3Agent:
             verbose=0,
             **kwargs,
         )
+        self.attach(model)
 
     @classmethod
     def from_run_config(cls, cfg: DictConfig, device: str) -> Sb3Agent:
         """Build the agent for ``cfg.agent.name`` (``sb3_<algo>``)."""
         return cls(sb3_algo(cfg.agent.name), cfg, device)
 
+    def attach(self, model: BaseAlgorithm) -> None:
+        """Use ``model`` (a new one, or one loaded for resume) from now on.
+
+        On-policy models count epochs in ``_n_updates`` (PPO), so their gradient steps are
+        counted here, by a hook on the policy's optimizer.
+        """
+        self.model: BaseAlgorithm = model
+        if isinstance(model, OnPolicyAlgorithm):
+            model.policy.optimizer.register_step_post_hook(self._count_optimizer_step)
+
+    def _count_optimizer_step(self, *_: Any) -> None:
+        self._optimizer_steps += 1
+
+    @property
+    def recurrent(self) -> bool:
+        """Whether the policy carries an LSTM state (sb3-contrib's RecurrentPPO)."""
+        return isinstance(self.model.policy, RecurrentActorCriticPolicy)
+
     @property
     def updates(self) -> int:
         """Gradient steps taken so far."""
+        if isinstance(self.model, OnPolicyAlgorithm):
+            return self._optimizer_steps
         return int(getattr(self.model, "_n_updates", 0))
 
     def predict(self, obs: np.ndarray) -> np.ndarray:
-        """Greedy (deterministic) actions for a batch of observations."""
+        """Greedy (deterministic) actions for a batch of observations.
+
+        Recurrent policies start from a zero state; use :meth:`predict_fn` for whole episodes.
+        """
         return self.model.predict(obs, deterministic=True)[0]
 
+    def predict_fn(self, n_envs: int) -> Callable[[np.ndarray], np.ndarray]:
+        """A greedy policy for ``n_envs`` parallel episodes that start now.
+
+        Recurrent policies keep the LSTM state of every env inside the returned function (zeros
+        at its first call, which is flagged as an episode start); others get :meth:`predict`.
+        """
+        if not self.recurrent:
+            return self.predict
+        state: tuple[np.ndarray, ...] | None = None
+        starts = np.ones(n_envs, dtype=bool)
+
+        def policy(obs: np.ndarray) -> np.ndarray:
+            nonlocal state, starts
+            actions, state = self.model.predict(
+                obs, state=state, episode_start=starts, deterministic=True
+            )
+            starts = np.zeros(n_envs, dtype=bool)
+            return actions
+
+        return policy
+
     def charts(self, env_step: int) -> dict[str, float]:
-        """Exploration rate (DQN) and learning rate, under our chart tags."""
-        progress = self.model._current_progress_remaining
-        charts = {"charts/learning_rate": float(self.model.lr_schedule(progress))}
-        if hasattr(self.model, "exploration_rate"):
-            charts["charts/epsilon"] = float(self.model.exploration_rate)
+        """Learning rate, and per algorithm exploration rate (DQN), clip range (PPO) and the
+        Gaussian policy's mean action std, under our chart tags."""
+        model = self.model
+        progress = model._current_progress_remaining
+        charts = {"charts/learning_rate": float(model.lr_schedule(progress))}
+        if hasattr(model, "exploration_rate"):
+            charts["charts/epsilon"] = float(model.exploration_rate)
+        if callable(getattr(model, "clip_range", None)):
+            charts["charts/clip_range"] = float(model.clip_range(progress))
+        log_std = getattr(model.policy, "log_std", None)
+        if log_std is not None:
+            charts["charts/action_std"] = log_std.detach().exp().mean().item()
         return charts
 
     def state_dict(self) -> dict[str, Any]:
@@ -100,6 +196,7 @@ class Sb3Agent:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Load policy weights saved by :meth:`state_dict`."""
         self.model.policy.load_state_dict(state["policy"])
+        self._optimizer_steps = int(state.get("updates", 0))
 
 
 class _LoopCallback(BaseCallback):
@@ -163,31 +260,47 @@ class Sb3Loop(Loop):
             ProgressBar(total, description, cfg.progress, state.env_steps) as bar,
         ):
             callback = _LoopCallback(self, bar, stop)
+            extra: dict[str, Any] = {}
+            if isinstance(agent.model, OnPolicyAlgorithm):
+                # SB3 writes its train/ scalars every log_interval rollouts (A2C's default is
+                # 100): about every logging.log_freq env steps, like our own scalars
+                rollout = agent.model.n_steps * agent.model.n_envs
+                extra["log_interval"] = max(1, int(cfg.logging.log_freq) // rollout)
             agent.model.learn(
                 total_timesteps=total - state.env_steps if state.env_steps else total,
                 callback=callback,
                 reset_num_timesteps=state.env_steps == 0,
+                **extra,
             )
             bar.update(state.env_steps, self._recent_return(), 0.0)
         state.wall_time_s = time.perf_counter() - callback.start_time
         return state
 
+    def eval_policy(self, n_envs: int) -> Policy:
+        """Greedy policy on raw observations, normalised with frozen ``VecNormalize`` stats."""
+        normalizer = FrozenObsNormalizer.from_state(vec_normalize_state(self.envs))
+        return greedy_policy(self.agent, n_envs, normalizer)
+
     def extra_state(self, for_resume: bool) -> dict[str, Any]:
-        """For ``last.pt``: write SB3's own zip (and replay buffer) beside it for resume."""
+        """``VecNormalize`` statistics (every checkpoint, for ``mode=eval``); for ``last.pt``
+        also SB3's own zip (and replay buffer), written beside it for resume."""
+        state: dict[str, Any] = {"normalization": vec_normalize_state(self.envs)}
         if not for_resume:
-            return {}
+            return state
         model = self.agent.model
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         model.save(self.ckpt_dir / ZIP_NAME)
         has_buffer = isinstance(model, OffPolicyAlgorithm)
         if has_buffer and self.cfg.checkpointing.save_buffer:
             model.save_replay_buffer(self.ckpt_dir / BUFFER_NAME)
-        return {"sb3": {"zip": ZIP_NAME, "num_timesteps": int(model.num_timesteps)}}
+        state["sb3"] = {"zip": ZIP_NAME, "num_timesteps": int(model.num_timesteps)}
+        return state
 
     def load_extra_state(self, payload: dict[str, Any]) -> None:
         zip_path = self.ckpt_dir / payload["sb3"]["zip"]
         agent = self.agent
-        agent.model = agent.sb3_class.load(zip_path, env=self.envs, device=agent.model.device)
+        agent.attach(agent.sb3_class.load(zip_path, env=self.envs, device=agent.model.device))
+        load_vec_normalize_state(self.envs, payload.get("normalization"))
         buffer_path = Path(self.ckpt_dir / BUFFER_NAME)
         if buffer_path.exists() and isinstance(agent.model, OffPolicyAlgorithm):
             agent.model.load_replay_buffer(buffer_path)

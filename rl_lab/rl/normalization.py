@@ -101,7 +101,8 @@ def _find(envs: Any, cls: type) -> Any:
     return None
 
 
-def _rms_state(rms: RunningMeanStd) -> dict[str, Any]:
+def rms_state(rms: Any) -> dict[str, Any]:
+    """``{"mean", "var", "count"}`` of a running mean/std (gymnasium's or SB3's), as tensors."""
     # tensors, not NumPy arrays: checkpoints are read with torch.load(weights_only=True)
     return {
         "mean": torch.as_tensor(np.asarray(rms.mean, dtype=np.float64)),
@@ -110,7 +111,8 @@ def _rms_state(rms: RunningMeanStd) -> dict[str, Any]:
     }
 
 
-def _load_rms(rms: RunningMeanStd, state: dict[str, Any]) -> None:
+def load_rms(rms: Any, state: dict[str, Any]) -> None:
+    """Restore what :func:`rms_state` saved into ``rms`` (gymnasium's or SB3's)."""
     rms.mean = state["mean"].numpy().astype(np.float64)
     rms.var = state["var"].numpy().astype(np.float64)
     rms.count = float(state["count"])
@@ -120,8 +122,8 @@ def normalization_state(envs: VectorEnv) -> dict[str, Any]:
     """``{"obs": stats or None, "reward": stats or None}`` of the normalisers in ``envs``."""
     obs_norm, reward_norm = _find(envs, NormalizeObservation), _find(envs, NormalizeReward)
     return {
-        "obs": _rms_state(obs_norm.obs_rms) if obs_norm else None,
-        "reward": _rms_state(reward_norm.return_rms) if reward_norm else None,
+        "obs": rms_state(obs_norm.obs_rms) if obs_norm else None,
+        "reward": rms_state(reward_norm.return_rms) if reward_norm else None,
     }
 
 
@@ -131,9 +133,9 @@ def load_normalization_state(envs: VectorEnv, state: dict[str, Any] | None) -> N
         return
     obs_norm, reward_norm = _find(envs, NormalizeObservation), _find(envs, NormalizeReward)
     if obs_norm is not None and state.get("obs") is not None:
-        _load_rms(obs_norm.obs_rms, state["obs"])
+        load_rms(obs_norm.obs_rms, state["obs"])
     if reward_norm is not None and state.get("reward") is not None:
-        _load_rms(reward_norm.return_rms, state["reward"])
+        load_rms(reward_norm.return_rms, state["reward"])
 
 
 class FrozenObsNormalizer:

@@ -1,11 +1,15 @@
 from pathlib import Path
 
 import pytest
+import torch
+from sb3_contrib import RecurrentPPO
 from stable_baselines3.common.utils import LinearSchedule
+from stable_baselines3.common.vec_env import VecNormalize
 from torch import nn
 
 from rl_lab.baselines.mapping import SB3_ALGOS, _flatten, sb3_kwargs
 from rl_lab.errors import ConfigError
+from rl_lab.nets import ACTIVATIONS
 from rl_lab.rl.envs import env_spaces
 from rl_lab.rl.task import build_agent, validate_rl_config
 
@@ -36,24 +40,38 @@ def test_presets_map_one_to_one(compose_cfg, name, env):
     kwargs = sb3_kwargs(algo, theirs.agent, action_dim=1)
     for key in algo.direct:
         assert kwargs[key] == ours.agent[key], key
-    learning_rate = kwargs["learning_rate"]
-    if ours.agent.lr_schedule == "linear":
-        assert isinstance(learning_rate, LinearSchedule)
-        assert learning_rate(1.0) == pytest.approx(ours.agent.learning_rate)
-        assert learning_rate(0.0) == 0.0
-    else:
-        assert learning_rate == ours.agent.learning_rate
-    assert kwargs["policy"] == "MlpPolicy"
-    net = ours.agent.network
+    for key, schedule_key in algo.schedules.items():
+        value = kwargs[key]
+        if ours.agent[schedule_key] == "linear":
+            assert isinstance(value, LinearSchedule)
+            assert value(1.0) == pytest.approx(ours.agent[key])
+            assert value(0.0) == 0.0
+        else:
+            assert value == ours.agent[key], key
+    net, policy_kwargs = ours.agent.network, kwargs["policy_kwargs"]
     if name == "sb3_dqn":
-        assert kwargs["policy_kwargs"]["net_arch"] == list(net.encoder.hidden_sizes)
-    else:
-        assert kwargs["policy_kwargs"]["net_arch"] == {
+        assert policy_kwargs["net_arch"] == list(net.encoder.hidden_sizes)
+    elif name == "sb3_td3":
+        assert policy_kwargs["net_arch"] == {
             "pi": list(net.actor.hidden_sizes),
             "qf": list(net.critic.hidden_sizes),
         }
         assert kwargs["action_noise"]._sigma.tolist() == [ours.agent.action_noise_std]
-    assert kwargs["policy_kwargs"]["activation_fn"] is nn.ReLU
+    elif name == "sb3_ppo_lstm":
+        assert kwargs["policy"] == "MlpLstmPolicy"
+        assert policy_kwargs["net_arch"] == [] and policy_kwargs["ortho_init"]
+        extractor = policy_kwargs["features_extractor_kwargs"]
+        assert extractor["hidden_sizes"] == list(net.encoder.hidden_sizes)
+        assert policy_kwargs["lstm_hidden_size"] == net.lstm.hidden_size
+        assert policy_kwargs["n_lstm_layers"] == net.lstm.num_layers
+        assert policy_kwargs["enable_critic_lstm"] and not policy_kwargs["shared_lstm"]
+    else:  # sb3_a2c, sb3_ppo: separate actor and critic MLPs
+        hidden = list(net.encoder.hidden_sizes)
+        assert policy_kwargs["net_arch"] == {"pi": hidden, "vf": hidden}
+        assert policy_kwargs["ortho_init"] and "vec_normalize" not in kwargs
+    assert kwargs["policy"] in ("MlpPolicy", "MlpLstmPolicy")
+    activation = net.encoder.activation if "encoder" in net else net.actor.activation
+    assert policy_kwargs["activation_fn"] is ACTIVATIONS[activation]
 
 
 def test_linear_learning_rate_becomes_an_sb3_schedule(compose_cfg):
@@ -75,6 +93,99 @@ def test_linear_learning_rate_becomes_an_sb3_schedule(compose_cfg):
 def test_options_sb3_lacks_are_errors_that_name_them(compose_cfg, override, named):
     with pytest.raises(ConfigError, match=named):
         validate_rl_config(compose_cfg("agent=sb3_dqn", override))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        (
+            ["agent=sb3_ppo", "agent.recurrent=true", "agent.batch_size=256"],
+            "agent.recurrent=True cannot be reproduced .*agent=sb3_ppo_lstm",
+        ),
+        (["agent=sb3_ppo_lstm", "agent.recurrent=false"], "agent.recurrent=False cannot be"),
+        (["agent=sb3_a2c", "agent.recurrent=true"], "agent.recurrent=True .* no recurrent A2C"),
+        (["agent=sb3_a2c", "agent.network.init=kaiming"], "agent.network.init='kaiming'"),
+        (["agent=sb3_ppo", "agent.network.encoder.norm=layer"], "agent.network.encoder.norm="),
+        (["agent=sb3_ppo_lstm", "agent.network.encoder.dropout=0.1"], "no dropout"),
+    ],
+)
+def test_on_policy_options_sb3_lacks_are_errors_that_name_them(compose_cfg, overrides, named):
+    with pytest.raises(ConfigError, match=named):
+        validate_rl_config(compose_cfg(*overrides))
+
+
+def _layer_shapes(module: nn.Module) -> list[tuple[int, ...]]:
+    return sorted(tuple(p.shape) for p in module.parameters())
+
+
+@pytest.mark.parametrize(
+    ("ours", "overrides"),
+    [
+        ("ppo", ["env=CartPole-v1"]),
+        ("ppo", ["env=CartPole-v1", "agent.network.shared=true"]),
+        ("a2c", ["env=Pendulum-v1", "agent.network.encoder.hidden_sizes=[32]"]),
+        ("ppo_lstm", ["env=CartPoleNoVel-v1", "agent.network.lstm.hidden_size=32"]),
+        ("ppo_lstm", ["env=CartPoleNoVel-v1", "agent.network.shared=true"]),
+    ],
+    ids=str,
+)
+def test_sb3_on_policy_networks_have_our_layers(compose_cfg, ours, overrides):
+    """Same layers (MLP → [LSTM] → heads, shared or separate), so the same parameter shapes."""
+    ours_cfg = compose_cfg(f"agent={ours}", *overrides)
+    theirs_cfg = compose_cfg(f"agent=sb3_{ours}", *overrides)
+    validate_rl_config(theirs_cfg)
+    our_policy = build_agent(ours_cfg, *env_spaces(ours_cfg.env), "cpu").policy
+    model = build_agent(theirs_cfg, *env_spaces(theirs_cfg.env), "cpu").model
+    assert _layer_shapes(model.policy) == _layer_shapes(our_policy)
+
+
+def test_built_sb3_ppo_has_the_mapped_settings(compose_cfg):
+    cfg = compose_cfg("agent=sb3_ppo", "env=CartPole-v1", "agent.target_kl=0.02")
+    model = build_agent(cfg, *env_spaces(cfg.env), "cpu").model  # the tuned preset
+    assert (model.n_steps, model.batch_size, model.n_epochs, model.n_envs) == (32, 256, 20, 8)
+    assert (model.gamma, model.gae_lambda, model.target_kl) == (0.98, 0.8, 0.02)
+    # linear schedules of progress_remaining: half-way through, half the initial value
+    assert model.clip_range(1.0) == pytest.approx(0.2) and model.clip_range(0.5) == 0.1
+    assert model.lr_schedule(0.5) == pytest.approx(5e-4)
+    assert model.clip_range_vf is None and model.normalize_advantage
+    assert model.policy.net_arch == {"pi": [64, 64], "vf": [64, 64]}
+    assert isinstance(model.policy.optimizer, torch.optim.Adam)
+    assert model.policy.optimizer.defaults["eps"] == 1e-5
+
+
+def test_built_sb3_a2c_has_the_mapped_settings(compose_cfg):
+    cfg = compose_cfg(
+        "agent=sb3_a2c", "agent.n_steps=16", "agent.rms_prop_eps=1e-4", "agent.gae_lambda=0.9"
+    )
+    model = build_agent(cfg, *env_spaces(cfg.env), "cpu").model
+    assert (model.n_steps, model.gae_lambda, model.n_envs) == (16, 0.9, 8)
+    optimizer = model.policy.optimizer
+    assert isinstance(optimizer, torch.optim.RMSprop)
+    assert optimizer.defaults["eps"] == 1e-4 and optimizer.defaults["alpha"] == 0.99
+
+
+def test_built_sb3_ppo_lstm_has_the_mapped_settings(compose_cfg):
+    cfg = compose_cfg(
+        "agent=sb3_ppo_lstm",
+        "env=CartPoleNoVel-v1",
+        "agent.network.lstm.hidden_size=32",
+        "agent.network.lstm.num_layers=2",
+    )
+    model = build_agent(cfg, *env_spaces(cfg.env), "cpu").model
+    assert isinstance(model, RecurrentPPO)
+    assert (model.n_steps, model.batch_size, model.n_epochs) == (32, 256, 20)
+    policy = model.policy
+    assert (policy.lstm_actor.hidden_size, policy.lstm_actor.num_layers) == (32, 2)
+    assert policy.lstm_critic is not None and not policy.shared_lstm
+    # our MLP runs before the LSTM: it is the (per actor/critic) features extractor
+    assert policy.lstm_actor.input_size == 64 and not policy.share_features_extractor
+
+
+def test_normalisation_becomes_vec_normalize(compose_cfg):
+    cfg = compose_cfg("agent=sb3_ppo", "agent.normalize_obs=true", "agent.normalize_reward=true")
+    env = build_agent(cfg, *env_spaces(cfg.env), "cpu").model.get_env()
+    assert isinstance(env, VecNormalize) and env.norm_obs and env.norm_reward
+    assert env.gamma == 0.98 and env.clip_obs == 10.0 and env.clip_reward == float("inf")
 
 
 def test_unknown_sb3_agent_lists_the_supported_ones(compose_cfg):
