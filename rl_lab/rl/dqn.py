@@ -25,7 +25,7 @@ from torch import nn
 from rl_lab.config import Rule
 from rl_lab.errors import ConfigError
 from rl_lab.nets import build_q_network
-from rl_lab.nets.flat import FlatParameters
+from rl_lab.nets.flat import FlatAdam, FlatParameters
 from rl_lab.rl import off_policy
 from rl_lab.rl.buffers import ReplayBatch, bootstrap_discounts
 from rl_lab.rl.schedules import linear_schedule
@@ -141,7 +141,7 @@ class DQN:
         # One flat parameter tensor + the fused Adam kernel: a few kernels per step instead of a
         # few per layer, which is what bounds small networks on a CPU.
         self.flat_params = FlatParameters(self.q_net)
-        self.optimizer = torch.optim.Adam([self.flat_params.param], lr=learning_rate, fused=True)
+        self.optimizer = FlatAdam(self.flat_params, lr=learning_rate)
         # Tensor lists for target updates, gathered once (walking the modules is slow).
         self._target_tensors = [*self.target_net.parameters(), *self.target_net.buffers()]
         self._online_tensors = [*self.q_net.parameters(), *self.q_net.buffers()]

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from rl_lab.config import Rule
 from rl_lab.errors import ConfigError
 from rl_lab.nets import build_encoder, init_weights
-from rl_lab.nets.flat import FlatParameters
+from rl_lab.nets.flat import FlatAdam, FlatParameters
 from rl_lab.rl import off_policy
 from rl_lab.rl.buffers import ReplayBatch, bootstrap_discounts
 
@@ -224,12 +224,8 @@ class TD3:
         # of a few per layer (see rl_lab.nets.flat). Created after the deep copies.
         self.actor_flat = FlatParameters(self.actor)
         self.critic_flat = FlatParameters(self.critic)
-        self.actor_optimizer = torch.optim.Adam(
-            [self.actor_flat.param], lr=learning_rate, fused=True
-        )
-        self.critic_optimizer = torch.optim.Adam(
-            [self.critic_flat.param], lr=learning_rate, fused=True
-        )
+        self.actor_optimizer = FlatAdam(self.actor_flat, lr=learning_rate)
+        self.critic_optimizer = FlatAdam(self.critic_flat, lr=learning_rate)
         self._critic_params = list(self.critic.parameters())
         # Tensor lists for the target updates, gathered once (walking modules is slow).
         # Parameters are Polyak-averaged; buffers (e.g. BatchNorm statistics) are copied, as SB3.

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from rl_lab.nets import MLP
-from rl_lab.nets.flat import FlatParameters
+from rl_lab.nets.flat import FlatAdam, FlatParameters
 
 
 def make_pair():
@@ -60,3 +60,23 @@ def test_load_state_dict_writes_through_to_the_flat_tensor():
 def test_module_without_parameters_is_rejected():
     with pytest.raises(ValueError, match="no trainable"):
         FlatParameters(nn.ReLU())
+
+
+def test_flat_adam_matches_torch_fused_adam_bit_for_bit():
+    net, reference = make_pair()
+    flat, ref_flat = FlatParameters(net), FlatParameters(reference)
+    opt = FlatAdam(flat, lr=1e-2)
+    ref_opt = torch.optim.Adam([ref_flat.param], lr=1e-2, fused=True)
+    x, y = torch.randn(16, 5), torch.randn(16, 3)
+    for step in range(10):
+        if step == 5:  # a schedule changes the learning rate mid-way
+            opt.param_groups[0]["lr"] = ref_opt.param_groups[0]["lr"] = 3e-3
+        for model, f, o in ((net, flat, opt), (reference, ref_flat, ref_opt)):
+            f.zero_grad()
+            nn.functional.mse_loss(model(x), y).backward()
+            o.step()
+    assert torch.equal(flat.param, ref_flat.param)
+    restored = FlatAdam(FlatParameters(make_pair()[0]), lr=1.0)
+    restored.load_state_dict(opt.state_dict())
+    assert torch.equal(restored.exp_avg_sq, opt.exp_avg_sq) and restored.step_count == 10
+    assert restored.param_groups[0]["lr"] == 3e-3
