@@ -33,6 +33,7 @@ from rl_lab.nets.flat import FlatParameters
 from rl_lab.rl import on_policy
 from rl_lab.rl.policies import ActorCriticPolicy
 from rl_lab.rl.rollout import RolloutBatch, RolloutBuffer
+from rl_lab.rl.schedules import scheduled
 
 #: Settings every actor-critic agent has (validated before any work starts).
 ACTOR_CRITIC_RULES: tuple[Rule, ...] = on_policy.LOOP_RULES + (
@@ -59,11 +60,6 @@ class PolicyStep(NamedTuple):
     values: np.ndarray  # (n_envs,) V(obs)
     log_probs: np.ndarray  # (n_envs,) log-probability of `actions`
     state: Tensor | None  # recurrent state after this step
-
-
-def linear_decay(value: float, env_step: int, total_steps: int) -> float:
-    """``value`` decayed linearly to 0 at ``total_steps`` (SB3's ``lin_<value>`` schedules)."""
-    return value * max(1.0 - env_step / total_steps, 0.0)
 
 
 def explained_variance(values: np.ndarray, returns: np.ndarray) -> float:
@@ -242,14 +238,12 @@ class ActorCritic:
     # ----------------------------------------------------------------------------- learning
     def current_clip_range(self, env_step: int) -> float | None:
         """The ratio clip ε at ``env_step`` (``None`` for A2C)."""
-        if self.clip_range is None or self.clip_range_schedule == "constant":
-            return self.clip_range
-        return linear_decay(self.clip_range, env_step, self.total_steps)
+        if self.clip_range is None:
+            return None
+        return scheduled(self.clip_range, self.clip_range_schedule, env_step, self.total_steps)
 
     def _set_learning_rate(self, env_step: int) -> None:
-        lr = self.learning_rate
-        if self.lr_schedule == "linear":
-            lr = linear_decay(lr, env_step, self.total_steps)
+        lr = scheduled(self.learning_rate, self.lr_schedule, env_step, self.total_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 

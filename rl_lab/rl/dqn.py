@@ -28,7 +28,7 @@ from rl_lab.nets import build_q_network
 from rl_lab.nets.flat import FlatAdam, FlatParameters
 from rl_lab.rl import off_policy
 from rl_lab.rl.buffers import ReplayBatch, bootstrap_discounts
-from rl_lab.rl.schedules import linear_schedule
+from rl_lab.rl.schedules import linear_schedule, scheduled
 
 _LOSSES = {"huber": F.smooth_l1_loss, "mse": F.mse_loss}
 
@@ -199,10 +199,8 @@ class DQN:
 
         The metrics stay tensors so the loop can read them (one device sync) only when it logs.
         """
-        if self.lr_schedule == "linear":
-            lr = self.learning_rate * max(1.0 - env_step / self.total_steps, 0.0)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
+        lr = scheduled(self.learning_rate, self.lr_schedule, env_step, self.total_steps)
+        self.optimizer.param_groups[0]["lr"] = lr
         obs = torch.as_tensor(batch.obs, device=self.device)
         next_obs = torch.as_tensor(batch.next_obs, device=self.device)
         actions = torch.as_tensor(batch.actions, device=self.device).long()

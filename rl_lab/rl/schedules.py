@@ -15,3 +15,13 @@ def linear_schedule(start: float, end: float, duration: float, t: float) -> floa
         return end
     fraction = min(max(t / duration, 0.0), 1.0)
     return start + fraction * (end - start)
+
+
+def linear_decay(value: float, env_step: int, total_steps: int) -> float:
+    """``value`` decayed linearly to 0 at ``total_steps`` (SB3's ``lin_<value>`` schedules)."""
+    return value * max(1.0 - env_step / total_steps, 0.0)
+
+
+def scheduled(value: float, schedule: str, env_step: int, total_steps: int) -> float:
+    """A hyperparameter under its schedule: ``"constant"`` or ``"linear"`` (decays to 0)."""
+    return linear_decay(value, env_step, total_steps) if schedule == "linear" else value

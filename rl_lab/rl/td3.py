@@ -36,6 +36,7 @@ from rl_lab.nets import build_encoder, init_weights
 from rl_lab.nets.flat import FlatAdam, FlatParameters
 from rl_lab.rl import off_policy
 from rl_lab.rl.buffers import ReplayBatch, bootstrap_discounts
+from rl_lab.rl.schedules import scheduled
 
 _MLP_400_300 = {"type": "mlp", "hidden_sizes": [400, 300], "activation": "relu"}
 #: SB3's TD3 networks: [400, 300] ReLU MLPs, torch's default initialisation.
@@ -280,11 +281,9 @@ class TD3:
         actor update's ``-Q1(s, actor(s))``, absent before the first one) and
         ``losses/q_values`` (mean Q1 of the batch).
         """
-        if self.lr_schedule == "linear":
-            lr = self.learning_rate * max(1.0 - env_step / self.total_steps, 0.0)
-            for optimizer in (self.actor_optimizer, self.critic_optimizer):
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
+        lr = scheduled(self.learning_rate, self.lr_schedule, env_step, self.total_steps)
+        for optimizer in (self.actor_optimizer, self.critic_optimizer):
+            optimizer.param_groups[0]["lr"] = lr
         device = self.device
         obs = torch.as_tensor(batch.obs, dtype=torch.float32, device=device)
         next_obs = torch.as_tensor(batch.next_obs, dtype=torch.float32, device=device)
