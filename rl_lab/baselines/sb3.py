@@ -205,10 +205,6 @@ class _LoopCallback(BaseCallback):
     def __init__(self, loop: Sb3Loop, bar: ProgressBar, stop: GracefulStop) -> None:
         super().__init__()
         self.loop, self.bar, self.stop = loop, bar, stop
-        cfg = loop.cfg
-        self.total = int(cfg.total_steps)
-        self.eval_freq, self.checkpoint_freq = int(cfg.eval.freq), int(cfg.checkpointing.freq)
-        self.log_freq = int(cfg.logging.log_freq)
         self.start_steps = loop.state.env_steps
         self.start_time = time.perf_counter() - loop.state.wall_time_s
 
@@ -229,17 +225,9 @@ class _LoopCallback(BaseCallback):
                 )
         state.wall_time_s = time.perf_counter() - self.start_time
         sps = (state.env_steps - self.start_steps) / max(state.wall_time_s, 1e-9)
-        if crossed(before, state.env_steps, self.log_freq):
-            loop.tracker.scalars(
-                {**loop.agent.charts(state.env_steps), "charts/SPS": sps}, state.env_steps
-            )
+        if crossed(before, state.env_steps, loop._log_freq):
             self.bar.update(state.env_steps, loop._recent_return(), sps)
-        if crossed(before, state.env_steps, self.eval_freq) and state.env_steps < self.total:
-            loop.periodic_eval()
-        if crossed(before, state.env_steps, self.checkpoint_freq):
-            loop.save_checkpoint()
-        if self.stop.requested:
-            loop.interrupt(self.stop.requested)
+        loop.after_steps(before, {}, sps, self.stop)  # SB3 logs its own losses
         return True
 
 

@@ -128,6 +128,10 @@ class Loop:
         self.evaluator = Evaluator(cfg.env, cfg.eval.episodes, cfg.eval.seed)
         self._recent_returns: deque[float] = deque(maxlen=20)
         self._reset_seed = cfg.seed
+        # plain ints: read on every step, and DictConfig access costs microseconds
+        self._total = int(cfg.total_steps)
+        self._log_freq, self._eval_freq = int(cfg.logging.log_freq), int(cfg.eval.freq)
+        self._checkpoint_freq = int(cfg.checkpointing.freq)
         if resume_from is not None:
             self._restore(resume_from)
 
@@ -194,6 +198,22 @@ class Loop:
                 },
                 self.state.env_steps,
             )
+
+    def after_steps(
+        self, before: int, metrics: dict[str, torch.Tensor], sps: float, stop: GracefulStop
+    ) -> None:
+        """What is due now that the env-step counter moved from ``before``: scalars every
+        ``logging.log_freq`` steps, a periodic evaluation every ``eval.freq`` (the last one is the
+        task's final evaluation), ``last.pt`` every ``checkpointing.freq``, and a stop request."""
+        now = self.state.env_steps
+        if crossed(before, now, self._log_freq):
+            self._log_scalars(metrics, sps)
+        if crossed(before, now, self._eval_freq) and now < self._total:
+            self.periodic_eval()
+        if crossed(before, now, self._checkpoint_freq):
+            self.save_checkpoint()
+        if stop.requested:
+            self.interrupt(stop.requested)
 
     def _log_scalars(self, metrics: dict[str, torch.Tensor], sps: float) -> None:
         values = {tag: value.item() for tag, value in metrics.items()}

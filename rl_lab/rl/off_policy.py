@@ -19,7 +19,7 @@ import torch
 
 from rl_lab.config import Rule, require
 from rl_lab.rl.buffers import ReplayBuffer
-from rl_lab.rl.loop import GracefulStop, Loop, LoopState, crossed
+from rl_lab.rl.loop import GracefulStop, Loop, LoopState
 from rl_lab.tracking import ProgressBar
 
 #: The ``cfg.agent`` keys this loop reads (an off-policy agent does not take them itself).
@@ -92,8 +92,6 @@ class OffPolicyLoop(Loop):
         total = int(cfg.total_steps)
         learning_starts, train_freq = int(cfg.agent.learning_starts), int(cfg.agent.train_freq)
         gradient_steps, batch_size = int(cfg.agent.gradient_steps), int(cfg.agent.batch_size)
-        log_freq, eval_freq = int(cfg.logging.log_freq), int(cfg.eval.freq)
-        checkpoint_freq = int(cfg.checkpointing.freq)
         n_steps, gamma = int(cfg.agent.get("n_steps", 1)), float(cfg.agent.gamma)
         start_steps, start_time = state.env_steps, time.perf_counter() - state.wall_time_s
         obs, _ = self.envs.reset(seed=self._reset_seed)
@@ -137,16 +135,9 @@ class OffPolicyLoop(Loop):
                 now = time.perf_counter()
                 state.wall_time_s = now - start_time
                 sps = (state.env_steps - start_steps) / max(state.wall_time_s, 1e-9)
-                if crossed(before, state.env_steps, log_freq):
-                    self._log_scalars(metrics, sps)
-                if crossed(before, state.env_steps, eval_freq) and state.env_steps < total:
-                    self.periodic_eval()
-                if crossed(before, state.env_steps, checkpoint_freq):
-                    self.save_checkpoint()
                 if state.vector_steps % progress_every == 0:
                     bar.update(state.env_steps, self._recent_return(), sps)
-                if stop.requested:
-                    self.interrupt(stop.requested)
+                self.after_steps(before, metrics, sps, stop)
             bar.update(state.env_steps, self._recent_return(), sps)
         state.wall_time_s = time.perf_counter() - start_time
         return state

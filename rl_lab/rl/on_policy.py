@@ -26,7 +26,7 @@ import torch
 
 from rl_lab.config import Rule
 from rl_lab.rl.evaluation import Policy, greedy_policy
-from rl_lab.rl.loop import GracefulStop, Loop, LoopState, crossed
+from rl_lab.rl.loop import GracefulStop, Loop, LoopState
 from rl_lab.rl.normalization import (
     FrozenObsNormalizer,
     load_normalization_state,
@@ -145,8 +145,6 @@ class OnPolicyLoop(Loop):
         cfg, agent, state = self.cfg, self.agent, self.state
         total = int(cfg.total_steps)
         gamma, gae_lambda = float(cfg.agent.gamma), float(cfg.agent.gae_lambda)
-        log_freq, eval_freq = int(cfg.logging.log_freq), int(cfg.eval.freq)
-        checkpoint_freq = int(cfg.checkpointing.freq)
         start_steps, start_time = state.env_steps, time.perf_counter() - state.wall_time_s
         obs, _ = self.envs.reset(seed=self._reset_seed)
         episode_starts = np.ones(self.num_envs, dtype=bool)  # fresh episodes: reset any state
@@ -166,14 +164,7 @@ class OnPolicyLoop(Loop):
 
                 state.wall_time_s = time.perf_counter() - start_time
                 sps = (state.env_steps - start_steps) / max(state.wall_time_s, 1e-9)
-                if crossed(before, state.env_steps, log_freq):
-                    self._log_scalars(metrics, sps)
-                if crossed(before, state.env_steps, eval_freq) and state.env_steps < total:
-                    self.periodic_eval()
-                if crossed(before, state.env_steps, checkpoint_freq):
-                    self.save_checkpoint()
                 bar.update(state.env_steps, self._recent_return(), sps)
-                if stop.requested:
-                    self.interrupt(stop.requested)
+                self.after_steps(before, metrics, sps, stop)
         state.wall_time_s = time.perf_counter() - start_time
         return state
