@@ -83,10 +83,9 @@ def test_updates_reduce_the_td_loss_on_a_fixed_batch():
     torch.testing.assert_close(q.squeeze(1), torch.ones(32), atol=0.1, rtol=0)
 
 
-@pytest.mark.parametrize("double_q", [False, True])
-def test_td_target_bootstraps_unless_terminated(double_q, monkeypatch):
-    agent = make_agent(gamma=0.5, double_q=double_q)
-    with torch.no_grad():  # constant Q-values: 2.0 for action 0, 4.0 for action 1
+def constant_q_td_targets(agent: DQN, monkeypatch) -> dict:
+    """Make every Q-value 2.0 (action 0) or 4.0 (action 1) and record the TD targets of updates."""
+    with torch.no_grad():
         for net in (agent.q_net, agent.target_net):
             net.head.q.weight.zero_()
             net.head.q.bias.copy_(torch.tensor([2.0, 4.0]))
@@ -97,6 +96,13 @@ def test_td_target_bootstraps_unless_terminated(double_q, monkeypatch):
         return torch.nn.functional.mse_loss(q, td_target)
 
     monkeypatch.setattr(agent, "loss_fn", capture)
+    return seen
+
+
+@pytest.mark.parametrize("double_q", [False, True])
+def test_td_target_bootstraps_unless_terminated(double_q, monkeypatch):
+    agent = make_agent(gamma=0.5, double_q=double_q)
+    seen = constant_q_td_targets(agent, monkeypatch)
     agent.update(batch(4, terminated=0.0), 0)
     torch.testing.assert_close(seen["target"], torch.full((4,), 1.0 + 0.5 * 4.0))
     agent.update(batch(4, terminated=1.0), 0)
@@ -135,17 +141,7 @@ def test_bad_network_spec_is_a_config_error():
 
 def test_n_step_batches_use_their_own_discounts(monkeypatch):
     agent = make_agent(gamma=0.5)
-    with torch.no_grad():  # constant Q-values: max is 4.0
-        for net in (agent.q_net, agent.target_net):
-            net.head.q.weight.zero_()
-            net.head.q.bias.copy_(torch.tensor([2.0, 4.0]))
-    seen = {}
-
-    def capture(q, td_target):
-        seen["target"] = td_target
-        return torch.nn.functional.mse_loss(q, td_target)
-
-    monkeypatch.setattr(agent, "loss_fn", capture)
+    seen = constant_q_td_targets(agent, monkeypatch)  # max Q is 4.0
     b = batch(2)
     agent.update(b._replace(discounts=np.array([0.25, 0.125], np.float32)), 0)
     torch.testing.assert_close(seen["target"], torch.tensor([1.0 + 0.25 * 4, 1.0 + 0.125 * 4]))
