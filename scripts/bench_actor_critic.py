@@ -17,6 +17,7 @@ Throughput (SPS) is env steps per second of training, without periodic evaluatio
 checkpoints. Prints a table and writes ``bench.json``.
 
     python scripts/bench_actor_critic.py --seeds 0-4 --jobs 1
+    python scripts/bench_actor_critic.py --seeds 0-4 --sb3-seeds 0 --benches a2c-cartpole
     python scripts/bench_actor_critic.py --seeds 0 --total-steps 4096   # smoke test
 """
 
@@ -170,6 +171,12 @@ def parse_seeds(text: str) -> list[int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", default="0-4", help="e.g. 0-4 or 0,3,5")
+    parser.add_argument(
+        "--sb3-seeds",
+        default=None,
+        help="seeds of the SB3 runs when they differ from --seeds (e.g. 0: SB3's throughput "
+        "from one run per benchmark while ours runs every seed)",
+    )
     parser.add_argument("--benches", nargs="+", default=list(BENCHES), choices=list(BENCHES))
     parser.add_argument("--variants", nargs="+", default=["ours", "sb3"], choices=["ours", "sb3"])
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (1 for timings)")
@@ -179,13 +186,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "bench_actor_critic")
     args = parser.parse_args()
     seeds = parse_seeds(args.seeds)
+    sb3_seeds = parse_seeds(args.sb3_seeds) if args.sb3_seeds else seeds
 
     tasks = []
     for name in args.benches:
         bench = BENCHES[name]
         total = args.total_steps or bench.total_steps
         for variant in args.variants:
-            for seed in seeds:
+            for seed in sb3_seeds if variant == "sb3" else seeds:
                 if variant == "sb3":
                     fn = lambda b=bench, s=seed, t=total: run_sb3(b, s, t)  # noqa: E731
                 else:
