@@ -7,6 +7,7 @@ multirun, a ``failed`` ``results.json`` instead of stopping the other jobs).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import sys
@@ -17,13 +18,38 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rl_lab.errors import ConfigError, InterruptedRunError, RLLabError
-from rl_lab.rl import task as rl_task
 from rl_lab.run_dir import write_json, write_run_info
 
 log = logging.getLogger("rl_lab")
 
+#: Tasks by ``task.name`` (conf/task/<name>.yaml), as the module that runs them. Each module
+#: has ``validate_config(cfg)`` (every check, shared keys included, before any long work) and
+#: ``run(cfg, run_dir, device) -> results`` (dispatching on ``cfg.mode``; the results dict
+#: carries the ``objective`` the main returns to Hydra sweepers).
+TASKS: dict[str, str] = {
+    "rl": "rl_lab.rl.task",
+    "supervised": "rl_lab.supervised.task",
+    "gan": "rl_lab.gan.task",
+}
+
 #: Config groups whose choice cannot change when a run is resumed, and the key that records it.
-_GROUP_KEYS = {"agent": "agent.name", "env": "env.id", "task": "task.name"}
+_GROUP_KEYS = {
+    "task": "task.name",
+    "agent": "agent.name",
+    "env": "env.id",
+    "model": "model.name",
+    "dataset": "dataset.name",
+}
+
+
+def task_module(name: str) -> Any:
+    """The module that runs ``task=<name>``."""
+    if name not in TASKS:
+        raise ConfigError(
+            f"Unknown task '{name}'. Available tasks: {', '.join(TASKS)}. Choose one with "
+            "`task=<name>`."
+        )
+    return importlib.import_module(TASKS[name])
 
 
 def resolve_device(name: str) -> str:
@@ -65,7 +91,7 @@ def resume_config(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> DictC
                     "run in another directory."
                 )
             continue
-        if key == "preset":
+        if key in ("preset", "experiment"):
             continue
         OmegaConf.update(saved, key, OmegaConf.select(cfg, key), force_add=True)
     with open_dict(saved):
@@ -82,20 +108,17 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> dict[str, Any]:
             f"{run_dir} already holds a run (checkpoints/last.pt exists). Continue it with "
             "`resume=true`, or choose a new directory with hydra.run.dir=... ."
         )
-    if cfg.task.name != "rl":
-        raise ConfigError(f"Unknown task '{cfg.task.name}'. Available tasks: rl.")
-    rl_task.validate_rl_config(cfg)
+    task = task_module(cfg.task.name)
+    task.validate_config(cfg)
     device = resolve_device(cfg.device)
     if cfg.torch_threads is not None:
         torch.set_num_threads(cfg.torch_threads)
     write_run_info(run_dir, cfg, device, overrides)
-    if cfg.mode == "eval":
-        return rl_task.evaluate_checkpoint(cfg, run_dir, device)
-    return rl_task.train(cfg, run_dir, device, resume=bool(cfg.resume))
+    return task.run(cfg, run_dir, device)
 
 
 def run_and_report(cfg: DictConfig, run_dir: Path, overrides: list[str], multirun: bool) -> float:
-    """:func:`run` with errors reported as one paragraph; returns the final eval mean.
+    """:func:`run` with errors reported as one paragraph; returns the run's objective.
 
     In a single run an error exits with status 2 (130 when interrupted). In a multirun the job
     records ``status: failed`` in its ``results.json`` and returns NaN so the sweep goes on.
@@ -122,4 +145,4 @@ def run_and_report(cfg: DictConfig, run_dir: Path, overrides: list[str], multiru
         sys.exit(130 if interrupted else 2)
     results["overrides"] = overrides
     write_json(run_dir / "results.json", results)
-    return float(results["eval"]["mean_return"])
+    return float(results["objective"])

@@ -139,16 +139,21 @@ def require(condition: bool, message: str) -> None:
 
 DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?|mps"
 
+#: Keys of conf/config.yaml that every task shares (each task checks ``mode`` against its own).
 COMMON_RULES: tuple[Rule, ...] = (
     Rule("seed", int, low=0),
-    Rule("mode", str, choices=("train", "eval")),
-    Rule("total_steps", int, low=1),
     Rule("device", str, pattern=DEVICE_PATTERN, choices=("auto", "cpu", "cuda", "cuda:N")),
     Rule("torch_threads", int, low=1, nullable=True),
     Rule("resume", bool),
+    Rule("progress", bool),
+)
+
+#: The RL task's own top-level keys (conf/task/rl.yaml).
+RL_RULES: tuple[Rule, ...] = (
+    Rule("mode", str, choices=("train", "eval")),
+    Rule("total_steps", int, low=1),
     Rule("episodes", int, low=1),
     Rule("record_video", bool),
-    Rule("progress", bool),
     Rule("tuned_preset", str, nullable=True),
     Rule("eval.freq", int, low=0),
     Rule("eval.episodes", int, low=1),

@@ -198,3 +198,17 @@ def test_multirun_gives_each_job_a_directory_and_summarizes(tmp_path):
     rows = (tmp_path / "summary.csv").read_text().splitlines()
     assert len(rows) == 2  # header + one configuration with both seeds
     assert (tmp_path / "learning_curves.png").stat().st_size > 0
+
+
+def test_unknown_task_lists_the_available_ones():
+    with pytest.raises(ConfigError, match="Available tasks: rl, supervised, gan"):
+        app.task_module("reinforce")
+
+
+def test_the_main_returns_the_objective(compose_cfg, tmp_path):
+    results = train(compose_cfg, tmp_path / "run")
+    assert results["objective"] == results["eval"]["mean_return"]
+    cfg = compose_cfg(*TINY)
+    assert app.run_and_report(cfg, tmp_path / "other", [], multirun=True) == pytest.approx(
+        results["objective"]
+    )

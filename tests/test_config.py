@@ -3,12 +3,12 @@ from omegaconf import OmegaConf
 
 from rl_lab.config import Rule, validate
 from rl_lab.errors import ConfigError
-from rl_lab.rl.task import validate_rl_config
+from rl_lab.rl.task import validate_config
 
 
 def test_defaults_compose_to_the_tuned_cartpole_preset(compose_cfg):
     cfg = compose_cfg()
-    validate_rl_config(cfg)
+    validate_config(cfg)
     assert cfg.agent.name == "dqn" and cfg.env.id == "CartPole-v1"
     assert cfg.total_steps == 50_000  # from conf/preset/dqn/CartPole-v1.yaml
 
@@ -20,7 +20,7 @@ def test_command_line_overrides_win_over_the_preset(compose_cfg):
 
 def test_any_registered_env_id_composes_without_a_preset_file(compose_cfg):
     cfg = compose_cfg("env=Acrobot-v1")
-    validate_rl_config(cfg)
+    validate_config(cfg)
     assert cfg.env.id == "Acrobot-v1" and cfg.env.num_envs == 1
     assert cfg.agent.learning_rate == 1e-4  # the agent's defaults: no CartPole preset
 
@@ -43,25 +43,25 @@ def test_namespaced_env_ids_compose(compose_cfg):
 )
 def test_invalid_values_name_the_key_and_the_allowed_range(compose_cfg, override, expected):
     with pytest.raises(ConfigError, match=expected):
-        validate_rl_config(compose_cfg(override))
+        validate_config(compose_cfg(override))
 
 
 def test_all_problems_are_reported_at_once(compose_cfg):
     with pytest.raises(ConfigError) as info:
-        validate_rl_config(compose_cfg("agent.batch_size=0", "agent.gamma=2"))
+        validate_config(compose_cfg("agent.batch_size=0", "agent.gamma=2"))
     assert "agent.batch_size" in str(info.value) and "agent.gamma" in str(info.value)
 
 
 def test_buffer_must_hold_a_batch(compose_cfg):
     with pytest.raises(ConfigError, match="buffer_size=10 is smaller than agent.batch_size=64"):
-        validate_rl_config(compose_cfg("agent.buffer_size=10"))
+        validate_config(compose_cfg("agent.buffer_size=10"))
 
 
 def test_unknown_env_suggests_close_matches(compose_cfg):
     with pytest.raises(ConfigError, match="Did you mean: CartPole-v1"):
-        validate_rl_config(compose_cfg("env=CartPol-v1"))
+        validate_config(compose_cfg("env=CartPol-v1"))
     with pytest.raises(ConfigError, match="Unknown environment id 'Nope-v0'"):
-        validate_rl_config(compose_cfg("env.id=Nope-v0"))
+        validate_config(compose_cfg("env.id=Nope-v0"))
 
 
 def test_integral_floats_are_accepted_for_integers():
@@ -76,8 +76,8 @@ def test_integral_floats_are_accepted_for_integers():
 def test_changing_only_env_id_warns_that_the_preset_is_for_another_env(compose_cfg, caplog):
     cfg = compose_cfg("env.id=Acrobot-v1")
     assert cfg.tuned_preset == "dqn/CartPole-v1"
-    validate_rl_config(cfg)
+    validate_config(cfg)
     assert "tuned for CartPole-v1" in caplog.text and "env=Acrobot-v1" in caplog.text
     caplog.clear()
-    validate_rl_config(compose_cfg("env=Acrobot-v1"))
+    validate_config(compose_cfg("env=Acrobot-v1"))
     assert "tuned" not in caplog.text

@@ -1,7 +1,8 @@
 """The ``rl`` task: build the env and agent from the config, train, evaluate, write results.
 
-``train`` and ``evaluate_checkpoint`` are what ``python -m rl_lab task=rl mode=train|eval``
-run. Both validate everything (config values, env id, checkpoint) before any long work starts.
+``run`` is what ``python -m rl_lab task=rl mode=train|eval`` does (``train`` or
+``evaluate_checkpoint``); :func:`validate_config` checks everything (config values, env id)
+before any long work starts. The results' ``objective`` is the final greedy evaluation mean.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from rl_lab import checkpoint
 from rl_lab.baselines.mapping import SB3_ALGOS, sb3_kwargs
 from rl_lab.baselines.sb3 import Sb3Agent, Sb3Loop
-from rl_lab.config import COMMON_RULES, ENV_RULES, validate
+from rl_lab.config import COMMON_RULES, ENV_RULES, RL_RULES, validate
 from rl_lab.errors import ConfigError
 from rl_lab.rl.actor_critic import A2C, PPO
 from rl_lab.rl.dqn import DQN
@@ -66,9 +67,9 @@ def config_class(name: str) -> type:
     return AGENTS[SB3_ALGOS[name].ours] if name in SB3_ALGOS else agent_class(name)
 
 
-def validate_rl_config(cfg: DictConfig) -> None:
+def validate_config(cfg: DictConfig) -> None:
     """All checks of an RL run's config: values, cross-field constraints and the env id."""
-    validate(cfg, COMMON_RULES + ENV_RULES)
+    validate(cfg, COMMON_RULES + RL_RULES + ENV_RULES)
     cls = config_class(cfg.agent.name)
     validate(cfg, cls.RULES)
     cls.check_config(cfg)
@@ -98,6 +99,13 @@ def build_agent(cfg: DictConfig, observation_space: Any, action_space: Any, devi
     return cls(
         observation_space, action_space, total_steps=cfg.total_steps, device=device, **kwargs
     )
+
+
+def run(cfg: DictConfig, run_dir: Path, device: str) -> dict[str, Any]:
+    """``mode=train`` (or resume a run with ``resume=true``) or ``mode=eval``."""
+    if cfg.mode == "eval":
+        return evaluate_checkpoint(cfg, run_dir, device)
+    return train(cfg, run_dir, device, resume=bool(cfg.resume))
 
 
 def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> dict[str, Any]:
@@ -141,6 +149,7 @@ def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> 
             "sps": state.env_steps / max(state.wall_time_s, 1e-9),
             "reward_threshold": check_env_id(cfg.env.id).reward_threshold,
             "eval": result.as_dict(),
+            "objective": result.mean_return,
             "best_eval": {
                 "mean_return": state.best_eval_return,
                 "checkpoint": "checkpoints/best.pt",
@@ -181,7 +190,7 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: Path, device: str) -> dict[str
     path = Path(cfg.checkpoint)
     payload = checkpoint.load(path, kind="rl")
     saved = OmegaConf.create(payload["config"])
-    validate_rl_config(saved)
+    validate_config(saved)
     agent = build_agent(saved, *env_spaces(saved.env), device)
     agent.load_state_dict(payload["agent"])
     started = time.perf_counter()
@@ -202,6 +211,7 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: Path, device: str) -> dict[str
         "wall_time_s": time.perf_counter() - started,
         "reward_threshold": check_env_id(saved.env.id).reward_threshold,
         "eval": result.as_dict(),
+        "objective": result.mean_return,
     }
     if cfg.record_video:
         gif = record_episode_gif(

@@ -11,7 +11,7 @@ from rl_lab.baselines.mapping import SB3_ALGOS, _flatten, sb3_kwargs
 from rl_lab.errors import ConfigError
 from rl_lab.nets import ACTIVATIONS
 from rl_lab.rl.envs import env_spaces
-from rl_lab.rl.task import build_agent, validate_rl_config
+from rl_lab.rl.task import build_agent, validate_config
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 PRESETS = [
@@ -92,7 +92,7 @@ def test_linear_learning_rate_becomes_an_sb3_schedule(compose_cfg):
 )
 def test_options_sb3_lacks_are_errors_that_name_them(compose_cfg, override, named):
     with pytest.raises(ConfigError, match=named):
-        validate_rl_config(compose_cfg("agent=sb3_dqn", override))
+        validate_config(compose_cfg("agent=sb3_dqn", override))
 
 
 @pytest.mark.parametrize(
@@ -111,7 +111,7 @@ def test_options_sb3_lacks_are_errors_that_name_them(compose_cfg, override, name
 )
 def test_on_policy_options_sb3_lacks_are_errors_that_name_them(compose_cfg, overrides, named):
     with pytest.raises(ConfigError, match=named):
-        validate_rl_config(compose_cfg(*overrides))
+        validate_config(compose_cfg(*overrides))
 
 
 def _layer_shapes(module: nn.Module) -> list[tuple[int, ...]]:
@@ -133,7 +133,7 @@ def test_sb3_on_policy_networks_have_our_layers(compose_cfg, ours, overrides):
     """Same layers (MLP → [LSTM] → heads, shared or separate), so the same parameter shapes."""
     ours_cfg = compose_cfg(f"agent={ours}", *overrides)
     theirs_cfg = compose_cfg(f"agent=sb3_{ours}", *overrides)
-    validate_rl_config(theirs_cfg)
+    validate_config(theirs_cfg)
     our_policy = build_agent(ours_cfg, *env_spaces(ours_cfg.env), "cpu").policy
     model = build_agent(theirs_cfg, *env_spaces(theirs_cfg.env), "cpu").model
     assert _layer_shapes(model.policy) == _layer_shapes(our_policy)
@@ -191,7 +191,7 @@ def test_normalisation_becomes_vec_normalize(compose_cfg):
 def test_unknown_sb3_agent_lists_the_supported_ones(compose_cfg):
     cfg = compose_cfg("agent=sb3_dqn", "agent.name=sb3_foo")
     with pytest.raises(ConfigError, match="Available agents: .*sb3_dqn"):
-        validate_rl_config(cfg)
+        validate_config(cfg)
 
 
 def test_built_sb3_model_has_the_mapped_settings(compose_cfg):
@@ -206,7 +206,7 @@ def test_built_sb3_model_has_the_mapped_settings(compose_cfg):
 
 def test_built_sb3_td3_has_the_mapped_settings(compose_cfg):
     cfg = compose_cfg("agent=sb3_td3", "env=Pendulum-v1", "agent.action_noise_std=0.3")
-    validate_rl_config(cfg)
+    validate_config(cfg)
     model = build_agent(cfg, *env_spaces(cfg.env), "cpu").model
     assert model.policy_delay == 2 and model.gamma == 0.98 and model.buffer_size == 200_000
     assert model.action_noise._sigma.tolist() == [0.3]
@@ -217,4 +217,4 @@ def test_built_sb3_td3_has_the_mapped_settings(compose_cfg):
 def test_td3_actor_and_critic_activations_must_match(compose_cfg):
     cfg = compose_cfg("agent=sb3_td3", "env=Pendulum-v1", "agent.network.actor.activation=tanh")
     with pytest.raises(ConfigError, match="one activation for actor and critic"):
-        validate_rl_config(cfg)
+        validate_config(cfg)

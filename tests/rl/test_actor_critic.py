@@ -6,7 +6,7 @@ import torch
 from rl_lab.errors import ConfigError
 from rl_lab.rl.actor_critic import A2C, PPO
 from rl_lab.rl.rollout import RolloutBuffer
-from rl_lab.rl.task import validate_rl_config
+from rl_lab.rl.task import validate_config
 
 OBS = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
 DISCRETE = gym.spaces.Discrete(3)
@@ -199,9 +199,9 @@ def test_config_cross_checks(compose_cfg):
     ]
     for overrides, message in bad:
         with pytest.raises(ConfigError, match=message):
-            validate_rl_config(compose_cfg(*overrides))
+            validate_config(compose_cfg(*overrides))
     for ok in (["agent=ppo_lstm", "env.num_envs=4", "agent.batch_size=256"], ["agent=a2c"]):
-        validate_rl_config(compose_cfg(*ok))
+        validate_config(compose_cfg(*ok))
 
 
 def test_unsupported_action_space_is_a_config_error():

@@ -12,7 +12,7 @@ from rl_lab.errors import ConfigError
 from rl_lab.rl.buffers import ReplayBatch
 from rl_lab.rl.envs import env_spaces
 from rl_lab.rl.evaluation import Evaluator
-from rl_lab.rl.task import validate_rl_config
+from rl_lab.rl.task import validate_config
 from rl_lab.rl.td3 import TD3
 
 OBS = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
@@ -230,15 +230,15 @@ def test_discrete_and_unbounded_action_spaces_are_rejected():
 
 def test_pendulum_preset_composes_and_config_is_checked(compose_cfg):
     cfg = compose_cfg("agent=td3", "env=Pendulum-v1")
-    validate_rl_config(cfg)
+    validate_config(cfg)
     assert cfg.tuned_preset == "td3/Pendulum-v1"
     assert cfg.total_steps == 30_000 and cfg.agent.learning_starts == 10_000
     assert cfg.agent.gamma == 0.98 and cfg.agent.policy_delay == 2
     assert list(cfg.agent.network.critic.hidden_sizes) == [400, 300]
     with pytest.raises(ConfigError, match="buffer_size=100 is smaller than agent.batch_size=256"):
-        validate_rl_config(compose_cfg("agent=td3", "env=Pendulum-v1", "agent.buffer_size=100"))
+        validate_config(compose_cfg("agent=td3", "env=Pendulum-v1", "agent.buffer_size=100"))
     with pytest.raises(ConfigError, match="agent.policy_delay=0"):
-        validate_rl_config(compose_cfg("agent=td3", "agent.policy_delay=0"))
+        validate_config(compose_cfg("agent=td3", "agent.policy_delay=0"))
 
 
 def test_a_run_writes_results_and_resumes_on_a_continuous_env(compose_cfg, tmp_path):
