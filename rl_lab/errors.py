@@ -19,3 +19,7 @@ class TrainingDivergedError(RLLabError):
 
 class InterruptedRunError(RLLabError):
     """The run received SIGINT/SIGTERM; a checkpoint was written and it can be resumed."""
+
+
+class DatasetError(RLLabError):
+    """A dataset is missing, truncated, corrupt, or cannot be downloaded here."""
