@@ -63,16 +63,42 @@ class Bench:
     n_envs: int
     sb3_algo: str  # PPO | A2C | RecurrentPPO
     sb3_kwargs: dict = field(default_factory=dict)
+    sb3_policy_kwargs: str = "{}"  # a Python expression (torch.nn is `nn`) for policy_kwargs
+    normalize_obs: bool = False  # SB3: VecNormalize(norm_obs=True, norm_reward=False)
 
+
+#: RL Zoo's RecurrentPPO CartPoleNoVel policy (hyperparams/ppo_lstm.yml), used with VecNormalize.
+ZOO_NOVEL_POLICY = (
+    "dict(ortho_init=False, activation_fn=nn.ReLU, lstm_hidden_size=64, "
+    "enable_critic_lstm=True, net_arch=dict(pi=[64], vf=[64]))"
+)
+#: The same network without the LSTM, for the feed-forward contrast.
+NOVEL_MLP_POLICY = "dict(ortho_init=False, activation_fn=nn.ReLU, net_arch=dict(pi=[64], vf=[64]))"
 
 BENCHES = {
     "ppo-cartpole": Bench("ppo", "CartPole-v1", 100_000, 8, "PPO", ZOO_PPO_CARTPOLE),
     "a2c-cartpole": Bench("a2c", "CartPole-v1", 500_000, 8, "A2C", {"ent_coef": 0.0}),
     "ppo_lstm-novel": Bench(
-        "ppo_lstm", "CartPoleNoVel-v1", 150_000, 8, "RecurrentPPO", ZOO_PPO_CARTPOLE
+        "ppo_lstm",
+        "CartPoleNoVel-v1",
+        150_000,
+        8,
+        "RecurrentPPO",
+        ZOO_PPO_CARTPOLE,
+        ZOO_NOVEL_POLICY,
+        normalize_obs=True,
     ),
     # conf/preset/ppo/CartPoleNoVel-v1.yaml holds the same settings as the ppo_lstm preset
-    "ppo_mlp-novel": Bench("ppo", "CartPoleNoVel-v1", 150_000, 8, "PPO", ZOO_PPO_CARTPOLE),
+    "ppo_mlp-novel": Bench(
+        "ppo",
+        "CartPoleNoVel-v1",
+        150_000,
+        8,
+        "PPO",
+        ZOO_PPO_CARTPOLE,
+        NOVEL_MLP_POLICY,
+        normalize_obs=True,
+    ),
 }
 
 
@@ -104,10 +130,13 @@ def run_ours(bench: Bench, seed: int, total: int, run_dir: Path) -> dict:
 SB3_CHILD = r"""
 import json, sys, time
 import gymnasium as gym, numpy as np, torch
+from torch import nn
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecNormalize
 from rl_lab.rl.envs_custom import register_custom_envs
 register_custom_envs()
-algo, env_id, n_envs, kwargs, total, seed, eval_seed, episodes = json.loads(sys.argv[1])
+(algo, env_id, n_envs, kwargs, policy_kwargs, normalize, total, seed, eval_seed,
+ episodes) = json.loads(sys.argv[1])
 torch.set_num_threads(1)
 for key, value in list(kwargs.items()):
     if isinstance(value, str) and value.startswith("lin_"):
@@ -118,20 +147,29 @@ if algo == "RecurrentPPO":
 else:
     import stable_baselines3
     cls, policy = getattr(stable_baselines3, algo), "MlpPolicy"
-model = cls(policy, make_vec_env(env_id, n_envs=n_envs, seed=seed), seed=seed, verbose=0,
-            device="cpu", **kwargs)
+venv = make_vec_env(env_id, n_envs=n_envs, seed=seed)
+if normalize:
+    venv = VecNormalize(venv, norm_obs=True, norm_reward=False)
+model = cls(policy, venv, seed=seed, verbose=0, device="cpu",
+            policy_kwargs=eval(policy_kwargs), **kwargs)
 started = time.perf_counter()
 model.learn(total)
 wall = time.perf_counter() - started
+normalizer = model.get_vec_normalize_env()
+if normalizer is not None:
+    normalizer.training = False  # frozen statistics during evaluation
+scale = (lambda o: normalizer.normalize_obs(o)) if normalizer is not None else (lambda o: o)
 envs = gym.make_vec(env_id, num_envs=episodes, vectorization_mode="sync")
 obs, _ = envs.reset(seed=[eval_seed + i for i in range(episodes)])
 returns, running = np.zeros(episodes), np.ones(episodes, bool)
 state, starts = None, np.ones(episodes, bool)
 while running.any():
     if algo == "RecurrentPPO":
-        actions, state = model.predict(obs, state=state, episode_start=starts, deterministic=True)
+        actions, state = model.predict(
+            scale(obs), state=state, episode_start=starts, deterministic=True
+        )
     else:
-        actions = model.predict(obs, deterministic=True)[0]
+        actions = model.predict(scale(obs), deterministic=True)[0]
     obs, r, term, trunc, _ = envs.step(actions)
     starts = term | trunc
     returns += r * running
@@ -144,7 +182,8 @@ print(json.dumps({"mean_return": float(returns.mean()), "wall_time_s": wall,
 
 def run_sb3(bench: Bench, seed: int, total: int) -> dict:
     started = time.perf_counter()
-    args = [bench.sb3_algo, bench.env, bench.n_envs, dict(bench.sb3_kwargs), total, seed]
+    args = [bench.sb3_algo, bench.env, bench.n_envs, dict(bench.sb3_kwargs)]
+    args += [bench.sb3_policy_kwargs, bench.normalize_obs, total, seed]
     proc = subprocess.run(
         [sys.executable, "-c", SB3_CHILD, json.dumps([*args, EVAL_SEED, EVAL_EPISODES])],
         cwd=ROOT,

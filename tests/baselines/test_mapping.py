@@ -59,7 +59,8 @@ def test_presets_map_one_to_one(compose_cfg, name, env):
         assert kwargs["action_noise"]._sigma.tolist() == [ours.agent.action_noise_std]
     elif name == "sb3_ppo_lstm":
         assert kwargs["policy"] == "MlpLstmPolicy"
-        assert policy_kwargs["net_arch"] == [] and policy_kwargs["ortho_init"]
+        assert policy_kwargs["net_arch"] == []
+        assert policy_kwargs["ortho_init"] == (net.init == "orthogonal")
         extractor = policy_kwargs["features_extractor_kwargs"]
         assert extractor["hidden_sizes"] == list(net.encoder.hidden_sizes)
         assert policy_kwargs["lstm_hidden_size"] == net.lstm.hidden_size
@@ -68,7 +69,9 @@ def test_presets_map_one_to_one(compose_cfg, name, env):
     else:  # sb3_a2c, sb3_ppo: separate actor and critic MLPs
         hidden = list(net.encoder.hidden_sizes)
         assert policy_kwargs["net_arch"] == {"pi": hidden, "vf": hidden}
-        assert policy_kwargs["ortho_init"] and "vec_normalize" not in kwargs
+        assert policy_kwargs["ortho_init"] == (net.init == "orthogonal")
+    if name in ("sb3_a2c", "sb3_ppo", "sb3_ppo_lstm"):
+        assert ("vec_normalize" in kwargs) == bool(ours.agent.normalize_obs)
     assert kwargs["policy"] in ("MlpPolicy", "MlpLstmPolicy")
     activation = net.encoder.activation if "encoder" in net else net.actor.activation
     assert policy_kwargs["activation_fn"] is ACTIVATIONS[activation]
