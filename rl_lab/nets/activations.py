@@ -15,6 +15,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "gelu": nn.GELU,
     "silu": nn.SiLU,
     "identity": nn.Identity,
+    "sigmoid": nn.Sigmoid,  # the classic shallow nets' hidden layers
 }
 
 

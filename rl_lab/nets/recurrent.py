@@ -1,4 +1,6 @@
-"""Recurrent core: an LSTM whose hidden state is reset at episode boundaries."""
+"""Recurrent blocks: :class:`LSTMCore`, an LSTM whose hidden state is reset at episode
+boundaries (policies), and :class:`LSTMEncoder`, which encodes a whole sequence into its last
+output (sequence classifiers)."""
 
 import torch
 from torch import Tensor, nn
@@ -104,3 +106,52 @@ class LSTMCore(nn.Module):
             out, (h, c) = self.lstm(seq[begin:end], (h, c))
             outs.append(out)
         return torch.cat(outs, dim=0), (h, c)
+
+
+class LSTMEncoder(nn.Module):
+    """Batch-first LSTM that encodes a whole sequence into its last output.
+
+    For classifying sequences (e.g. an image read row by row): ``(batch, T, in_features)`` →
+    ``(batch, out_features)``. The encoding is the last layer's final hidden state, which is the
+    output at the last step; bidirectional LSTMs concatenate the forward direction's final state
+    (after step T) with the backward direction's (after reading back to step 1).
+
+    Args:
+        in_features: size of each step's input vector.
+        hidden_size: size of the hidden state per direction.
+        num_layers: stacked LSTM layers.
+        bidirectional: also read the sequence backwards.
+        dropout: dropout between stacked layers (needs ``num_layers > 1``).
+
+    Attributes:
+        out_features: ``hidden_size`` (× 2 when bidirectional).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(
+            in_features,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        self.in_features = in_features
+        self.out_features = hidden_size * (2 if bidirectional else 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Encode ``(batch, T, in_features)`` sequences into ``(batch, out_features)``."""
+        if x.dim() != 3:
+            raise ValueError(f"LSTMEncoder expects (batch, T, F) input, got {tuple(x.shape)}")
+        _, (h_n, _) = self.lstm(x)  # h_n: (num_layers * directions, batch, hidden_size)
+        if self.lstm.bidirectional:
+            return torch.cat((h_n[-2], h_n[-1]), dim=1)
+        return h_n[-1]

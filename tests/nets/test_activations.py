@@ -6,7 +6,16 @@ from rl_lab.nets.activations import ACTIVATIONS, make_activation
 
 
 def test_registry_names() -> None:
-    assert set(ACTIVATIONS) == {"relu", "tanh", "elu", "leaky_relu", "gelu", "silu", "identity"}
+    assert set(ACTIVATIONS) == {
+        "relu",
+        "tanh",
+        "elu",
+        "leaky_relu",
+        "gelu",
+        "silu",
+        "identity",
+        "sigmoid",
+    }
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))

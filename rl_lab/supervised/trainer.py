@@ -1,0 +1,713 @@
+"""The epoch loop over in-memory tensors, shared by every kind of learning from a dataset.
+
+:class:`Trainer` owns time: epochs and mini-batches (a seeded ``randperm`` per epoch over tensors
+that already live on the device: no ``DataLoader``), the per-epoch evaluation, callbacks (LR
+schedules, early stopping, best/last checkpoints), TensorBoard, the progress bar, the epoch log
+line, SIGINT/SIGTERM handling and exact resumption. What is learned, and how, is the subclass's
+business. :class:`ClassifierTrainer` is the supervised one (cross-entropy or quadratic cost).
+
+How to extend it (the GAN trainer does this with two networks and two optimizers)::
+
+    class MyTrainer(Trainer):
+        kind = "gan"                                  # checkpoint kind, checked on load
+
+        def __init__(self, cfg, run_dir, device, nets, data, tracker=None):
+            super().__init__(cfg, run_dir, device, tracker)
+            self.gen, self.disc = nets                # already on `device`
+            self.opt_g, self.opt_d = ..., ...
+            self.images = data.to(device)             # moved to the device once
+
+        def networks(self):   return {"generator": self.gen, "discriminator": self.disc}
+        def optimizers(self): return {"generator": self.opt_g, "discriminator": self.opt_d}
+        def train_tensors(self): return (self.images,)  # indexed together, batch by batch
+
+        def train_step(self, batch):                  # one mini-batch: a tuple like train_tensors
+            (real,) = batch
+            ...                                       # zero_grad / backward / step, both nets
+            return {"train/d_loss": d_loss.detach(), "train/g_loss": g_loss.detach()}
+
+        def evaluate(self):                           # once per epoch, after training
+            return {"val/fid_proxy": ...}             # plain floats, full TensorBoard tags
+
+        def log_epoch_extras(self, epoch, final):     # images, figures (optional)
+            self.tracker.writer.add_image("samples", grid, epoch)
+
+        def extra_state(self, for_resume):            # what else goes into checkpoints
+            return {"fixed_noise": self.fixed_noise}
+        def load_extra_state(self, payload): self.fixed_noise = payload["fixed_noise"]
+
+    trainer = MyTrainer(cfg, run_dir, device, nets, data, tracker)
+    state = trainer.fit(resume_from=checkpoint.load(last_pt, kind="gan") if resume else None)
+
+The contract, hook by hook:
+
+- :meth:`Trainer.train_step` returns *batch means* as 0-d tensors keyed by their TensorBoard tag
+  (``train/...``); the loop weights them by the batch size and reports epoch means. Return
+  detached tensors, not floats: a ``.item()`` per batch costs a device sync.
+- :meth:`Trainer.evaluate` returns the epoch's evaluation metrics (``val/...``) as floats. The
+  monitored metric of the callbacks (``trainer.monitor``, e.g. ``val/loss``) must be among them
+  or among the epoch's training metrics.
+- :meth:`Trainer.networks` / :meth:`Trainer.optimizers` name every module and optimizer; their
+  state dicts go into checkpoints under those names, LR schedules apply to every optimizer,
+  histograms are drawn for every network, and early stopping restores every network.
+- :meth:`Trainer.extra_state` / :meth:`Trainer.load_extra_state` add anything else.
+- Gradient clipping: call :meth:`Trainer.clip_gradients` between ``backward()`` and ``step()``.
+
+Each epoch ends with the record ``{"epoch", "train/...", "val/...", "charts/learning_rate",
+"time/train_s", "time/epoch_s"}``: logged to TensorBoard at step ``epoch`` (1-based), appended to
+``state.history``, printed as one line, then handed to the callbacks in order (schedules, early
+stopping, checkpoints last, so ``last.pt`` holds everybody's updated state).
+
+Config keys the base class reads (``cfg.trainer``, see conf/trainer/default.yaml): ``epochs``,
+``batch_size``, ``grad_clip_norm``, ``tensorboard.{histograms_every, figures_every, graph}`` and,
+through :func:`rl_lab.supervised.callbacks.default_callbacks`, ``schedule``, ``early_stopping``,
+``checkpoint``, ``monitor``, ``monitor_mode``; plus the run's ``seed`` and ``progress``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
+from torch.optim import Optimizer
+
+from rl_lab import checkpoint
+from rl_lab.config import Rule
+from rl_lab.errors import InterruptedRunError, TrainingDivergedError
+from rl_lab.rl.loop import GracefulStop
+from rl_lab.supervised.augment import Augment
+from rl_lab.supervised.callbacks import Callback, default_callbacks
+from rl_lab.supervised.progress import EpochProgress
+from rl_lab.tracking import Tracker
+
+log = logging.getLogger(__name__)
+
+# ----------------------------------------------------------------------------- configuration
+
+#: Optimizer name → ``(class, the cfg.trainer.optimizer keys it takes besides lr)``.
+OPTIMIZERS: dict[str, tuple[type[Optimizer], tuple[str, ...]]] = {
+    "sgd": (torch.optim.SGD, ("momentum", "nesterov", "weight_decay")),
+    "adam": (torch.optim.Adam, ("betas", "eps", "weight_decay")),
+    "adamw": (torch.optim.AdamW, ("betas", "eps", "weight_decay")),
+    "rmsprop": (torch.optim.RMSprop, ("alpha", "eps", "momentum", "weight_decay")),
+}
+
+#: Losses of :class:`ClassifierTrainer`: ``cross_entropy`` on logits, or ``mse`` (the quadratic
+#: cost) between ``softmax``/``sigmoid`` outputs and one-hot targets.
+LOSSES: tuple[str, ...] = ("cross_entropy", "mse")
+MSE_OUTPUTS: tuple[str, ...] = ("softmax", "sigmoid")
+SCHEDULES: tuple[str, ...] = ("constant", "step", "cosine", "plateau")
+
+#: Validation of ``cfg.trainer`` (shared with every Trainer subclass).
+TRAINER_RULES: tuple[Rule, ...] = (
+    Rule("trainer.epochs", int, low=1),
+    Rule("trainer.batch_size", int, low=1),
+    Rule("trainer.eval_batch_size", int, low=1),
+    Rule("trainer.loss", str, choices=LOSSES),
+    Rule("trainer.mse_output", str, choices=MSE_OUTPUTS),
+    Rule("trainer.optimizer.name", str, choices=tuple(OPTIMIZERS)),
+    Rule("trainer.optimizer.lr", float, low=0.0, low_open=True),
+    Rule("trainer.optimizer.momentum", float, low=0.0, high=1.0),
+    Rule("trainer.optimizer.nesterov", bool),
+    Rule("trainer.optimizer.weight_decay", float, low=0.0),
+    Rule("trainer.optimizer.betas", list),
+    Rule("trainer.optimizer.alpha", float, low=0.0, high=1.0),
+    Rule("trainer.optimizer.eps", float, low=0.0, low_open=True),
+    Rule("trainer.augment.hflip", bool),
+    Rule("trainer.augment.shift", int, low=0, high=8),
+    Rule("trainer.grad_clip_norm", float, low=0.0, low_open=True, nullable=True),
+    Rule("trainer.monitor", str, pattern=r"(train|val)/\w+", choices=("val/loss", "val/accuracy")),
+    Rule("trainer.monitor_mode", str, choices=("min", "max")),
+    Rule("trainer.schedule.name", str, choices=SCHEDULES),
+    Rule("trainer.schedule.step_size", int, low=1),
+    Rule("trainer.schedule.gamma", float, low=0.0, low_open=True, high=1.0),
+    Rule("trainer.schedule.min_lr", float, low=0.0),
+    Rule("trainer.schedule.factor", float, low=0.0, low_open=True, high=1.0),
+    Rule("trainer.schedule.patience", int, low=0),
+    Rule("trainer.early_stopping.enabled", bool),
+    Rule("trainer.early_stopping.patience", int, low=1),
+    Rule("trainer.early_stopping.min_delta", float, low=0.0),
+    Rule("trainer.early_stopping.restore_best", bool),
+    Rule("trainer.checkpoint.every", int, low=0),
+    Rule("trainer.checkpoint.best", bool),
+    Rule("trainer.tensorboard.histograms_every", int, low=0),
+    Rule("trainer.tensorboard.figures_every", int, low=0),
+    Rule("trainer.tensorboard.graph", bool),
+)
+
+
+def build_optimizer(params: Any, spec: DictConfig | dict[str, Any]) -> Optimizer:
+    """The optimizer ``spec.name`` (``sgd``, ``adam``, ``adamw``, ``rmsprop``) over ``params``.
+
+    Args:
+        params: parameters (or parameter groups) to optimise.
+        spec: ``cfg.trainer.optimizer``: ``name``, ``lr`` and the keys the optimizer takes
+            (SGD: ``momentum``, ``nesterov``, ``weight_decay``; Adam/AdamW: ``betas``, ``eps``,
+            ``weight_decay``; RMSprop: ``alpha``, ``eps``, ``momentum``, ``weight_decay``);
+            keys another optimizer would take are ignored.
+    """
+    spec = OmegaConf.to_container(spec, resolve=True) if isinstance(spec, DictConfig) else spec
+    cls, keys = OPTIMIZERS[spec["name"]]
+    kwargs = {key: spec[key] for key in keys if key in spec}
+    if "betas" in kwargs:
+        kwargs["betas"] = tuple(kwargs["betas"])
+    if kwargs.get("nesterov") and kwargs.get("momentum", 0.0) == 0.0:
+        kwargs["nesterov"] = False  # torch rejects Nesterov without momentum; validated earlier
+    return cls(params, lr=spec["lr"], **kwargs)
+
+
+# ----------------------------------------------------------------------------- state
+
+
+@dataclass
+class TrainState:
+    """Counters and history of a training run; saved in every checkpoint."""
+
+    epoch: int = 0  # completed epochs
+    batch: int = 0  # batches done in the current, unfinished epoch (0 between epochs)
+    steps: int = 0  # optimisation steps (mini-batches) so far
+    wall_time_s: float = 0.0  # time inside fit(), summed over resumed sessions
+    stop_reason: str | None = None  # set by a callback (early stopping) to end fit()
+    history: list[dict[str, float]] = field(default_factory=list)  # one record per epoch
+
+
+def capture_rng(generator: torch.Generator) -> dict[str, Any]:
+    """RNG states of the epoch shuffler, torch (CPU and CUDA), NumPy and Python, checkpoint-safe.
+
+    Everything is stored as tensors, lists and ints so ``torch.load(weights_only=True)`` reads it.
+    """
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    py_version, py_internal, py_gauss = random.getstate()
+    state: dict[str, Any] = {
+        "shuffle": generator.get_state(),
+        "torch": torch.get_rng_state(),
+        "numpy": [
+            np_name,
+            torch.from_numpy(np_keys.astype(np.int64)),
+            np_pos,
+            np_has_gauss,
+            np_gauss,
+        ],
+        "python": [py_version, list(py_internal), py_gauss],
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(generator: torch.Generator, state: dict[str, Any]) -> None:
+    """Inverse of :func:`capture_rng`."""
+    generator.set_state(state["shuffle"])
+    torch.set_rng_state(state["torch"])
+    name, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (CPU and CUDA), NumPy's global generator and Python's ``random``."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def epoch_line(record: dict[str, float]) -> str:
+    """The metrics of an epoch record as one short log line, grouped by prefix:
+    ``train loss 0.4044 accuracy 0.9324 | val loss 0.3215 accuracy 0.9222 | lr 0.001``."""
+    groups: dict[str, list[str]] = {}
+    for tag, value in record.items():
+        prefix, _, name = tag.partition("/")
+        if prefix in ("train", "val"):
+            groups.setdefault(prefix, []).append(f"{name} {value:.4g}")
+        elif prefix == "charts" and name.startswith("learning_rate"):
+            groups.setdefault("lr", []).append(f"{value:.3g}")
+    return " | ".join(f"{prefix} {' '.join(parts)}" for prefix, parts in groups.items())
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+class Trainer:
+    """Base of the trainers: the epoch loop over in-memory tensors (see the module docstring).
+
+    Args:
+        cfg: the run config; reads ``cfg.trainer``, ``cfg.seed`` and ``cfg.progress``.
+        run_dir: the run directory (checkpoints go to ``run_dir/checkpoints``); ``None`` trains
+            without writing checkpoints (benchmarks, tests).
+        device: where the networks and tensors live (``cpu``, ``cuda``, ...).
+        tracker: TensorBoard writer of the run, or ``None``.
+        callbacks: the callbacks, in the order they run at each epoch end; ``None`` builds
+            them from ``cfg.trainer`` (:func:`~rl_lab.supervised.callbacks.default_callbacks`).
+    """
+
+    #: ``kind`` of this trainer's checkpoints (``checkpoint.load(path, kind=...)`` checks it).
+    kind: ClassVar[str] = "supervised"
+
+    def __init__(
+        self,
+        cfg: DictConfig,
+        run_dir: Path | None,
+        device: str,
+        tracker: Tracker | None = None,
+        callbacks: Sequence[Callback] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.run_dir = run_dir
+        self.ckpt_dir = run_dir / "checkpoints" if run_dir is not None else None
+        self.device = torch.device(device)
+        self.tracker = tracker
+        self.state = TrainState()
+        # plain values: read on every batch, and DictConfig access costs microseconds
+        self.epochs = int(cfg.trainer.epochs)
+        self.batch_size = int(cfg.trainer.batch_size)
+        clip = cfg.trainer.get("grad_clip_norm")
+        self.grad_clip_norm = float(clip) if clip is not None else None
+        board = cfg.trainer.tensorboard
+        self.histograms_every = int(board.histograms_every)
+        self.figures_every = int(board.figures_every)
+        self.log_graph = bool(board.graph)
+        # the epoch shuffler has its own generator so model code drawing random numbers
+        # (dropout) does not change the order of the data
+        self.generator = torch.Generator().manual_seed(int(cfg.seed))
+        self.callbacks: list[Callback] = (
+            list(callbacks) if callbacks is not None else default_callbacks(cfg.trainer, run_dir)
+        )
+        self.resumed = False
+        # the unfinished epoch: its sample order, metric sums and time (saved on interrupt)
+        self._order: Tensor | None = None
+        self._sums: dict[str, Tensor] = {}
+        self._samples = 0
+        self._train_time = 0.0
+        self._session_start, self._wall_before = time.perf_counter(), 0.0
+
+    # ----------------------------------------------------------------- to override
+    def networks(self) -> dict[str, nn.Module]:
+        """Every network trained, by name (checkpoint keys, histogram tags)."""
+        raise NotImplementedError
+
+    def optimizers(self) -> dict[str, Optimizer]:
+        """Every optimizer, by name; LR schedules apply to each."""
+        raise NotImplementedError
+
+    def train_tensors(self) -> tuple[Tensor, ...]:
+        """The training data as tensors on the device, first dimension = samples."""
+        raise NotImplementedError
+
+    def train_step(self, batch: tuple[Tensor, ...]) -> dict[str, Tensor]:
+        """One optimisation step on a mini-batch; returns detached 0-d batch means by tag."""
+        raise NotImplementedError
+
+    def evaluate(self) -> dict[str, float]:
+        """The per-epoch evaluation (``val/...`` metrics), run after each training pass."""
+        return {}
+
+    def example_input(self) -> Tensor | tuple[Tensor, ...] | None:
+        """An input for ``add_graph`` of the first network (``None``: no graph)."""
+        return None
+
+    def log_epoch_extras(self, epoch: int, final: bool) -> None:
+        """Figures/images for TensorBoard every ``figures_every`` epochs and once at the end
+        (``final``, after early stopping restored the best weights); never when it is 0."""
+
+    def extra_state(self, for_resume: bool) -> dict[str, Any]:
+        """Subclass-specific checkpoint content (added at the top level of the payload)."""
+        return {}
+
+    def load_extra_state(self, payload: dict[str, Any]) -> None:
+        """Restore what :meth:`extra_state` saved."""
+
+    # ----------------------------------------------------------------- helpers for subclasses
+    def clip_gradients(self, module: nn.Module) -> None:
+        """Clip ``module``'s global gradient norm to ``trainer.grad_clip_norm`` (if set)."""
+        if self.grad_clip_norm is not None:
+            nn.utils.clip_grad_norm_(module.parameters(), self.grad_clip_norm)
+
+    def learning_rates(self) -> dict[str, float]:
+        """Current learning rate of each optimizer (its first parameter group)."""
+        return {name: opt.param_groups[0]["lr"] for name, opt in self.optimizers().items()}
+
+    def request_stop(self, reason: str) -> None:
+        """End :meth:`fit` after the current epoch (used by early stopping)."""
+        self.state.stop_reason = reason
+
+    # ----------------------------------------------------------------- the loop
+    def fit(self, resume_from: dict[str, Any] | None = None) -> TrainState:
+        """Train until ``trainer.epochs`` epochs are done or a callback stops the run.
+
+        Args:
+            resume_from: a loaded ``last.pt`` payload of this run to continue from exactly
+                (mid-epoch too, when it was written by an interrupt).
+
+        Raises:
+            InterruptedRunError: SIGINT/SIGTERM; ``last.pt`` was written first.
+            TrainingDivergedError: a training metric became NaN/infinite; the last good
+                checkpoint is kept.
+        """
+        for callback in self.callbacks:
+            callback.setup(self)
+        if resume_from is not None:
+            self.restore(resume_from)
+        elif self.tracker is not None and self.log_graph:
+            self._log_graph()
+        n_samples = self.train_tensors()[0].shape[0]
+        n_batches = math.ceil(n_samples / self.batch_size)
+        self._session_start = time.perf_counter()
+        self._wall_before = self.state.wall_time_s
+        progress = EpochProgress(self.epochs, n_batches, enabled=bool(self.cfg.get("progress")))
+        with GracefulStop() as stop, progress:
+            while self.state.epoch < self.epochs and self.state.stop_reason is None:
+                epoch_start = time.perf_counter()
+                progress.start_epoch(self.state.epoch + 1, self.state.batch)
+                train_metrics = self._train_epoch(stop, progress)
+                self.state.epoch += 1
+                self.state.batch = 0
+                val_metrics = self.evaluate()
+                record: dict[str, float] = {"epoch": self.state.epoch, **train_metrics}
+                record.update(val_metrics)
+                record.update(self._lr_record())
+                record["time/train_s"] = self._train_time
+                record["time/epoch_s"] = time.perf_counter() - epoch_start
+                self._update_wall_time()
+                self.state.history.append(record)
+                self._log_epoch(record)
+                for callback in self.callbacks:
+                    callback.on_epoch_end(self, record)
+                if stop.requested:
+                    self.interrupt(stop.requested)
+        for callback in self.callbacks:
+            callback.on_fit_end(self)
+        self._update_wall_time()
+        if self.tracker is not None and self.figures_every:
+            self.log_epoch_extras(self.state.epoch, final=True)
+        return self.state
+
+    def _update_wall_time(self) -> None:
+        self.state.wall_time_s = self._wall_before + time.perf_counter() - self._session_start
+
+    def _train_epoch(self, stop: GracefulStop, progress: EpochProgress) -> dict[str, float]:
+        """One pass over the training tensors in a fresh random order; returns epoch means."""
+        tensors = self.train_tensors()
+        n_samples = tensors[0].shape[0]
+        size = self.batch_size
+        if self.state.batch == 0:  # a new epoch (else: continue an interrupted one)
+            order = torch.randperm(n_samples, generator=self.generator)
+            self._order = order.to(self.device)
+            self._sums, self._samples, self._train_time = {}, 0, 0.0
+        for network in self.networks().values():
+            network.train()
+        order, sums = self._order, self._sums
+        n_batches = math.ceil(n_samples / size)
+        refresh = max(1, n_batches // 50)  # progress/NaN checks: ~50 per epoch, one sync each
+        started = time.perf_counter()
+        for index in range(self.state.batch, n_batches):
+            rows = order[index * size : (index + 1) * size]
+            count = rows.shape[0]
+            # a trailing batch of one sample is skipped: BatchNorm cannot train on it
+            if count > 1 or n_samples == 1:
+                metrics = self.train_step(tuple(t[rows] for t in tensors))
+                for tag, value in metrics.items():
+                    weighted = value * count
+                    sums[tag] = sums[tag] + weighted if tag in sums else weighted
+                self._samples += count
+                self.state.steps += 1
+            self.state.batch = index + 1
+            if stop.requested:
+                self._train_time += time.perf_counter() - started
+                self.interrupt(stop.requested)
+            if self.state.batch % refresh == 0 or self.state.batch == n_batches:
+                means = self._means(sums)
+                self._check_finite(means)
+                progress.update(self.state.batch, means)
+        self._train_time += time.perf_counter() - started
+        return self._means(sums)
+
+    def _means(self, sums: dict[str, Tensor]) -> dict[str, float]:
+        return {tag: (total / max(self._samples, 1)).item() for tag, total in sums.items()}
+
+    def _check_finite(self, means: dict[str, float]) -> None:
+        bad = {tag: value for tag, value in means.items() if not math.isfinite(value)}
+        if not bad:
+            return
+        last = self.ckpt_dir / "last.pt" if self.ckpt_dir is not None else None
+        kept = (
+            f"the last good checkpoint {last} is kept"
+            if last is not None and last.exists()
+            else "no checkpoint was written yet"
+        )
+        raise TrainingDivergedError(
+            f"Training diverged: {', '.join(f'{t}={v}' for t, v in bad.items())} in epoch "
+            f"{self.state.epoch + 1} (step {self.state.steps:,}); training stopped and {kept}. "
+            "Lower trainer.optimizer.lr (`python -m rl_lab task=supervised mode=lr_find ...` "
+            "suggests one), set trainer.grad_clip_norm, or check the data for NaN values."
+        )
+
+    def _lr_record(self) -> dict[str, float]:
+        rates = self.learning_rates()
+        if len(rates) == 1:
+            return {"charts/learning_rate": next(iter(rates.values()))}
+        return {f"charts/learning_rate_{name}": lr for name, lr in rates.items()}
+
+    # ----------------------------------------------------------------- logging
+    def _log_epoch(self, record: dict[str, float]) -> None:
+        epoch = self.state.epoch
+        log.info(
+            "epoch %d/%d  %s  (%.1f s)",
+            epoch,
+            self.epochs,
+            epoch_line(record),
+            record["time/epoch_s"],
+        )
+        if self.tracker is None:
+            return
+        self.tracker.scalars({k: v for k, v in record.items() if k != "epoch"}, epoch)
+        if self.histograms_every and epoch % self.histograms_every == 0:
+            self._log_histograms(epoch)
+        if self.figures_every and epoch % self.figures_every == 0 and epoch < self.epochs:
+            self.log_epoch_extras(epoch, final=False)
+
+    def _log_histograms(self, epoch: int) -> None:
+        writer = self.tracker.writer
+        for net_name, network in self.networks().items():
+            for name, param in network.named_parameters():
+                writer.add_histogram(f"weights/{net_name}/{name}", param.detach(), epoch)
+                if param.grad is not None:  # the last mini-batch's gradients
+                    writer.add_histogram(f"gradients/{net_name}/{name}", param.grad, epoch)
+
+    def _log_graph(self) -> None:
+        example = self.example_input()
+        if example is None:
+            return
+        network = next(iter(self.networks().values()))
+        was_training = network.training
+        network.eval()
+        try:
+            with warnings.catch_warnings():  # tracing warns about every Python-side shape check
+                warnings.simplefilter("ignore")
+                self.tracker.writer.add_graph(network, example)
+        except Exception as exc:  # tracing is best effort: some modules cannot be traced
+            log.warning("TensorBoard graph not written (%s: %s)", type(exc).__name__, exc)
+        finally:
+            network.train(was_training)
+
+    # ----------------------------------------------------------------- checkpoints
+    def checkpoint_payload(self, for_resume: bool) -> dict[str, Any]:
+        """What a checkpoint holds: always the config, the networks and the counters; for
+        ``last.pt`` (``for_resume``) also optimizers, callbacks, RNG states and, when written
+        mid-epoch, the unfinished epoch."""
+        state = asdict(self.state)
+        payload: dict[str, Any] = {
+            "kind": self.kind,
+            "config": OmegaConf.to_container(self.cfg, resolve=True),
+            "networks": {name: net.state_dict() for name, net in self.networks().items()},
+            "state": state,
+            **self.extra_state(for_resume),
+        }
+        if for_resume:
+            payload["optimizers"] = {n: o.state_dict() for n, o in self.optimizers().items()}
+            payload["callbacks"] = {cb.name: cb.state_dict() for cb in self.callbacks}
+            payload["rng"] = capture_rng(self.generator)
+            if self.state.batch > 0:
+                payload["partial_epoch"] = {
+                    "order": self._order.cpu(),
+                    "sums": {tag: value.detach().cpu() for tag, value in self._sums.items()},
+                    "samples": self._samples,
+                    "train_time_s": self._train_time,
+                }
+        return payload
+
+    def save_checkpoint(self, name: str = "last.pt") -> Path | None:
+        """Write ``checkpoints/<name>`` atomically (``last.pt``: everything resume needs)."""
+        if self.ckpt_dir is None:
+            return None
+        return checkpoint.save(self.checkpoint_payload(name == "last.pt"), self.ckpt_dir / name)
+
+    def restore(self, payload: dict[str, Any]) -> None:
+        """Load a ``last.pt`` payload: networks, optimizers, callbacks, counters, RNG states."""
+        for name, network in self.networks().items():
+            network.load_state_dict(payload["networks"][name])
+        for name, optimizer in self.optimizers().items():
+            optimizer.load_state_dict(payload["optimizers"][name])
+        saved_callbacks = payload.get("callbacks", {})
+        for callback in self.callbacks:
+            if callback.name in saved_callbacks:
+                callback.load_state_dict(saved_callbacks[callback.name])
+        self.state = TrainState(**payload["state"])
+        partial = payload.get("partial_epoch")
+        if partial is not None:
+            self._order = partial["order"].to(self.device)
+            self._sums = {tag: value.to(self.device) for tag, value in partial["sums"].items()}
+            self._samples = int(partial["samples"])
+            self._train_time = float(partial["train_time_s"])
+        self.load_extra_state(payload)
+        restore_rng(self.generator, payload["rng"])
+        self.resumed = True
+
+    def interrupt(self, signal_name: str) -> None:
+        """Save ``last.pt`` and raise the error that tells the user how to resume."""
+        self._update_wall_time()
+        path = self.save_checkpoint()
+        where = f"epoch {self.state.epoch + 1}, batch {self.state.batch}"
+        saved = f"the checkpoint {path} holds everything needed to continue" if path else ""
+        raise InterruptedRunError(
+            f"Stopped by {signal_name} in {where}; {saved}. Resume with "
+            f"`python -m rl_lab task={self.cfg.task.name} resume=true "
+            f"hydra.run.dir={self.run_dir}`."
+        )
+
+
+# ----------------------------------------------------------------------------- classification
+
+
+def classification_loss(
+    kind: str, mse_output: str = "softmax"
+) -> Callable[[Tensor, Tensor], Tensor]:
+    """``loss(logits, labels)`` for ``trainer.loss``.
+
+    ``cross_entropy`` works on logits. ``mse`` is the quadratic cost of the classic shallow
+    nets: mean squared error between ``mse_output(logits)`` (softmax or sigmoid) and one-hot
+    targets, averaged over classes and samples (as Keras' ``mean_squared_error``).
+    """
+    if kind == "cross_entropy":
+        return F.cross_entropy
+    squash = torch.softmax if mse_output == "softmax" else None
+
+    def quadratic(logits: Tensor, labels: Tensor) -> Tensor:
+        probs = squash(logits, dim=1) if squash is not None else torch.sigmoid(logits)
+        target = F.one_hot(labels, num_classes=logits.shape[1]).to(probs.dtype)
+        return F.mse_loss(probs, target)
+
+    return quadratic
+
+
+@dataclass(frozen=True)
+class SplitEvaluation:
+    """Loss, accuracy and predictions of a model on one split."""
+
+    loss: float
+    accuracy: float
+    predictions: Tensor  # (N,) int64 predicted classes, on the CPU
+
+
+class ClassifierTrainer(Trainer):
+    """Trains an image classifier (logits out) on a labelled in-memory dataset.
+
+    Args:
+        cfg: the run config (``trainer``, ``seed``, ``progress``).
+        run_dir: the run directory, or ``None`` for no checkpoints.
+        device: where the model and data live.
+        model: maps ``(batch, C, H, W)`` images to ``(batch, num_classes)`` logits; moved to
+            ``device`` here.
+        dataset: an :class:`rl_lab.data.ImageDataset` with labels (train/val/test splits);
+            every split is moved to ``device`` once.
+        tracker: TensorBoard writer, or ``None``.
+        callbacks: as in :class:`Trainer`.
+        model_spec: what rebuilding the model needs besides the config (``in_shape``,
+            ``num_classes``), stored in checkpoints for ``mode=eval``.
+    """
+
+    def __init__(
+        self,
+        cfg: DictConfig,
+        run_dir: Path | None,
+        device: str,
+        model: nn.Module,
+        dataset: Any,
+        tracker: Tracker | None = None,
+        callbacks: Sequence[Callback] | None = None,
+        model_spec: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(cfg, run_dir, device, tracker, callbacks)
+        self.model = model.to(self.device)
+        self.optimizer = build_optimizer(self.model.parameters(), cfg.trainer.optimizer)
+        self.loss_fn = classification_loss(cfg.trainer.loss, cfg.trainer.get("mse_output"))
+        self.eval_batch_size = int(cfg.trainer.eval_batch_size)
+        augment = cfg.trainer.get("augment") or {}
+        self.augment = Augment(bool(augment.get("hflip", False)), int(augment.get("shift", 0)))
+        self.class_names = tuple(dataset.class_names or range(dataset.num_classes))
+        self.model_spec = dict(model_spec or {})
+        self.splits = {
+            name: (split.images.to(self.device), split.labels.to(self.device))
+            for name, split in (
+                ("train", dataset.train),
+                ("val", dataset.val),
+                ("test", dataset.test),
+            )
+            if split.labels is not None and split.images.shape[0] > 0
+        }
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {"model": self.model}
+
+    def optimizers(self) -> dict[str, Optimizer]:
+        return {"model": self.optimizer}
+
+    def train_tensors(self) -> tuple[Tensor, ...]:
+        return self.splits["train"]
+
+    def train_step(self, batch: tuple[Tensor, ...]) -> dict[str, Tensor]:
+        images, labels = batch
+        if self.augment.active:
+            images = self.augment(images)
+        logits = self.model(images)
+        loss = self.loss_fn(logits, labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.clip_gradients(self.model)
+        self.optimizer.step()
+        correct = (logits.detach().argmax(dim=1) == labels).float().mean()
+        return {"train/loss": loss.detach(), "train/accuracy": correct}
+
+    def evaluate(self) -> dict[str, float]:
+        if "val" not in self.splits:
+            return {}
+        result = self.evaluate_split("val")
+        return {"val/loss": result.loss, "val/accuracy": result.accuracy}
+
+    @torch.no_grad()
+    def evaluate_split(self, split: str) -> SplitEvaluation:
+        """Mean loss and accuracy of the model (in eval mode) on ``split`` (train, val, test)."""
+        images, labels = self.splits[split]
+        self.model.eval()
+        loss_sum = torch.zeros((), device=self.device)
+        predictions = []
+        for start in range(0, images.shape[0], self.eval_batch_size):
+            logits = self.model(images[start : start + self.eval_batch_size])
+            chunk = labels[start : start + self.eval_batch_size]
+            loss_sum += self.loss_fn(logits, chunk) * chunk.shape[0]
+            predictions.append(logits.argmax(dim=1))
+        self.model.train()
+        predicted = torch.cat(predictions)
+        accuracy = (predicted == labels).float().mean().item()
+        return SplitEvaluation(loss_sum.item() / labels.shape[0], accuracy, predicted.cpu())
+
+    def example_input(self) -> Tensor | None:
+        return self.splits["train"][0][:2]
+
+    def log_epoch_extras(self, epoch: int, final: bool) -> None:
+        if "val" not in self.splits:
+            return
+        from rl_lab.supervised.figures import confusion_matrix, confusion_matrix_figure
+
+        predicted = self.evaluate_split("val").predictions
+        matrix = confusion_matrix(self.splits["val"][1].cpu(), predicted, len(self.class_names))
+        title = f"validation, epoch {epoch}" + (" (final model)" if final else "")
+        figure = confusion_matrix_figure(matrix, self.class_names, title)
+        self.tracker.writer.add_figure("val/confusion_matrix", figure, epoch)
+
+    def extra_state(self, for_resume: bool) -> dict[str, Any]:
+        return {"model_spec": self.model_spec}
