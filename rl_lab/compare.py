@@ -162,14 +162,19 @@ def write_tables(reports: Sequence[SideReport], out_dir: Path, env: str) -> None
             )
         writer.writerow(["ours/sb3", "", "", ""] + [f"{x:.6g}" for x in ratios])
     header = ["side", "runs", *(name for name, _, _ in COLUMNS)]
+    if ours.summary.threshold is None:
+        success = f"{env} has no reward threshold, so success rate and steps to threshold are n/a."
+    else:
+        success = (
+            f"Success: final greedy evaluation mean ≥ {ours.summary.threshold} (the env's reward "
+            "threshold). Steps to threshold: median over the runs that reached it in a periodic "
+            f"evaluation (ours {ours.reached_threshold}/{ours.summary.n_total}, "
+            f"SB3 {sb3.reached_threshold}/{sb3.summary.n_total})."
+        )
     lines = [
         f"# {ours.agent} vs {sb3.agent} on {env}",
         "",
-        f"Generated {datetime.now().isoformat(timespec='seconds')}. Success: final greedy "
-        f"evaluation mean ≥ {ours.summary.threshold} (the env's reward threshold). Steps to "
-        f"threshold: median over the runs that reached it in a periodic evaluation "
-        f"(ours {ours.reached_threshold}/{ours.summary.n_total}, "
-        f"SB3 {sb3.reached_threshold}/{sb3.summary.n_total}).",
+        f"Generated {datetime.now().isoformat(timespec='seconds')}. {success}",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
