@@ -10,7 +10,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[dev,box2d]"
+	$(PY) -m pip install --quiet -e ".[dev,box2d,sweeps]"
 	touch $@
 
 run: $(VENV)/.installed  ## train DQN on CartPole-v1 with the tuned preset

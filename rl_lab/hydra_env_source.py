@@ -2,9 +2,16 @@
 
 Hydra only accepts options of a config group that exist as files. This config source answers
 for every name in the ``env`` group: it returns ``{defaults: [_base], id: <name>}``, so an id
-like ``Acrobot-v1`` or ``ALE/Breakout-v5`` gets the shared env settings. Files in ``conf/env``
-come first in the search path and win. Whether the id is registered is checked when the run
-starts (with close matches in the message), not here.
+like ``Acrobot-v1`` gets the shared env settings, and an Atari id (``ALE/Breakout-v5``)
+``{defaults: [atari], id: <name>}``, the Atari settings of ``conf/env/atari.yaml``. Files in
+``conf/env`` come first in the search path and win. Whether the id is registered is checked when
+the run starts (with close matches in the message), not here.
+
+Presets: ``conf/task/rl.yaml`` applies ``preset/<agent>/<env>``, which for an Atari id is
+``preset/<agent>/ALE/<Game>-v5``. Without such a file this source answers that path (and
+``preset/<agent>/atari``, for ``env=atari``) with the agent's Atari preset,
+``conf/preset/<agent>/ALE/atari.yaml`` (optional: nothing when the agent has none), so every game
+gets it; a per-game file ``conf/preset/<agent>/ALE/<Game>-v5.yaml`` still wins.
 """
 
 from __future__ import annotations
@@ -15,10 +22,14 @@ from hydra.plugins.config_source import ConfigLoadError, ConfigResult, ConfigSou
 from omegaconf import OmegaConf
 
 GROUP = "env"
+PRESETS = "preset"
+ATARI_PREFIX = "ALE/"  # as rl_lab.rl.atari (not imported: Hydra loads this module early)
+ATARI_PRESET = "atari"  # conf/preset/<agent>/ALE/atari.yaml: the agent's preset for every game
 
 
 class GymEnvConfigSource(ConfigSource):
-    """Config source of scheme ``gymenv://``: every option of the ``env`` group exists."""
+    """Config source of scheme ``gymenv://``: every option of the ``env`` group exists, and
+    every Atari game's ``preset/<agent>/ALE/<Game>-v5`` is the agent's Atari preset."""
 
     @staticmethod
     def scheme() -> str:
@@ -32,29 +43,53 @@ class GymEnvConfigSource(ConfigSource):
         name = config_path[len(prefix) :]
         return None if name.startswith("_") else name
 
+    def _atari_preset_agent(self, config_path: str) -> str | None:
+        """``preset/<agent>/ALE/<Game>-v5`` or ``preset/<agent>/atari`` -> ``<agent>``."""
+        parts = config_path.removesuffix(".yaml").split("/")
+        if parts[0] != PRESETS:
+            return None
+        if len(parts) == 4 and parts[2] + "/" == ATARI_PREFIX and parts[3] != ATARI_PRESET:
+            return parts[1]
+        if len(parts) == 3 and parts[2] == "atari":  # env=atari (conf/env/atari.yaml)
+            return parts[1]
+        return None
+
     def load_config(self, config_path: str) -> ConfigResult:
         env_id = self._env_id(config_path)
-        if env_id is None:
+        agent = self._atari_preset_agent(config_path)
+        if env_id is not None:
+            base = "atari" if env_id.startswith(ATARI_PREFIX) else "_base"
+            config = OmegaConf.create({"defaults": [base, "_self_"], "id": env_id})
+            package = GROUP
+        elif agent is not None:
+            group = f"optional /{PRESETS}/{agent}/{ATARI_PREFIX.rstrip('/')}"
+            config = OmegaConf.create({"defaults": [{group: ATARI_PRESET}]})
+            package = "_global_"
+        else:
             raise ConfigLoadError(f"gymenv:// has no config '{config_path}'")
-        config = OmegaConf.create({"defaults": ["_base", "_self_"], "id": env_id})
         return ConfigResult(
             config=config,
             path=f"{self.scheme()}://{self.path}",
             provider=self.provider,
-            header={"package": GROUP},
+            header={"package": package},
         )
 
     def available(self) -> bool:
         return True
 
     def is_group(self, config_path: str) -> bool:
-        # "env" itself, and path prefixes of namespaced ids such as "env/ALE"
-        return config_path == GROUP or (
-            config_path.startswith(GROUP + "/") and "-v" not in config_path
-        )
+        # "env" itself, and path prefixes of namespaced ids such as "env/ALE" and
+        # "preset/<agent>/ALE"
+        if config_path == GROUP or config_path.startswith(GROUP + "/"):
+            return "-v" not in config_path
+        parts = config_path.split("/")
+        return len(parts) == 3 and parts[0] == PRESETS and parts[2] + "/" == ATARI_PREFIX
 
     def is_config(self, config_path: str) -> bool:
-        return self._env_id(config_path) is not None
+        return (
+            self._env_id(config_path) is not None
+            or self._atari_preset_agent(config_path) is not None
+        )
 
     def list(self, config_path: str, results_filter: ObjectType | None) -> list[str]:
         # Registered ids are not enumerated here: the file-based presets are what `--help` and

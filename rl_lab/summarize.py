@@ -4,16 +4,27 @@ Usage::
 
     python -m rl_lab.summarize DIR [--out OUTDIR] [--threshold X]
 
-Every ``results.json`` under DIR (searched recursively) is one run. Runs are grouped by their
-command-line overrides with ``seed=...`` and ``hydra.*`` removed, so the seeds of one
-configuration land in one row. For each group the final evaluation return (``eval.mean_return``)
-of the completed runs is summarised by its mean, a 95% percentile-bootstrap CI, the interquartile
-mean and the success rate against the reward threshold (see ``rl_lab.stats``).
+Every run directory under DIR (searched recursively) is one run. Runs are grouped by their
+command-line overrides with ``seed=...``, Hydra's own settings (``hydra.*``, ``hydra/...``) and
+the launcher's (``launcher.*``) removed, so the seeds of one configuration land in one row. For
+each group the final evaluation return (``eval.mean_return``; a task without one: the run's
+``objective``) of the completed runs is summarised by its mean, a 95% percentile-bootstrap CI,
+the interquartile mean, the success rate against the reward threshold (see ``rl_lab.stats``) and
+the median wall time.
 
-Writes ``summary.csv``, ``summary.md`` and ``learning_curves.png`` into OUTDIR (default DIR) and
-prints the table. Failed runs are listed with the first line of their error. A run directory
-without ``results.json`` (a started run has ``run_info.json``, a Hydra job ``.hydra/``), or with
-a partial one, counts as an incomplete run of the group its overrides name.
+Writes into OUTDIR (default DIR) and prints the table:
+
+- ``summary.csv``, ``summary.md``: the table; failed runs with the first line of their error;
+  incomplete runs;
+- ``learning_curves.png`` (all groups) and ``curves/NN_<group>.png`` (one per group, with each
+  seed's curve);
+- ``hparams/``: a TensorBoard HPARAMS view of every job with the same set of keys
+  (``tensorboard --logdir OUTDIR/hparams``, see ``rl_lab.sweeps.hparams_view``);
+- Optuna sweeps: ``trials.csv``, ``trials.md``, the trials sorted by objective, best marked.
+
+It works while a sweep runs and when some jobs failed: a run directory without ``results.json``
+(a started run has ``run_info.json``, a Hydra job ``.hydra/``), or with a partial one, counts as
+an incomplete run of the group its overrides name.
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ import argparse
 import csv
 import json
 import math
+import re
 import statistics
 import sys
 from collections.abc import Sequence
@@ -36,6 +48,9 @@ from rich.table import Table
 
 from rl_lab.errors import RLLabError
 from rl_lab.stats import aggregate_curves, bootstrap_ci, interquartile_mean, success_rate
+from rl_lab.sweeps.hparams_view import Session, write_hparams_view
+from rl_lab.sweeps.trials import OptunaSearch, Trial, best_trial, optuna_search, rank_trials
+from rl_lab.sweeps.trials import trial_params as _trial_params
 
 RESULTS_FILE = "results.json"
 CONFIDENCE = 0.95
@@ -58,6 +73,7 @@ class RunRecord:
     agent: str | None = None
     env: str | None = None
     final_return: float = math.nan
+    objective: float = math.nan  # the value the run returned to the sweeper
     wall_time_s: float = math.nan
     sps: float = math.nan
     reward_threshold: float | None = None
@@ -101,6 +117,8 @@ class GroupSummary:
     median_sps: float
     seeds: tuple[int, ...]  # seeds of the completed runs, sorted
     final_returns: tuple[float, ...]
+    # eval_history of each completed run, in the order of ``final_returns``
+    histories: tuple[tuple[tuple[int, float], ...], ...] = ()
     failures: tuple[FailedRun, ...] = ()
     incomplete_paths: tuple[Path, ...] = ()
     curve_steps: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
@@ -110,7 +128,7 @@ class GroupSummary:
 
 
 class SummaryError(RLLabError):
-    """The run root cannot be summarised (missing, or holds no results.json)."""
+    """The run root cannot be summarised (missing, or holds no run directory)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -122,15 +140,23 @@ def _override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
-def group_overrides(overrides: Sequence[str]) -> tuple[str, ...]:
-    """Drop the overrides that vary within a group: ``seed=...`` and Hydra's own settings.
+# Overrides that do not define a configuration: the seed, Hydra's and the launcher's settings,
+# the progress bar.
+_UNGROUPED_KEYS = ("seed", "hydra", "launcher", "progress")
+_UNGROUPED_PREFIXES = ("hydra.", "hydra/", "launcher.")
 
-    Hydra settings are ``hydra.*`` keys and ``hydra/...`` config groups (launcher, sweeper).
+
+def group_overrides(overrides: Sequence[str]) -> tuple[str, ...]:
+    """Drop the overrides that vary within a group or do not change a run's result.
+
+    That is ``seed=...``, Hydra's settings (``hydra.*`` keys and ``hydra/...`` config groups:
+    launcher, sweeper), the launcher's short settings (``launcher.address=auto``) and
+    ``progress=...``.
     """
     kept = []
     for override in overrides:
         key = _override_key(override)
-        if key == "seed" or key == "hydra" or key.startswith(("hydra.", "hydra/")):
+        if key in _UNGROUPED_KEYS or key.startswith(_UNGROUPED_PREFIXES):
             continue
         kept.append(override)
     return tuple(kept)
@@ -225,7 +251,10 @@ def read_run(run_dir: Path) -> RunRecord:
         seed = _seed_from_overrides(overrides)
     threshold = _number(data.get("reward_threshold"))
     eval_block = data.get("eval") if isinstance(data.get("eval"), dict) else {}
+    objective = _number(data.get("objective"))
     final_return = _number(eval_block.get("mean_return"))
+    if not math.isfinite(final_return):
+        final_return = objective  # tasks whose results have no eval return
 
     status = data.get("status")
     if status == "failed":
@@ -244,6 +273,7 @@ def read_run(run_dir: Path) -> RunRecord:
         agent=str(data["agent"]) if data.get("agent") is not None else None,
         env=str(data["env"]) if data.get("env") is not None else None,
         final_return=final_return,
+        objective=objective,
         wall_time_s=_number(data.get("wall_time_s")),
         sps=_number(data.get("sps")),
         reward_threshold=threshold if math.isfinite(threshold) else None,
@@ -339,6 +369,7 @@ def summarise_group(label: str, runs: Sequence[RunRecord], threshold: float | No
         median_sps=_median([r.sps for r in completed]),
         seeds=tuple(r.seed for r in completed if r.seed is not None),
         final_returns=tuple(returns),
+        histories=tuple(r.eval_history for r in completed),
         failures=tuple(
             FailedRun(label=label, seed=r.seed, error=r.error, path=r.path)
             for r in runs
@@ -473,6 +504,11 @@ def write_markdown(groups: Sequence[GroupSummary], path: Path, run_root: Path) -
     path.write_text("\n".join(lines) + "\n")
 
 
+def _short(label: str, limit: int = 60) -> str:
+    # Legends and titles: long override lists (a search's trials) would squeeze the plot away.
+    return label if len(label) <= limit else label[: limit - 3] + "..."
+
+
 def plot_learning_curves(groups: Sequence[GroupSummary], path: Path) -> None:
     """Plot each group's mean eval return against env steps with its CI band."""
     # The object-oriented API with an explicit Agg canvas leaves pyplot's global backend alone,
@@ -491,7 +527,7 @@ def plot_learning_curves(groups: Sequence[GroupSummary], path: Path) -> None:
             group.curve_steps,
             group.curve_mean,
             marker="o" if group.curve_steps.size == 1 else None,
-            label=f"{group.label} (n={group.n_completed})",
+            label=f"{_short(group.label)} (n={group.n_completed})",
         )
         axes.fill_between(
             group.curve_steps, group.curve_low, group.curve_high, color=line.get_color(), alpha=0.2
@@ -514,44 +550,264 @@ def plot_learning_curves(groups: Sequence[GroupSummary], path: Path) -> None:
     figure.savefig(path, dpi=120)
 
 
+def _slug(text: str, limit: int = 80) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text).strip("_")[:limit] or "group"
+
+
+def plot_group_curves(group: GroupSummary, path: Path) -> None:
+    """One group's learning curve: every completed seed (thin) and the mean with its CI band."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    # A fixed layout: constrained layout doubles the drawing time, and a search has many groups.
+    figure = Figure(figsize=(7, 4.5))
+    figure.subplots_adjust(left=0.1, right=0.97, top=0.87, bottom=0.11)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for index, history in enumerate(h for h in group.histories if h):
+        steps, values = zip(*history, strict=True)
+        label = "each seed" if index == 0 else None
+        axes.plot(steps, values, color="C0", alpha=0.3, linewidth=0.8, label=label)
+    if group.curve_steps.size:
+        axes.plot(group.curve_steps, group.curve_mean, color="C0", linewidth=2, label="mean")
+        axes.fill_between(
+            group.curve_steps, group.curve_low, group.curve_high, color="C0", alpha=0.2
+        )
+    else:
+        axes.text(0.5, 0.5, "no eval history yet", ha="center", transform=axes.transAxes)
+    if group.threshold is not None:
+        axes.axhline(group.threshold, color="black", linestyle="--", linewidth=1)
+    axes.set_xlabel("env steps")
+    axes.set_ylabel("mean eval return")
+    title = _short(group.label, 90)
+    axes.set_title(
+        f"{title}\n{group.n_completed}/{group.n_total} runs, mean and "
+        f"{CONFIDENCE:.0%} bootstrap CI",
+        fontsize="small",
+    )
+    axes.grid(alpha=0.3)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(fontsize="small")
+    figure.savefig(path, dpi=90)
+
+
+def write_group_curves(groups: Sequence[GroupSummary], folder: Path) -> list[Path]:
+    """``folder/NN_<group>.png`` for every group; older plots in ``folder`` are replaced."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):
+        old.unlink()
+    paths = []
+    for index, group in enumerate(groups):
+        path = folder / f"{index:02d}_{_slug(group.label)}.png"
+        plot_group_curves(group, path)
+        paths.append(path)
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# The HPARAMS view and Optuna trials
+
+
+def _run_objective(run: RunRecord) -> float:
+    """The objective a completed run returned (else its final return); nan if not completed."""
+    if run.state != "completed":
+        return math.nan
+    return run.objective if math.isfinite(run.objective) else run.final_return
+
+
+def _run_hparams(run_dir: Path) -> dict[str, Any]:
+    """Flat hyperparameters of a run: its config.yaml (resolved), else Hydra's job config."""
+    from rl_lab.tracking import flatten_hparams
+
+    for path in (run_dir / "config.yaml", run_dir / ".hydra" / "config.yaml"):
+        if path.is_file():
+            try:
+                loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+            except Exception:  # partial or unparsable file: try the next one
+                continue
+            if isinstance(loaded, dict):
+                return flatten_hparams(loaded)
+    return {}
+
+
+def hparams_sessions(groups: dict[str, list[RunRecord]], run_root: Path) -> list[Session]:
+    """One :class:`Session` per run, grouped by configuration, with its final metrics.
+
+    A job whose config cannot be read yet (its directory was just created) is left out: it has
+    no values to show, and an empty row would turn every numeric column into text.
+    """
+    sessions = []
+    for label, members in sorted(groups.items()):
+        for run in sorted(members, key=lambda r: str(r.path)):
+            hparams = _run_hparams(run.path)
+            if not hparams:
+                continue
+            metrics = {
+                "objective": _run_objective(run),
+                "run/wall_time_s": run.wall_time_s,
+                "run/sps": run.sps,
+            }
+            sessions.append(
+                Session(
+                    name=_relative(run.path, run_root),
+                    group=label,
+                    hparams=hparams,
+                    status=run.state,
+                    metrics=metrics if run.state == "completed" else {},
+                )
+            )
+    return sessions
+
+
+def _trial_number(run_dir: Path) -> int | None:
+    path = run_dir / ".hydra" / "hydra.yaml"
+    if path.is_file():
+        try:
+            number = OmegaConf.select(OmegaConf.load(path), "hydra.job.num")
+        except Exception:  # partial file of a job that is starting
+            number = None
+        if isinstance(number, int):
+            return number
+    prefix = run_dir.name.split("_", 1)[0]  # hydra.sweep.subdir starts with the job number
+    return int(prefix) if prefix.isdigit() else None
+
+
+def read_trials(runs: Sequence[RunRecord], search: OptunaSearch) -> list[Trial]:
+    """The runs of an Optuna sweep as trials (number, state, objective, searched values)."""
+    numbered = [(r, _trial_number(r.path)) for r in runs]
+    numbered = [(r, n) for r, n in numbered if n is not None]
+    params = _trial_params([list(r.overrides or ()) for r, _ in numbered], search.param_keys)
+    return [
+        Trial(
+            number=number,
+            state=run.state,
+            objective=_run_objective(run),
+            params=values,
+            path=run.path,
+        )
+        for (run, number), values in zip(numbered, params, strict=True)
+    ]
+
+
+TRIAL_COLUMNS = ("rank", "trial", "state", "objective", "best", "params", "path")
+
+
+def write_trials(
+    trials: Sequence[Trial], search: OptunaSearch, out_dir: Path, run_root: Path
+) -> None:
+    """``trials.csv`` and ``trials.md``: the trials best first, the best one marked."""
+    ranked = rank_trials(trials, search.direction)
+    best = best_trial(trials, search.direction)
+    with (out_dir / "trials.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(TRIAL_COLUMNS)
+        for rank, trial in enumerate(ranked, start=1):
+            writer.writerow(
+                [
+                    rank,
+                    trial.number,
+                    trial.state,
+                    _csv_number(trial.objective),
+                    "yes" if trial is best else "",
+                    " ".join(f"{k}={v}" for k, v in trial.params.items()),
+                    _relative(trial.path, run_root),
+                ]
+            )
+    finished = sum(t.state != "incomplete" for t in trials)
+    planned = f"/{search.n_trials}" if search.n_trials else ""
+    lines = [
+        f"# Optuna trials: `{run_root}`",
+        "",
+        f"{finished}{planned} trials finished; objective {search.direction}d; best marked ★.",
+        "",
+        "| Rank | Trial | State | Objective | Parameters |",
+        "|---|---|---|---|---|",
+    ]
+    for rank, trial in enumerate(ranked, start=1):
+        mark = " ★" if trial is best else ""
+        values = ", ".join(f"{k}={v}" for k, v in trial.params.items())
+        lines.append(
+            f"| {rank} | {trial.number}{mark} | {trial.state} | {_fmt(trial.objective, '.2f')} "
+            f"| {_md_cell(values)} |"
+        )
+    (out_dir / "trials.md").write_text("\n".join(lines) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# The report
+
+
+@dataclass(eq=False)
+class SweepReport:
+    """Everything :func:`build_report` found and wrote."""
+
+    run_root: Path
+    out_dir: Path
+    groups: list[GroupSummary]
+    files: list[Path]
+    search: OptunaSearch | None = None
+    trials: list[Trial] = field(default_factory=list)
+
+
+def build_report(
+    run_root: Path, out_dir: Path | None = None, threshold: float | None = None
+) -> SweepReport:
+    """Summarise every run under ``run_root`` and write the report files (see the module doc).
+
+    Raises:
+        SummaryError: ``run_root`` is not a directory or holds no run directory.
+    """
+    run_root = Path(run_root)
+    if not run_root.is_dir():
+        raise SummaryError(f"{run_root} does not exist or is not a directory.")
+    run_dirs = find_run_dirs(run_root)
+    if not run_dirs:
+        raise SummaryError(
+            f"no runs found under {run_root}. Point DIR at a Hydra multirun folder "
+            f"(e.g. multirun/DATE/TIME) or a folder of run directories; runs write "
+            f"run_info.json when they start and {RESULTS_FILE} when they finish or fail."
+        )
+    runs = [read_run(run_dir) for run_dir in run_dirs]
+    grouped = _group_runs(runs)
+    groups = [summarise_group(label, grouped[label], threshold) for label in sorted(grouped)]
+    out_dir = Path(out_dir) if out_dir is not None else run_root
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = [out_dir / "summary.csv", out_dir / "summary.md", out_dir / "learning_curves.png"]
+    write_csv(groups, files[0])
+    write_markdown(groups, files[1], run_root)
+    plot_learning_curves(groups, files[2])
+    write_group_curves(groups, out_dir / "curves")
+    files.append(out_dir / "curves")
+    files.append(write_hparams_view(out_dir, hparams_sessions(grouped, run_root)))
+    report = SweepReport(run_root=run_root, out_dir=out_dir, groups=groups, files=files)
+    search = optuna_search(run_root)
+    if search is not None:
+        report.search = search
+        report.trials = read_trials(runs, search)
+        write_trials(report.trials, search, out_dir, run_root)
+        files += [out_dir / "trials.csv", out_dir / "trials.md"]
+    return report
+
+
 def summarize(
     run_root: Path, out_dir: Path | None = None, threshold: float | None = None
 ) -> list[GroupSummary]:
     """Summarise every run under ``run_root`` and write the report files.
 
     Args:
-        run_root: Folder searched recursively for ``results.json`` (a Hydra multirun directory
-            or any folder of runs).
-        out_dir: Where ``summary.csv``, ``summary.md`` and ``learning_curves.png`` go; created if
-            missing. Defaults to ``run_root``.
+        run_root: Folder searched recursively for run directories (a Hydra multirun directory
+            or any folder of runs), finished or not.
+        out_dir: Where the report files go (see the module doc); created if missing. Defaults
+            to ``run_root``.
         threshold: Return counted as success; overrides each env's ``reward_threshold``.
 
     Returns:
         One ``GroupSummary`` per configuration, sorted by label.
 
     Raises:
-        SummaryError: ``run_root`` is not a directory or holds no results.json.
+        SummaryError: ``run_root`` is not a directory or holds no run directory.
     """
-    run_root = Path(run_root)
-    if not run_root.is_dir():
-        raise SummaryError(f"{run_root} does not exist or is not a directory.")
-    if not any(p.is_file() for p in run_root.rglob(RESULTS_FILE)):
-        raise SummaryError(
-            f"no {RESULTS_FILE} found under {run_root}. Point DIR at a Hydra multirun folder "
-            f"(e.g. multirun/DATE/TIME) or a folder of run directories; runs write "
-            f"{RESULTS_FILE} when they finish or fail."
-        )
-    runs = [read_run(run_dir) for run_dir in find_run_dirs(run_root)]
-    groups = [
-        summarise_group(label, members, threshold)
-        for label, members in sorted(_group_runs(runs).items())
-    ]
-    out_dir = Path(out_dir) if out_dir is not None else run_root
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_csv(groups, out_dir / "summary.csv")
-    write_markdown(groups, out_dir / "summary.md", run_root)
-    plot_learning_curves(groups, out_dir / "learning_curves.png")
-    return groups
+    return build_report(run_root, out_dir, threshold).groups
 
 
 def render_table(groups: Sequence[GroupSummary]) -> Table:
@@ -573,10 +829,40 @@ def render_table(groups: Sequence[GroupSummary]) -> Table:
     return table
 
 
+def render_trials(trials: Sequence[Trial], search: OptunaSearch) -> Table:
+    """The Optuna trials best first as a ``rich`` table; the best row is marked ★."""
+    best = best_trial(trials, search.direction)
+    finished = sum(t.state != "incomplete" for t in trials)
+    planned = f"/{search.n_trials}" if search.n_trials else ""
+    table = Table(
+        title=f"Optuna trials ({finished}{planned} finished, objective {search.direction}d)",
+        box=None,
+        padding=(0, 1, 0, 0),
+        header_style="bold underline",
+    )
+    for column in ("Rank", "Trial", "State", "Objective"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("Parameters", overflow="fold")
+    for rank, trial in enumerate(rank_trials(trials, search.direction), start=1):
+        table.add_row(
+            str(rank),
+            f"{trial.number}{' ★' if trial is best else ''}",
+            trial.state,
+            _fmt(trial.objective, ".2f"),
+            " ".join(f"{k}={v}" for k, v in trial.params.items()),
+            style="bold" if trial is best else None,
+        )
+    return table
+
+
 def print_report(
-    groups: Sequence[GroupSummary], run_root: Path, out_dir: Path, console: Console
+    groups: Sequence[GroupSummary],
+    run_root: Path,
+    out_dir: Path,
+    console: Console,
+    report: SweepReport | None = None,
 ) -> None:
-    """Print the table, the failed and incomplete runs, and where the files went."""
+    """Print the table, the failed and incomplete runs, the trials and where the files went."""
     console.print(render_table(groups))
     failures = [f for g in groups for f in g.failures]
     if failures:
@@ -594,18 +880,21 @@ def print_report(
     n_incomplete = sum(len(g.incomplete_paths) for g in groups)
     if n_incomplete:
         console.print(f"{n_incomplete} incomplete run(s) (in progress, interrupted or partial).")
-    written = ", ".join(
-        str(out_dir / n) for n in ("summary.csv", "summary.md", "learning_curves.png")
-    )
+    if report is not None and report.search is not None:
+        console.print(render_trials(report.trials, report.search))
+    files = report.files if report is not None else [out_dir / "summary.csv"]
+    written = ", ".join(str(path) for path in files)
     console.print(f"Wrote {written}", soft_wrap=True)
+    if report is not None:
+        console.print(f"HPARAMS view: tensorboard --logdir {out_dir / 'hparams'}", soft_wrap=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (2 when DIR has nothing to summarise)."""
     parser = argparse.ArgumentParser(
         prog="python -m rl_lab.summarize",
-        description="Summarise a sweep of runs (every results.json under DIR), grouped by "
-        "overrides without the seed.",
+        description="Summarise a sweep of runs (every run directory under DIR, finished or "
+        "not), grouped by overrides without the seed.",
     )
     parser.add_argument("dir", type=Path, metavar="DIR", help="multirun or runs folder")
     parser.add_argument(
@@ -620,11 +909,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        groups = summarize(args.dir, out_dir=args.out, threshold=args.threshold)
+        report = build_report(args.dir, out_dir=args.out, threshold=args.threshold)
     except SummaryError as error:
         print(f"rl_lab.summarize: error: {error}", file=sys.stderr)
         return 2
-    print_report(groups, args.dir, args.out if args.out is not None else args.dir, Console())
+    print_report(report.groups, args.dir, report.out_dir, Console(), report)
     return 0
 
 

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+from tensorboard.plugins.hparams import api_pb2, metadata
 
 from rl_lab.stats import bootstrap_ci, interquartile_mean
-from rl_lab.summarize import main, summarize
+from rl_lab.summarize import build_report, main, summarize
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DQN = "agent=dqn env=CartPole-v1"
@@ -63,6 +65,12 @@ def write_run(
     }
     results.update(extra)
     (run_dir / "results.json").write_text(json.dumps(results))
+    # The resolved config the app writes; each agent has a key the other lacks.
+    own_key = "exploration_fraction: 0.1" if agent == "dqn" else "n_epochs: 10"
+    (run_dir / "config.yaml").write_text(
+        f"seed: {seed}\nagent:\n  name: {agent}\n  learning_rate: 0.001\n  {own_key}\n"
+        "  hidden_sizes: [64, 64]\n"
+    )
     return run_dir
 
 
@@ -176,8 +184,9 @@ def test_label_falls_back_to_agent_env_and_partial_results_are_incomplete(tmp_pa
     assert group.mean_return == 400.0 and (group.ci_low, group.ci_high) == (400.0, 400.0)
 
 
-def test_cli_exits_2_with_message_on_dir_without_results(tmp_path: Path):
-    (tmp_path / "0" / ".hydra").mkdir(parents=True)
+def test_cli_exits_2_with_message_on_dir_without_runs(tmp_path: Path):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("no runs here")
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     proc = subprocess.run(
         [sys.executable, "-m", "rl_lab.summarize", str(tmp_path)],
@@ -187,7 +196,7 @@ def test_cli_exits_2_with_message_on_dir_without_results(tmp_path: Path):
         timeout=60,
     )
     assert proc.returncode == 2
-    assert "no results.json found under" in proc.stderr
+    assert "no runs found under" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stdout == ""
 
@@ -207,3 +216,181 @@ def test_overrides_missing_from_results_are_read_from_hydra_dir(tmp_path: Path):
     (group,) = summarize(tmp_path)
     assert group.label == DQN
     assert group.seeds == (0, 1) and group.mean_return == 150.0
+
+
+def test_sweep_that_just_started_is_summarised_as_incomplete(tmp_path: Path):
+    # Jobs started (Hydra wrote .hydra/, the app run_info.json) but none has finished yet.
+    for job in range(2):
+        write_overrides(tmp_path / str(job), ["agent=dqn", f"seed={job}"])
+    (tmp_path / "1" / "run_info.json").write_text(
+        json.dumps({"seed": 1, "overrides": ["agent=dqn", "seed=1"]})
+    )
+
+    (group,) = summarize(tmp_path)
+    assert (group.n_completed, group.n_total) == (0, 2)
+    assert np.isnan(group.mean_return)
+    assert "| agent=dqn | 0/2 |" in (tmp_path / "summary.md").read_text()
+
+
+def test_launcher_and_display_settings_do_not_split_groups(tmp_path: Path):
+    for seed, address, progress in ((0, "auto", "true"), (1, "null", "false")):
+        overrides = [
+            "agent=dqn",
+            f"seed={seed}",
+            f"launcher.address={address}",
+            "hydra/launcher=ray",
+            f"progress={progress}",
+        ]
+        write_run(tmp_path, str(seed), "dqn", seed, 100.0, overrides=overrides)
+    (group,) = summarize(tmp_path)
+    assert group.label == "agent=dqn" and group.n_completed == 2
+
+
+def test_one_learning_curve_plot_per_group(sweep: Path):
+    groups = summarize(sweep)
+    plots = sorted((sweep / "curves").glob("*.png"))
+    assert [p.name for p in plots] == [
+        "00_agent=dqn_env=CartPole-v1.png",
+        "01_agent=ppo_env=CartPole-v1.png",
+    ]
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in plots)
+    assert len(groups[0].histories) == 3  # the completed seeds' curves are drawn
+
+
+def _hparams_events(view: Path) -> dict[str, dict[str, object]]:
+    """Per run folder of the HPARAMS view: its hparams plugin payloads and scalars."""
+    runs: dict[str, dict[str, object]] = {}
+    for path in view.glob("**/events.out.tfevents.*"):
+        run = runs.setdefault(str(path.parent.relative_to(view)), {})
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                plugin = value.metadata.plugin_data.plugin_name
+                if plugin == metadata.PLUGIN_NAME:
+                    run[value.tag] = value.metadata.plugin_data.content
+                elif plugin == "scalars":  # the loader turns simple values into tensors
+                    run[value.tag] = value.tensor.float_val[0]
+    return runs
+
+
+def test_hparams_view_has_every_job_with_the_same_keys(sweep: Path):
+    summarize(sweep)
+    runs = _hparams_events(sweep / "hparams")
+    experiment = metadata.parse_experiment_plugin_data(runs.pop(".")[metadata.EXPERIMENT_TAG])
+    keys = [info.name for info in experiment.hparam_infos]
+    # Union of both agents' keys; keys that differ between jobs come first.
+    assert set(keys) == {
+        "seed",
+        "agent.name",
+        "agent.learning_rate",
+        "agent.exploration_fraction",
+        "agent.n_epochs",
+        "agent.hidden_sizes",
+    }
+    assert set(keys[:4]) == {"seed", "agent.name", "agent.exploration_fraction", "agent.n_epochs"}
+    types = {info.name: info.type for info in experiment.hparam_infos}
+    assert types["agent.learning_rate"] == api_pb2.DATA_TYPE_FLOAT64
+    assert types["agent.n_epochs"] == api_pb2.DATA_TYPE_STRING  # DQN jobs lack it: "n/a"
+    assert {m.name.tag for m in experiment.metric_infos} == {
+        "objective",
+        "run/wall_time_s",
+        "run/sps",
+    }
+
+    # 7 jobs have a config (3 + 3 completed, 1 failed); the one that has not started has none.
+    assert len(runs) == 7
+    statuses, groups = [], set()
+    for run in runs.values():
+        start = metadata.parse_session_start_info_plugin_data(run[metadata.SESSION_START_INFO_TAG])
+        assert set(start.hparams) == set(keys)
+        groups.add(start.group_name)
+        end = metadata.parse_session_end_info_plugin_data(run[metadata.SESSION_END_INFO_TAG])
+        statuses.append(end.status)
+        if end.status == api_pb2.STATUS_SUCCESS:
+            assert run["objective"] in {*DQN_RETURNS.values(), *PPO_RETURNS.values()}
+        else:
+            assert "objective" not in run
+    assert statuses.count(api_pb2.STATUS_FAILURE) == 1
+    assert groups == {DQN, PPO}
+
+    summarize(sweep)  # a second summary replaces the view instead of adding to it
+    assert len(list((sweep / "hparams").glob("**/events.out.tfevents.*"))) == 8
+
+
+def write_trial(
+    root: Path,
+    number: int,
+    lr: str,
+    objective: float | None,
+    status: str = "completed",
+    **extra: object,
+) -> Path:
+    """A job of an Optuna sweep: its results.json and Hydra's record of the sweeper."""
+    overrides = [f"agent.learning_rate={lr}", "experiment=dqn_cartpole_search", "total_steps=500"]
+    run_dir = write_run(
+        root,
+        f"{number}_dqn_CartPole-v1_s0",
+        "dqn",
+        0,
+        objective if objective is not None else 0.0,
+        status=status,
+        overrides=overrides,
+        objective=objective,
+        **extra,
+    )
+    (run_dir / ".hydra" / "hydra.yaml").write_text(
+        "hydra:\n"
+        "  sweeper:\n"
+        "    _target_: hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper\n"
+        "    direction: maximize\n"
+        "    n_trials: 6\n"
+        "    params:\n"
+        "      agent.learning_rate: tag(log, interval(1e-4, 1e-2))\n"
+        f"  job:\n    num: {number}\n"
+    )
+    return run_dir
+
+
+@pytest.fixture
+def optuna_sweep(tmp_path: Path) -> Path:
+    """Six trials: two tie for the best value, one failed, one still running."""
+    root = tmp_path / "search"
+    for number, lr, objective in ((0, "0.001", 200.0), (1, "0.002", 500.0), (3, "0.004", 500.0)):
+        write_trial(root, number, lr, objective)
+    write_trial(root, 2, "0.003", 120.0)
+    write_trial(root, 4, "0.5", None, status="failed", error="ConfigError: bad lr")
+    (root / "5_dqn_CartPole-v1_s0").mkdir()
+    (root / "5_dqn_CartPole-v1_s0" / "run_info.json").write_text(
+        json.dumps({"seed": 0, "overrides": ["agent.learning_rate=0.006"]})
+    )
+    return root
+
+
+def test_optuna_trials_sorted_by_objective_with_the_best_marked(optuna_sweep: Path):
+    report = build_report(optuna_sweep)
+    assert report.search is not None and report.search.direction == "maximize"
+    with (optuna_sweep / "trials.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["trial"] for r in rows] == ["1", "3", "0", "2", "4", "5"]
+    assert [r["state"] for r in rows] == ["completed"] * 4 + ["failed", "incomplete"]
+    assert [r["best"] for r in rows] == ["yes", "", "", "", "", ""]  # the earlier of the tie
+    assert rows[0]["params"] == "agent.learning_rate=0.002"
+    assert float(rows[0]["objective"]) == 500.0 and rows[4]["objective"] == ""
+    markdown = (optuna_sweep / "trials.md").read_text()
+    assert "| 1 | 1 ★ | completed | 500.00 | agent.learning_rate=0.002 |" in markdown
+    assert "5/6 trials finished" in markdown
+
+
+def test_cli_prints_the_trials_of_an_optuna_sweep(
+    optuna_sweep: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main([str(optuna_sweep)]) == 0
+    stdout = capsys.readouterr().out
+    assert "Optuna trials (5/6 finished, objective maximized)" in stdout
+    assert "1 ★" in stdout
+    assert "tensorboard --logdir" in stdout
+
+
+def test_plain_sweep_has_no_trials_table(sweep: Path):
+    report = build_report(sweep)
+    assert report.search is None and not (sweep / "trials.csv").exists()

@@ -217,6 +217,7 @@ DQN = Sb3Algo(
         "network.head": ("q", "SB3's DQN has no dueling head"),
         "network.encoder.norm": (None, "SB3's MLP policies have no normalisation layers"),
         "network.encoder.dropout": (0.0, "SB3's MLP policies have no dropout"),
+        "mixed_precision": (False, "SB3 trains in float32"),
     },
     notes={
         "network.init": "SB3's DQN keeps PyTorch's default layer initialisation",
@@ -270,6 +271,7 @@ _ON_POLICY_NETWORK_KEYS = (
 _ON_POLICY_REQUIRES: dict[str, tuple[Any, str]] = {
     "network.encoder.norm": (None, "SB3's actor-critic policies have no normalisation layers"),
     "network.encoder.dropout": (0.0, "SB3's actor-critic policies have no dropout"),
+    "mixed_precision": (False, "SB3 trains in float32"),
 }
 
 #: Hyperparameters SB3's PPO and sb3-contrib's RecurrentPPO take under our names.

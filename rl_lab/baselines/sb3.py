@@ -30,6 +30,7 @@ from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import configure
+from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import (
@@ -42,6 +43,7 @@ from stable_baselines3.common.vec_env import (
 )
 
 from rl_lab.baselines.mapping import Sb3Algo, sb3_algo, sb3_kwargs
+from rl_lab.rl.atari import is_atari
 from rl_lab.rl.envs import make_env
 from rl_lab.rl.evaluation import Policy, greedy_policy
 from rl_lab.rl.loop import GracefulStop, Loop, LoopState, crossed
@@ -52,9 +54,17 @@ ZIP_NAME, BUFFER_NAME = "sb3_last.zip", "sb3_replay_buffer.pkl"
 
 
 def make_sb3_env(env_cfg: DictConfig) -> VecEnv:
-    """SB3 vector env of ``env.num_envs`` copies of ``make_env(env_cfg)``, with episode stats."""
-    factories = [partial(make_env, env_cfg)] * int(env_cfg.num_envs)
+    """SB3 vector env of ``env.num_envs`` copies of ``make_env(env_cfg)``, with episode stats.
+
+    Atari games get rl_lab's training preprocessing (the same wrappers as ``agent=dqn``'s
+    gymnasium backend), with SB3's ``Monitor`` below the life-loss and clipping steps, so the
+    episode statistics are whole games with raw scores, as ours.
+    """
     vec_cls = SubprocVecEnv if env_cfg.vectorization == "async" else DummyVecEnv
+    if is_atari(env_cfg.id):
+        factory = partial(make_env, env_cfg, training=True, monitor=Monitor)
+        return vec_cls([factory] * int(env_cfg.num_envs))
+    factories = [partial(make_env, env_cfg)] * int(env_cfg.num_envs)
     return VecMonitor(vec_cls(factories))
 
 

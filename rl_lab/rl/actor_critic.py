@@ -31,6 +31,7 @@ from rl_lab.config import Rule, require
 from rl_lab.errors import ConfigError
 from rl_lab.nets.flat import FlatParameters
 from rl_lab.rl import on_policy
+from rl_lab.rl.buffers import check_mixed_precision, to_device
 from rl_lab.rl.policies import ActorCriticPolicy
 from rl_lab.rl.rollout import RolloutBatch, RolloutBuffer
 from rl_lab.rl.schedules import scheduled
@@ -44,6 +45,7 @@ ACTOR_CRITIC_RULES: tuple[Rule, ...] = on_policy.LOOP_RULES + (
     Rule("agent.vf_coef", float, low=0.0),
     Rule("agent.max_grad_norm", float, low=0.0, low_open=True),
     Rule("agent.recurrent", bool),
+    Rule("agent.mixed_precision", bool),
     Rule("agent.network.shared", bool),
     Rule("agent.network.init", str, choices=("orthogonal", "kaiming", "xavier", "default")),
     Rule("agent.network.log_std_init", float),
@@ -96,6 +98,8 @@ class ActorCritic:
         network: ``{"encoder": zoo spec, "shared": bool, "lstm": {...}, "init": str,
             "log_std_init": float}``, see :class:`~rl_lab.rl.policies.ActorCriticPolicy`.
         optimizer: ``params -> torch.optim.Optimizer`` for the flat parameter tensor.
+        mixed_precision: run the forward passes in bfloat16 autocast (CUDA only; losses,
+            gradients and weights stay float32).
     """
 
     LOOP = "on_policy"
@@ -124,9 +128,11 @@ class ActorCritic:
         recurrent: bool,
         network: Mapping[str, Any] | None,
         optimizer: Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer],
+        mixed_precision: bool = False,
     ) -> None:
         network = dict(network or {})
         self.device = torch.device(device)
+        check_mixed_precision(mixed_precision, self.device)
         self.total_steps = total_steps
         self.learning_rate, self.lr_schedule = learning_rate, lr_schedule
         self.n_epochs, self.batch_size = n_epochs, batch_size
@@ -144,6 +150,7 @@ class ActorCritic:
                 lstm=network.get("lstm", {"hidden_size": 256}) if recurrent else None,
                 init=network.get("init", "orthogonal"),
                 log_std_init=float(network.get("log_std_init", 0.0)),
+                mixed_precision=mixed_precision,
             ).to(self.device)
         except (ValueError, TypeError) as exc:
             raise ConfigError(
@@ -161,7 +168,7 @@ class ActorCritic:
 
     # ----------------------------------------------------------------------------- acting
     def _obs(self, obs: np.ndarray) -> Tensor:
-        tensor = torch.as_tensor(obs, device=self.device)
+        tensor = to_device(obs, self.device)  # uint8 frames stay uint8: the network scales them
         return tensor.float() if tensor.dtype == torch.float64 else tensor
 
     def _starts(self, episode_starts: np.ndarray | None) -> Tensor | None:
@@ -435,6 +442,7 @@ class PPO(ActorCritic):
         target_kl: float | None = None,
         recurrent: bool = False,
         network: Mapping[str, Any] | None = None,
+        mixed_precision: bool = False,
     ) -> None:
         super().__init__(
             observation_space,
@@ -455,6 +463,7 @@ class PPO(ActorCritic):
             max_grad_norm=max_grad_norm,
             recurrent=recurrent,
             network=network,
+            mixed_precision=mixed_precision,
             optimizer=lambda params: torch.optim.Adam(
                 params, lr=learning_rate, eps=1e-5, fused=True
             ),
@@ -498,6 +507,7 @@ class A2C(ActorCritic):
         rms_prop_eps: float = 1e-5,
         recurrent: bool = False,
         network: Mapping[str, Any] | None = None,
+        mixed_precision: bool = False,
     ) -> None:
         def optimizer(params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
             if use_rms_prop:
@@ -523,5 +533,6 @@ class A2C(ActorCritic):
             max_grad_norm=max_grad_norm,
             recurrent=recurrent,
             network=network,
+            mixed_precision=mixed_precision,
             optimizer=optimizer,
         )

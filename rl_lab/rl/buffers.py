@@ -3,6 +3,10 @@
 Only ``terminated`` stops bootstrapping: an episode cut by a time limit (``truncated``) still
 bootstraps from the value of its real last observation, which the loop passes as ``next_obs``.
 Both end an n-step return, though: the return never runs into the next episode.
+
+:func:`to_device` moves sampled batches to the agent's device (pinned memory and non-blocking
+copies on CUDA). Stacked Atari frames have their own, leaner buffer:
+:mod:`rl_lab.rl.frame_buffer`.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+
+from rl_lab.errors import ConfigError
 
 _FIELDS = ("obs", "next_obs", "actions", "rewards", "terminated", "dones")
 
@@ -32,13 +38,72 @@ class ReplayBatch(NamedTuple):
     discounts: np.ndarray | None = None  # (batch,) float32
 
 
+def to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A NumPy batch as a tensor on ``device``, without blocking the host on a GPU.
+
+    On the CPU the tensor shares the array's memory. On CUDA the array is copied into pinned
+    (page-locked) memory and sent with a non-blocking copy, so the host can prepare the next
+    batch while the GPU works; torch's pinned-memory allocator keeps the staging memory alive
+    until the copy has run.
+    """
+    tensor = torch.as_tensor(array)
+    if device.type != "cuda":
+        return tensor
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
+def check_mixed_precision(enabled: bool, device: torch.device) -> None:
+    """``mixed_precision`` (bfloat16 autocast) is for CUDA devices; elsewhere it is an error."""
+    if enabled and device.type != "cuda":
+        raise ConfigError(
+            f"agent.mixed_precision=true needs a CUDA device, but the run is on {device}. Use "
+            "device=cuda (or device=auto on a machine with a GPU), or "
+            "agent.mixed_precision=false."
+        )
+
+
 def bootstrap_discounts(
     batch: ReplayBatch, gamma: float, device: torch.device
 ) -> float | torch.Tensor:
     """The factor in front of ``V(next_obs)`` in a TD target: ``batch.discounts`` or ``gamma``."""
     if batch.discounts is None:
         return gamma
-    return torch.as_tensor(batch.discounts, device=device)
+    return to_device(batch.discounts, device)
+
+
+def n_step_returns(
+    idx: np.ndarray,
+    rewards: np.ndarray,
+    dones: np.ndarray,
+    oldest: int,
+    size: int,
+    num_envs: int,
+    n_steps: int,
+    gamma: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Discounted sums of up to ``n_steps`` rewards from the transitions at ``idx`` of a ring.
+
+    The ring interleaves ``num_envs`` envs (the next step of an env is ``num_envs`` slots later)
+    and holds ``size`` valid transitions from slot ``oldest`` on. A return stops after the step
+    that ends its episode (``dones``) and at the newest transition of its env.
+
+    Returns:
+        ``(returns, last, discounts)``: ``(batch,)`` float32 sums, the ring slot of each
+        return's last step (its ``next_obs`` and ``terminated`` bootstrap the target), and
+        ``gamma ** k`` for the k steps summed, float32.
+    """
+    capacity = len(rewards)
+    age = (idx - oldest) % capacity  # 0 = oldest: how many later steps of its env exist
+    k = np.arange(n_steps)
+    steps = (idx[:, None] + k[None, :] * num_envs) % capacity  # (batch, n)
+    exists = age[:, None] + k[None, :] * num_envs < size
+    # step k counts if it exists and no earlier step of the return ended its episode
+    ended_before = np.cumsum(dones[steps] & exists, axis=1) - (dones[steps] & exists)
+    alive = exists & (ended_before == 0)
+    count = alive.sum(axis=1)  # >= 1: step 0 always counts
+    returns = (rewards[steps] * alive * gamma ** k[None, :]).sum(axis=1)
+    last = steps[np.arange(len(idx)), count - 1]
+    return returns.astype(np.float32), last, (gamma**count).astype(np.float32)
 
 
 class ReplayBuffer:
@@ -131,25 +196,17 @@ class ReplayBuffer:
         return self._sample_n_step(idx, n_steps, gamma)
 
     def _sample_n_step(self, idx: np.ndarray, n_steps: int, gamma: float) -> ReplayBatch:
-        # Age of each sampled slot (0 = oldest), to know how many later steps of its env exist.
         oldest = self.pos if self.size == self.capacity else 0
-        age = (idx - oldest) % self.capacity
-        k = np.arange(n_steps)
-        steps = (idx[:, None] + k[None, :] * self.num_envs) % self.capacity  # (batch, n)
-        exists = age[:, None] + k[None, :] * self.num_envs < self.size
-        # step k counts if it exists and no earlier step of the return ended its episode
-        ended_before = np.cumsum(self.dones[steps] & exists, axis=1) - (self.dones[steps] & exists)
-        alive = exists & (ended_before == 0)
-        count = alive.sum(axis=1)  # >= 1: step 0 always counts
-        rewards = (self.rewards[steps] * alive * gamma ** k[None, :]).sum(axis=1)
-        last = steps[np.arange(len(idx)), count - 1]
+        rewards, last, discounts = n_step_returns(
+            idx, self.rewards, self.dones, oldest, self.size, self.num_envs, n_steps, gamma
+        )
         return ReplayBatch(
             self.obs[idx],
             self.actions[idx],
-            rewards.astype(np.float32),
+            rewards,
             self.next_obs[last],
             self.terminated[last],
-            (gamma**count).astype(np.float32),
+            discounts,
         )
 
     def state_dict(self) -> dict[str, object]:

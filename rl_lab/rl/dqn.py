@@ -27,7 +27,7 @@ from rl_lab.errors import ConfigError
 from rl_lab.nets import build_q_network
 from rl_lab.nets.flat import FlatAdam, FlatParameters
 from rl_lab.rl import off_policy
-from rl_lab.rl.buffers import ReplayBatch, bootstrap_discounts
+from rl_lab.rl.buffers import ReplayBatch, bootstrap_discounts, check_mixed_precision, to_device
 from rl_lab.rl.schedules import linear_schedule, scheduled
 
 _LOSSES = {"huber": F.smooth_l1_loss, "mse": F.mse_loss}
@@ -53,6 +53,8 @@ class DQN:
         loss: ``"huber"`` (smooth L1) or ``"mse"`` TD loss.
         double_q: select the next action with the online network, evaluate it with the target.
         network: zoo spec ``{"encoder": {...}, "head": "q" | "dueling", "init": ...}``.
+        mixed_precision: run the forward passes in bfloat16 autocast (CUDA only; the loss, the
+            gradients and the weights stay float32).
     """
 
     name = "dqn"
@@ -74,6 +76,7 @@ class DQN:
         Rule("agent.double_q", bool),
         Rule("agent.network.head", str, choices=("q", "dueling")),
         Rule("agent.network.init", str, choices=("orthogonal", "kaiming", "xavier", "default")),
+        Rule("agent.mixed_precision", bool),
     )
 
     @staticmethod
@@ -100,6 +103,7 @@ class DQN:
         loss: str = "huber",
         double_q: bool = False,
         network: Mapping[str, Any] | None = None,
+        mixed_precision: bool = False,
     ) -> None:
         if not isinstance(action_space, gym.spaces.Discrete):
             raise ConfigError(
@@ -109,6 +113,8 @@ class DQN:
             )
         network = dict(network or {"encoder": {"type": "mlp"}, "head": "q"})
         self.device = torch.device(device)
+        check_mixed_precision(mixed_precision, self.device)
+        self.mixed_precision = mixed_precision
         self.n_actions = int(action_space.n)
         self.total_steps = total_steps
         self.learning_rate = learning_rate
@@ -165,11 +171,16 @@ class DQN:
             env_step,
         )
 
-    @torch.no_grad()
+    def _autocast(self) -> torch.autocast:
+        """bfloat16 autocast of the forward passes when ``mixed_precision`` (else a no-op)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.mixed_precision)
+
+    @torch.inference_mode()
     def predict(self, obs: np.ndarray) -> np.ndarray:
         """Greedy actions for a batch of observations ``(n, *obs_shape)`` → ``(n,)`` int64."""
-        q_values = self.q_net(torch.as_tensor(obs, device=self.device))
-        return q_values.argmax(dim=1).cpu().numpy()
+        with self._autocast():
+            q_values = self.q_net(to_device(obs, self.device))
+        return q_values.argmax(dim=1).cpu().numpy()  # the one sync per step: actions
 
     def act(self, obs: np.ndarray, env_step: int, rng: np.random.Generator) -> np.ndarray:
         """ε-greedy actions for a batch of observations (one per env)."""
@@ -201,14 +212,15 @@ class DQN:
         """
         lr = scheduled(self.learning_rate, self.lr_schedule, env_step, self.total_steps)
         self.optimizer.param_groups[0]["lr"] = lr
-        obs = torch.as_tensor(batch.obs, device=self.device)
-        next_obs = torch.as_tensor(batch.next_obs, device=self.device)
-        actions = torch.as_tensor(batch.actions, device=self.device).long()
-        rewards = torch.as_tensor(batch.rewards, device=self.device)
-        terminated = torch.as_tensor(batch.terminated, device=self.device)
-        discounts = bootstrap_discounts(batch, self.gamma, self.device)  # n-step aware
-        with torch.no_grad():
-            next_q_target = self.target_net(next_obs)  # (batch, n_actions)
+        device = self.device
+        # (batch, *obs_shape), uint8 frames stay uint8 until the network scales them
+        obs, next_obs = to_device(batch.obs, device), to_device(batch.next_obs, device)
+        actions = to_device(batch.actions, device).long()
+        rewards = to_device(batch.rewards, device)
+        terminated = to_device(batch.terminated, device)
+        discounts = bootstrap_discounts(batch, self.gamma, device)  # n-step aware
+        with torch.no_grad(), self._autocast():
+            next_q_target = self.target_net(next_obs).float()  # (batch, n_actions)
             if self.double_q:
                 next_actions = self.q_net(next_obs).argmax(dim=1, keepdim=True)
                 next_q = next_q_target.gather(1, next_actions).squeeze(1)
@@ -216,7 +228,9 @@ class DQN:
                 next_q = next_q_target.max(dim=1).values
             td_target = rewards + discounts * (1.0 - terminated) * next_q  # (batch,)
 
-        q = self.q_net(obs).gather(1, actions.unsqueeze(1)).squeeze(1)  # (batch,)
+        with self._autocast():
+            q_values = self.q_net(obs).float()
+        q = q_values.gather(1, actions.unsqueeze(1)).squeeze(1)  # (batch,)
         loss = self.loss_fn(q, td_target)
         self.flat_params.zero_grad()
         loss.backward()

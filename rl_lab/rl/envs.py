@@ -4,12 +4,15 @@ Training envs are vectorized (``SyncVectorEnv`` or ``AsyncVectorEnv``) with the 
 autoreset mode: when a sub-env ends, ``step`` returns the first observation of the next episode
 and puts the real last observation in ``info["final_obs"]``, which is what a replay buffer must
 store to bootstrap correctly on truncation.
+
+``ALE/*`` ids get the Atari preprocessing of :mod:`rl_lab.rl.atari`; its training envs differ
+from its evaluation envs (``training``), other envs are the same in both roles.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -18,6 +21,7 @@ from gymnasium.wrappers.vector import RecordEpisodeStatistics
 from omegaconf import DictConfig, OmegaConf
 
 from rl_lab.errors import ConfigError
+from rl_lab.rl.atari import AtariSettings, is_atari, make_atari_env, make_atari_vec_env
 from rl_lab.rl.envs_custom import register_custom_envs
 
 
@@ -57,15 +61,22 @@ def _make_kwargs(env_cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
 
 
 def make_vec_env(
-    env_cfg: DictConfig, num_envs: int | None = None, render_mode: str | None = None
+    env_cfg: DictConfig,
+    num_envs: int | None = None,
+    render_mode: str | None = None,
+    training: bool = True,
 ) -> VectorEnv:
     """Build the vectorized env described by ``env_cfg`` (id, num_envs, vectorization, kwargs).
 
     Episode returns and lengths are reported in ``info["episode"]`` by gymnasium's
-    ``RecordEpisodeStatistics``. Seed it with ``env.reset(seed=...)``.
+    ``RecordEpisodeStatistics`` (Atari: whole games, raw scores). Seed it with
+    ``env.reset(seed=...)``. ``training=False`` gives evaluation envs (Atari: no life-loss
+    terminals, no reward clipping).
     """
     check_env_id(env_cfg.id)
     num_envs = int(num_envs or env_cfg.num_envs)
+    if is_atari(env_cfg.id):
+        return make_atari_vec_env(env_cfg, num_envs, training, render_mode)
     kwargs = _make_kwargs(env_cfg)
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
@@ -88,9 +99,33 @@ def env_spaces(env_cfg: DictConfig) -> tuple[gym.Space, gym.Space]:
         envs.close()
 
 
-def make_env(env_cfg: DictConfig, render_mode: str | None = None) -> gym.Env:
-    """Build one (non-vectorized) env, e.g. for recording a video."""
+def make_env(
+    env_cfg: DictConfig,
+    render_mode: str | None = None,
+    training: bool = False,
+    monitor: Callable[[gym.Env], gym.Env] | None = None,
+) -> gym.Env:
+    """Build one (non-vectorized) env, e.g. for recording a video.
+
+    Atari games get their preprocessing (always with the gymnasium wrappers), for training
+    (life-loss terminals, clipped rewards) or, by default, for evaluation; ``monitor`` wraps
+    the game below those training-only steps so it sees whole games with raw scores.
+    """
     check_env_id(env_cfg.id)
+    if is_atari(env_cfg.id):
+        settings = AtariSettings.from_config(env_cfg)
+        kwargs = env_cfg.get("kwargs")
+        max_steps = env_cfg.get("max_episode_steps")
+        return make_atari_env(
+            str(env_cfg.id),
+            settings,
+            training,
+            clip_rewards=training and settings.clip_rewards,
+            max_episode_steps=None if max_steps is None else int(max_steps),
+            render_mode=render_mode,
+            monitor=monitor,
+            kwargs=OmegaConf.to_container(kwargs, resolve=True) if kwargs else None,
+        )
     kwargs = _make_kwargs(env_cfg)
     if render_mode is not None:
         kwargs["render_mode"] = render_mode

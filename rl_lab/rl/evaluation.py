@@ -76,7 +76,8 @@ class Evaluator:
     def __init__(self, env_cfg: DictConfig, episodes: int, seed: int) -> None:
         self.episodes = episodes
         self.seed = seed
-        self.envs = make_vec_env(env_cfg, num_envs=episodes)
+        # evaluation envs: Atari games are played whole (no life-loss terminals), unclipped
+        self.envs = make_vec_env(env_cfg, num_envs=episodes, training=False)
 
     def evaluate(self, policy: Policy) -> EvalResult:
         """Play one episode per sub-env with ``policy``; later episodes are ignored.

@@ -2,7 +2,8 @@
 
 It owns time: collecting experience from the vector env into the replay buffer, deciding when
 to train (``learning_starts``, ``train_freq``, ``gradient_steps`` as in Stable-Baselines3),
-periodic greedy evaluation, TensorBoard logging, checkpoints and graceful interruption.
+periodic greedy evaluation, TensorBoard logging, checkpoints and graceful interruption. Atari
+games fill a :class:`~rl_lab.rl.frame_buffer.FrameReplayBuffer` (each frame stored once).
 
 An agent plugged into this loop provides ``random_actions(n, rng)``, ``act(obs, env_step, rng)``,
 ``predict(obs)``, ``update(batch, env_step) -> metrics``, ``on_env_step(env_step)``,
@@ -18,7 +19,9 @@ import numpy as np
 import torch
 
 from rl_lab.config import Rule, require
+from rl_lab.rl.atari import is_atari
 from rl_lab.rl.buffers import ReplayBuffer
+from rl_lab.rl.frame_buffer import FrameReplayBuffer
 from rl_lab.rl.loop import GracefulStop, Loop, LoopState
 from rl_lab.tracking import ProgressBar
 
@@ -63,17 +66,31 @@ class OffPolicyLoop(Loop):
     """
 
     def make_envs(self) -> Any:
-        """The training envs, and the replay buffer shaped by their spaces."""
+        """The training envs, and the replay buffer shaped by their spaces.
+
+        Atari observations are stacks of frames: their buffer stores each frame once.
+        """
         envs = super().make_envs()
         space, action_space = envs.single_observation_space, envs.single_action_space
-        self.buffer = ReplayBuffer(
-            self.cfg.agent.buffer_size,
-            space.shape,
-            space.dtype,
-            action_space.shape,
-            action_space.dtype if action_space.shape else np.int64,
-            num_envs=envs.num_envs,
-        )
+        action_shape = action_space.shape
+        action_dtype = action_space.dtype if action_space.shape else np.int64
+        if is_atari(self.cfg.env.id):
+            self.buffer: ReplayBuffer | FrameReplayBuffer = FrameReplayBuffer(
+                self.cfg.agent.buffer_size,
+                space.shape,
+                action_shape,
+                action_dtype,
+                num_envs=envs.num_envs,
+            )
+        else:
+            self.buffer = ReplayBuffer(
+                self.cfg.agent.buffer_size,
+                space.shape,
+                space.dtype,
+                action_shape,
+                action_dtype,
+                num_envs=envs.num_envs,
+            )
         return envs
 
     def extra_state(self, for_resume: bool) -> dict[str, Any]:

@@ -62,6 +62,8 @@ class ActorCriticPolicy(nn.Module):
         lstm: ``{"hidden_size": 64, "num_layers": 1}`` for a recurrent policy, or ``None``.
         init: weight init scheme (``orthogonal`` uses SB3's gains; ``default`` keeps torch's).
         log_std_init: initial log standard deviation of Gaussian policies.
+        mixed_precision: run the encoders in bfloat16 autocast (CUDA); the LSTM cores and the
+            heads get float32 features, so distributions and values stay float32.
 
     Raises:
         ValueError: an action space other than ``Discrete`` or 1-D ``Box``, or a bad encoder.
@@ -76,9 +78,11 @@ class ActorCriticPolicy(nn.Module):
         lstm: Mapping[str, Any] | None = None,
         init: str = "orthogonal",
         log_std_init: float = 0.0,
+        mixed_precision: bool = False,
     ) -> None:
         super().__init__()
         self.obs_shape = tuple(observation_space.shape)
+        self.mixed_precision = mixed_precision
         self.recurrent = lstm is not None
 
         def trunk() -> Trunk:
@@ -124,15 +128,22 @@ class ActorCriticPolicy(nn.Module):
         """
         trunk = self.trunks[index]
         if trunk.lstm is None:
-            return trunk.encoder(obs), None
+            return self._encode(trunk, obs), None
         sequence = obs.dim() == len(self.obs_shape) + 2
-        x = trunk.encoder(obs.reshape(-1, *self.obs_shape))  # (T*B or B, F)
+        x = self._encode(trunk, obs.reshape(-1, *self.obs_shape))  # (T*B or B, F)
         if sequence:
             x = x.view(obs.shape[0], obs.shape[1], -1)  # (T, B, F)
         if state is None:
             state = self.initial_state(x.shape[-2])
         out, (h, c) = trunk.lstm(x, (state[index, 0], state[index, 1]), starts)
         return out.reshape(-1, out.shape[-1]), torch.stack((h, c))
+
+    def _encode(self, trunk: Trunk, obs: Tensor) -> Tensor:
+        """``trunk.encoder(obs)``, in bfloat16 autocast with ``mixed_precision``; float32 out."""
+        if not self.mixed_precision:
+            return trunk.encoder(obs)
+        with torch.autocast(obs.device.type, dtype=torch.bfloat16):
+            return trunk.encoder(obs).float()
 
     def forward(
         self, obs: Tensor, state: Tensor | None = None, episode_starts: Tensor | None = None

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rl_lab.rl.buffers import to_device
+
 
 def compute_gae(
     rewards: np.ndarray,
@@ -195,7 +197,8 @@ class RolloutBuffer:
                 "returns": self.returns,
                 "episode_starts": self.episode_starts,
             }
-            self._tensors = {k: torch.as_tensor(v, device=self.device) for k, v in fields.items()}
+            # once per rollout; pinned, non-blocking copies on CUDA (uint8 frames stay uint8)
+            self._tensors = {k: to_device(v, self.device) for k, v in fields.items()}
         return self._tensors
 
     def minibatches(

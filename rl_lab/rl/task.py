@@ -21,6 +21,7 @@ from rl_lab.baselines.sb3 import Sb3Agent, Sb3Loop
 from rl_lab.config import COMMON_RULES, ENV_RULES, RL_RULES, validate
 from rl_lab.errors import ConfigError
 from rl_lab.rl.actor_critic import A2C, PPO
+from rl_lab.rl.atari import ATARI_RULES, AtariSettings, check_atari_config, is_atari
 from rl_lab.rl.dqn import DQN
 from rl_lab.rl.envs import check_env_id, env_spaces
 from rl_lab.rl.evaluation import Evaluator, greedy_policy, record_episode_gif
@@ -76,8 +77,13 @@ def validate_config(cfg: DictConfig) -> None:
     if cfg.agent.name in SB3_ALGOS:
         sb3_kwargs(SB3_ALGOS[cfg.agent.name], cfg.agent)  # raises on what SB3 cannot take
     check_env_id(cfg.env.id)
+    if is_atari(cfg.env.id):
+        AtariSettings.from_config(cfg.env)  # a clear error when env.atari is missing
+        validate(cfg, ATARI_RULES)
+        check_atari_config(cfg)
     preset_env = (cfg.get("tuned_preset") or "").partition("/")[2]
-    if preset_env and preset_env != cfg.env.id:
+    atari_preset = preset_env == "ALE/atari" and is_atari(cfg.env.id)  # one for every game
+    if preset_env and preset_env != cfg.env.id and not atari_preset:
         log.warning(
             "The tuned preset %s was applied, but env.id=%s: its hyperparameters were tuned for "
             "%s. Select the env with env=%s to get its own preset (or the agent's defaults).",

@@ -1,0 +1,316 @@
+"""Sweeps at scale: parallel (joblib) and distributed (Ray) launchers, the Optuna search, and
+the rl_lab.sweeps helpers (thread limits, best-trial preset, trials, HPARAMS view)."""
+
+import json
+import math
+import os
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import OmegaConf
+
+from rl_lab import app
+from rl_lab.summarize import build_report
+from rl_lab.sweeps import best_preset, threads
+from rl_lab.sweeps.failed_trials import FailedTrialError, NanAsFailedTrial
+from rl_lab.sweeps.hparams_view import MISSING, harmonize
+from rl_lab.sweeps.trials import Trial, best_trial, rank_trials, trial_params
+from tests.conftest import TINY, run_cli
+
+# ---------------------------------------------------------------------------------------------
+# Thread limits
+
+
+@pytest.mark.parametrize(
+    ("launcher", "cores", "expected"),
+    [
+        ({"n_jobs": 2}, 2, 1),
+        ({"n_jobs": -1}, 8, 1),  # joblib: -1 = one job per core
+        ({"n_jobs": 2}, 8, 4),
+        ({"n_jobs": -3}, 8, 1),  # 8 + 1 - 3 = 6 jobs at once
+        ({"n_jobs": 4}, 2, 1),  # more jobs than cores: still one thread each
+        ({"ray": {"init": {}, "remote": {"num_cpus": 3}}}, 16, 3),
+        ({"ray": {"init": {}, "remote": {}}}, 16, 1),  # Ray reserves one CPU per task
+        ({"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}, 4, 4),
+    ],
+)
+def test_job_cpus_is_the_jobs_share_of_the_cores(launcher, cores, expected):
+    assert threads.job_cpus(launcher, cores) == expected
+
+
+@pytest.fixture
+def restore_threads(monkeypatch: pytest.MonkeyPatch):
+    for name in threads.THREAD_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_job_threads_limits_a_multirun_job(restore_threads, monkeypatch, caplog):
+    monkeypatch.setattr(threads, "available_cores", lambda: 4)
+    config = OmegaConf.create(
+        {"torch_threads": 3, "hydra": {"mode": "MULTIRUN", "launcher": {"n_jobs": 2}}}
+    )
+    threads.JobThreads().on_job_start(config, task_function=None)
+    assert torch.get_num_threads() == 2
+    assert all(os.environ[name] == "2" for name in threads.THREAD_ENV_VARS)
+    assert "torch_threads=3 but this job's share of the 4 cores is 2" in caplog.text
+
+
+def test_job_threads_leaves_single_runs_alone(restore_threads):
+    config = OmegaConf.create(
+        {"torch_threads": 1, "hydra": {"mode": "RUN", "launcher": {"n_jobs": 2}}}
+    )
+    before = torch.get_num_threads()
+    threads.JobThreads().on_job_start(config, task_function=None)
+    assert torch.get_num_threads() == before
+    assert "OMP_NUM_THREADS" not in os.environ
+
+
+def test_two_sweeps_started_in_the_same_second_get_their_own_directories():
+    from hydra import compose, initialize_config_dir
+    from hydra.core.utils import setup_globals
+
+    import rl_lab.__main__ as entry
+
+    setup_globals()  # Hydra's ${now:...} resolver
+    dirs = []
+    with initialize_config_dir(config_dir=entry.CONFIG_DIR, version_base="1.3"):
+        for _ in range(2):
+            cfg = compose(config_name="config", return_hydra_config=True)
+            dirs.append((cfg.hydra.sweep.dir, cfg.hydra.run.dir))
+    (sweep_a, run_a), (sweep_b, run_b) = dirs
+    assert sweep_a != sweep_b and run_a != run_b
+    assert re.fullmatch(r"outputs/multirun/\d{4}-\d{2}-\d{2}/\d{2}-\d{2}-\d{2}-\d{6}", sweep_a)
+    assert run_a.endswith("_dqn_CartPole-v1_s0")  # the task's run name is kept
+
+
+# ---------------------------------------------------------------------------------------------
+# Failed trials, best-trial preset, trials, HPARAMS values
+
+
+def _job_return(value: object) -> JobReturn:
+    job = JobReturn(status=JobStatus.COMPLETED)
+    job.return_value = value
+    return job
+
+
+def test_nan_objective_becomes_a_failed_optuna_trial(tmp_path: Path):
+    (tmp_path / "results.json").write_text(
+        json.dumps({"status": "failed", "error": "Invalid configuration: batch_size\nmore"})
+    )
+    optuna = {"_target_": "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"}
+    config = OmegaConf.create(
+        {"hydra": {"sweeper": optuna, "runtime": {"output_dir": str(tmp_path)}}}
+    )
+    job = _job_return(math.nan)
+    NanAsFailedTrial().on_job_end(config, job)
+    assert job.status == JobStatus.FAILED
+    with pytest.raises(FailedTrialError, match="Invalid configuration: batch_size$"):
+        _ = job.return_value
+
+    finite = _job_return(12.5)
+    NanAsFailedTrial().on_job_end(config, finite)
+    assert finite.status == JobStatus.COMPLETED and finite.return_value == 12.5
+    # Other sweepers keep the NaN: a failed job would stop their sweep.
+    basic = OmegaConf.create({"hydra": {"sweeper": {"_target_": "BasicSweeper"}}})
+    kept = _job_return(math.nan)
+    NanAsFailedTrial().on_job_end(basic, kept)
+    assert kept.status == JobStatus.COMPLETED
+
+
+def test_config_difference_keeps_only_what_the_preset_must_set():
+    baseline = {"seed": 0, "agent": {"lr": 1e-3, "net": [64, 64], "gamma": 0.99}, "gone": 1}
+    config = {"seed": 0, "agent": {"lr": 5e-4, "net": [16, 16], "gamma": 0.99}, "new": {"a": 1}}
+    assert best_preset.config_difference(config, baseline) == {
+        "agent": {"lr": 5e-4, "net": [16, 16]},
+        "new": {"a": 1},
+    }
+
+
+def _write_job(root: Path, number: int, objective: float, status: str = "completed") -> Path:
+    job = root / f"{number}_dqn_CartPole-v1_s0"
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "hydra.yaml").write_text(
+        f"hydra:\n  job:\n    num: {number}\n  runtime:\n    choices:\n"
+        "      agent: dqn\n      experiment: dqn_cartpole_search\n      hydra/sweeper: optuna\n"
+    )
+    (job / "config.yaml").write_text(f"seed: 0\nagent:\n  learning_rate: {number}.0\n")
+    results = {"status": status, "objective": objective, "seed": 0}
+    (job / "results.json").write_text(json.dumps(results))
+    return job
+
+
+def test_best_job_is_the_earliest_of_the_best(tmp_path: Path):
+    _write_job(tmp_path, 0, 100.0)
+    _write_job(tmp_path, 1, 500.0)
+    _write_job(tmp_path, 2, 500.0)
+    _write_job(tmp_path, 3, 900.0, status="failed")
+    best = best_preset.find_best_job(tmp_path, "maximize")
+    assert (best.number, best.objective) == (1, 500.0)
+    assert best.choices["agent"] == "dqn"
+    assert best_preset.group_overrides(best.choices) == ["agent=dqn"]
+    assert best_preset.find_best_job(tmp_path, "minimize").number == 0
+
+
+def test_best_preset_needs_a_completed_job(tmp_path: Path):
+    _write_job(tmp_path, 0, math.nan)
+    with pytest.raises(best_preset.PresetError, match="no completed job"):
+        best_preset.find_best_job(tmp_path)
+
+
+def test_trials_rank_best_first_then_failed_then_running(tmp_path: Path):
+    def trial(number, state, objective):
+        return Trial(number, state, objective, {}, tmp_path)
+
+    trials = [
+        trial(0, "completed", 3.0),
+        trial(1, "failed", math.nan),
+        trial(2, "incomplete", math.nan),
+        trial(3, "completed", 1.0),
+        trial(4, "completed", 3.0),
+    ]
+    assert [t.number for t in rank_trials(trials, "maximize")] == [0, 4, 3, 1, 2]
+    assert [t.number for t in rank_trials(trials, "minimize")] == [3, 0, 4, 1, 2]
+    assert best_trial(trials, "maximize").number == 0
+    assert best_trial(trials[1:3], "maximize") is None
+
+
+def test_trial_params_are_the_searched_and_varying_keys():
+    overrides = [
+        ["a.lr=0.1", "b=1", "experiment=x"],
+        ["a.lr=0.2", "b=2", "experiment=x"],
+        ["a.lr=0.3"],  # a job that has only started: run_info.json with fewer overrides
+    ]
+    assert trial_params(overrides, ["a.lr"]) == [
+        {"a.lr": "0.1", "b": "1"},
+        {"a.lr": "0.2", "b": "2"},
+        {"a.lr": "0.3"},
+    ]
+
+
+def test_harmonize_gives_every_job_the_same_keys_and_types():
+    rows, keys = harmonize(
+        [
+            {"lr": 1e-3, "n_epochs": 10, "double_q": True, "name": "dqn"},
+            {"lr": 3, "double_q": False, "name": "dqn"},
+        ]
+    )
+    assert keys == ["double_q", "lr", "n_epochs", "name"]  # differing first, then constant
+    assert rows[0] == {"lr": 1e-3, "n_epochs": "10", "double_q": True, "name": "dqn"}
+    assert rows[1] == {"lr": 3.0, "n_epochs": MISSING, "double_q": False, "name": "dqn"}
+    assert isinstance(rows[1]["lr"], float)
+
+
+# ---------------------------------------------------------------------------------------------
+# Launchers and the search end to end, on tiny budgets
+
+
+def _jobs(sweep_dir: Path) -> list[Path]:
+    return sorted(p for p in sweep_dir.iterdir() if p.is_dir() and p.name[0].isdigit())
+
+
+def _results(job: Path) -> dict:
+    return json.loads((job / "results.json").read_text())
+
+
+def _share_of_cores(parallel_jobs: int) -> int:
+    return max(1, threads.available_cores() // parallel_jobs)
+
+
+def test_joblib_sweep_keeps_going_past_a_failed_job(compose_cfg, tmp_path):
+    # gamma=1.5 fails validation: that job records the failure, the other one still trains.
+    sweep = tmp_path / "sweep"
+    proc = run_cli(
+        "-m",
+        *TINY,
+        "agent.gamma=0.99,1.5",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        f"hydra.sweep.dir={sweep}",
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    ok, failed = _jobs(sweep)
+    assert _results(ok)["status"] == "completed"
+    assert any((ok / "tb").iterdir())
+    assert _results(failed)["status"] == "failed"
+    assert "agent.gamma" in _results(failed)["error"]
+    # Each job ran with its share of the cores (two jobs at once).
+    share = _share_of_cores(2)
+    assert f"Job threads: {share} (this job's share of" in (ok / "run.log").read_text()
+
+    # The same config trained alone gives the same result: parallel jobs do not change numbers.
+    alone = app.run(compose_cfg(*TINY, "agent.gamma=0.99"), tmp_path / "alone", [])
+    assert alone["objective"] == _results(ok)["objective"]
+
+    good, bad = sorted(build_report(sweep).groups, key=lambda g: "gamma=1.5" in g.label)
+    assert (good.n_completed, good.n_failed) == (1, 0)
+    assert (bad.n_completed, bad.n_failed) == (0, 1)
+    assert "agent.gamma" in bad.failures[0].error
+
+
+def test_ray_sweep_on_a_local_instance(tmp_path, monkeypatch):
+    # Without a cluster Ray binds the local instance to loopback only.
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    proc = run_cli(
+        "-m",
+        *TINY,
+        "seed=0,1",
+        "hydra/launcher=ray",
+        "launcher.num_cpus=2",
+        f"hydra.sweep.dir={tmp_path}",
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Started a local Ray instance" in proc.stdout + proc.stderr
+    jobs = _jobs(tmp_path)
+    assert [p.name for p in jobs] == ["0_dqn_CartPole-v1_s0", "1_dqn_CartPole-v1_s1"]
+    assert [_results(job)["seed"] for job in jobs] == [0, 1]
+    assert all(_results(job)["status"] == "completed" for job in jobs)
+    assert "Job threads: 1 (this job's share of" in (jobs[0] / "run.log").read_text()
+    (group,) = build_report(tmp_path).groups  # launcher.num_cpus does not split the group
+    assert group.n_completed == 2 and group.seeds == (0, 1)
+
+
+def test_optuna_search_and_its_best_preset(tmp_path):
+    sweep = tmp_path / "search"
+    # gamma=1.5 is invalid: the trials that draw it fail and the search goes on.
+    proc = run_cli(
+        "-m",
+        "experiment=dqn_cartpole_search",
+        *TINY,
+        "agent.gamma=choice(0.99,1.5)",
+        "hydra.sweeper.n_trials=4",
+        "hydra.callbacks.best_preset.name=tiny_best",
+        f"hydra.sweep.dir={sweep}",
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = build_report(sweep)
+    states = [t.state for t in report.trials]
+    assert len(states) == 4 and "failed" in states and "completed" in states
+    best = best_trial(report.trials, "maximize")
+    # The value Optuna saw for the best trial is the objective the app's main returned.
+    optimization = OmegaConf.load(sweep / "optimization_results.yaml")
+    assert optimization.best_value == _results(best.path)["objective"]
+    assert (sweep / "trials.md").read_text().count("★ |") == 1
+
+    # The preset reruns the best trial: same config, same seed, same objective.
+    presets = tmp_path / "presets"
+    (presets / "experiment").mkdir(parents=True)
+    (presets / "experiment" / "tiny_best.yaml").write_text((sweep / "tiny_best.yaml").read_text())
+    rerun = tmp_path / "rerun"
+    proc = run_cli(
+        "experiment=tiny_best",
+        "progress=false",  # display only: not part of the preset
+        f"hydra.searchpath=[gymenv://rl_lab,file://{presets}]",
+        f"hydra.run.dir={rerun}",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert _results(rerun)["objective"] == optimization.best_value
+    assert OmegaConf.load(rerun / "config.yaml") == OmegaConf.load(best.path / "config.yaml")
