@@ -42,8 +42,9 @@ How to extend it (the GAN trainer does this with two networks and two optimizers
 The contract, hook by hook:
 
 - :meth:`Trainer.train_step` returns *batch means* as 0-d tensors keyed by their TensorBoard tag
-  (``train/...``); the loop weights them by the batch size and reports epoch means. Return
-  detached tensors, not floats: a ``.item()`` per batch costs a device sync.
+  (``train/...``); the loop weights them by the batch size and reports epoch means (a tag some
+  batches leave out is averaged over those that report it). Return detached tensors, not
+  floats: a ``.item()`` per batch costs a device sync.
 - :meth:`Trainer.evaluate` returns the epoch's evaluation metrics (``val/...``) as floats. The
   monitored metric of the callbacks (``trainer.monitor``, e.g. ``val/loss``) must be among them
   or among the epoch's training metrics.
@@ -288,10 +289,13 @@ class Trainer:
             list(callbacks) if callbacks is not None else default_callbacks(cfg.trainer, run_dir)
         )
         self.resumed = False
-        # the unfinished epoch: its sample order, metric sums and time (saved on interrupt)
+        # the unfinished epoch (saved on interrupt): its sample order, the batch metrics not yet
+        # summed, the per-tag sums and sample counts, and its training time
         self._order: Tensor | None = None
+        self._pending: list[dict[str, Tensor]] = []
+        self._pending_counts: list[int] = []
         self._sums: dict[str, Tensor] = {}
-        self._samples = 0
+        self._counts: dict[str, int] = {}
         self._train_time = 0.0
         self._session_start, self._wall_before = time.perf_counter(), 0.0
 
@@ -407,37 +411,52 @@ class Trainer:
         if self.state.batch == 0:  # a new epoch (else: continue an interrupted one)
             order = torch.randperm(n_samples, generator=self.generator)
             self._order = order.to(self.device)
-            self._sums, self._samples, self._train_time = {}, 0, 0.0
+            self._pending, self._pending_counts, self._sums, self._counts = [], [], {}, {}
+            self._train_time = 0.0
         for network in self.networks().values():
             network.train()
-        order, sums = self._order, self._sums
+        order, pending, pending_counts = self._order, self._pending, self._pending_counts
         n_batches = math.ceil(n_samples / size)
         refresh = max(1, n_batches // 50)  # progress/NaN checks: ~50 per epoch, one sync each
         started = time.perf_counter()
         for index in range(self.state.batch, n_batches):
             rows = order[index * size : (index + 1) * size]
-            count = rows.shape[0]
+            count = min(size, n_samples - index * size)
             # a trailing batch of one sample is skipped: BatchNorm cannot train on it
             if count > 1 or n_samples == 1:
-                metrics = self.train_step(tuple(t[rows] for t in tensors))
-                for tag, value in metrics.items():
-                    weighted = value * count
-                    sums[tag] = sums[tag] + weighted if tag in sums else weighted
-                self._samples += count
+                # kept as is and summed every `refresh` batches: one stack per tag is cheaper
+                # than tensor arithmetic on every batch
+                pending.append(self.train_step(tuple(t[rows] for t in tensors)))
+                pending_counts.append(count)
                 self.state.steps += 1
             self.state.batch = index + 1
             if stop.requested:
                 self._train_time += time.perf_counter() - started
                 self.interrupt(stop.requested)
             if self.state.batch % refresh == 0 or self.state.batch == n_batches:
-                means = self._means(sums)
+                self._flush_pending()
+                means = self._means()
                 self._check_finite(means)
                 progress.update(self.state.batch, means)
         self._train_time += time.perf_counter() - started
-        return self._means(sums)
+        return self._means()
 
-    def _means(self, sums: dict[str, Tensor]) -> dict[str, float]:
-        return {tag: (total / max(self._samples, 1)).item() for tag, total in sums.items()}
+    def _flush_pending(self) -> None:
+        """Add the pending batch means, weighted by batch size, to the epoch's per-tag sums (a
+        tag some batches do not report is averaged over the batches that do)."""
+        pending, counts = self._pending, self._pending_counts
+        for tag in dict.fromkeys(tag for metrics in pending for tag in metrics):
+            reported = [(m[tag], n) for m, n in zip(pending, counts, strict=True) if tag in m]
+            values = torch.stack([value for value, _ in reported])
+            weights = torch.tensor([n for _, n in reported], dtype=values.dtype).to(values.device)
+            total = (values * weights).sum()
+            self._sums[tag] = self._sums[tag] + total if tag in self._sums else total
+            self._counts[tag] = self._counts.get(tag, 0) + sum(n for _, n in reported)
+        pending.clear()
+        counts.clear()
+
+    def _means(self) -> dict[str, float]:
+        return {tag: (total / self._counts[tag]).item() for tag, total in self._sums.items()}
 
     def _check_finite(self, means: dict[str, float]) -> None:
         bad = {tag: value for tag, value in means.items() if not math.isfinite(value)}
@@ -524,8 +543,13 @@ class Trainer:
             if self.state.batch > 0:
                 payload["partial_epoch"] = {
                     "order": self._order.cpu(),
+                    "pending": [
+                        {tag: value.detach().cpu() for tag, value in metrics.items()}
+                        for metrics in self._pending
+                    ],
+                    "pending_counts": list(self._pending_counts),
                     "sums": {tag: value.detach().cpu() for tag, value in self._sums.items()},
-                    "samples": self._samples,
+                    "counts": dict(self._counts),
                     "train_time_s": self._train_time,
                 }
         return payload
@@ -550,8 +574,13 @@ class Trainer:
         partial = payload.get("partial_epoch")
         if partial is not None:
             self._order = partial["order"].to(self.device)
+            self._pending = [
+                {tag: value.to(self.device) for tag, value in metrics.items()}
+                for metrics in partial["pending"]
+            ]
+            self._pending_counts = [int(n) for n in partial["pending_counts"]]
             self._sums = {tag: value.to(self.device) for tag, value in partial["sums"].items()}
-            self._samples = int(partial["samples"])
+            self._counts = {tag: int(n) for tag, n in partial["counts"].items()}
             self._train_time = float(partial["train_time_s"])
         self.load_extra_state(payload)
         restore_rng(self.generator, payload["rng"])

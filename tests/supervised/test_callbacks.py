@@ -186,3 +186,18 @@ def test_constant_schedule_from_the_config(supervised_cfg):
     trainer.fit()
     assert lrs(trainer) == pytest.approx([0.2, 0.2, 0.2])
     assert [type(cb).__name__ for cb in trainer.callbacks] == ["LRSchedule"]
+
+
+def test_epoch_means_weight_batches_by_size_and_skip_batches_without_a_tag(supervised_cfg):
+    class Reporting(ScriptedTrainer):
+        def train_step(self, batch):
+            metrics = {"train/size": torch.tensor(float(batch[0].shape[0]))}
+            if self.state.batch % 2 == 0:  # batches 0 and 2 of the epoch
+                metrics["train/even"] = torch.tensor(float(self.state.batch))
+            return metrics
+
+    cfg = supervised_cfg("trainer.epochs=1", "trainer.batch_size=10")
+    trainer = Reporting(cfg, None, [1.0], callbacks=[])
+    record = trainer.fit().history[0]  # 32 samples: batches of 10, 10, 10 and 2
+    assert record["train/size"] == pytest.approx((3 * 10 * 10 + 2 * 2) / 32)
+    assert record["train/even"] == pytest.approx((0 * 10 + 2 * 10) / 20)
