@@ -8,6 +8,7 @@ Map:
 - :mod:`~rl_lab.supervised.models` — MLP, CNN (LeNet-style or deep) and row-by-row LSTM
   classifiers built from ``cfg.model``.
 - :mod:`~rl_lab.supervised.lr_finder` — the LR range test (``mode=lr_find``).
+- :mod:`~rl_lab.supervised.augment` — random flips and shifts of training batches.
 - :mod:`~rl_lab.supervised.figures` — confusion matrix and LR-finder plots.
 - :mod:`~rl_lab.supervised.progress` — the live progress bar.
 - :mod:`~rl_lab.supervised.task` — ``task=supervised``: train, eval and lr_find modes.

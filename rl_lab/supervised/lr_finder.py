@@ -84,20 +84,17 @@ def suggest(lrs: list[float], losses: list[float]) -> tuple[float | None, float 
     before the lowest point (after it the loss only climbs); the first and last 5% of the curve
     are skipped, where the smoothing is still warming up or the loss is exploding.
     """
-    finite = [i for i, loss in enumerate(losses) if math.isfinite(loss)]
+    finite = {i for i, loss in enumerate(losses) if math.isfinite(loss)}
     if len(finite) < 3:
         return None, None
     best = min(finite, key=lambda i: losses[i])
     skip = max(1, len(lrs) // 20)
-    candidates = [i for i in range(skip, min(best, len(lrs) - skip) + 1) if i in set(finite)]
-    steepest = None
-    slopes = []
-    for i in candidates:
-        if i - 1 in finite and i + 1 < len(losses) and math.isfinite(losses[i + 1]):
-            slope = (losses[i + 1] - losses[i - 1]) / math.log(lrs[i + 1] / lrs[i - 1])
-            slopes.append((slope, i))
-    if slopes:
-        steepest = lrs[min(slopes)[1]]
+    slopes = [  # central differences of the loss against log(lr)
+        ((losses[i + 1] - losses[i - 1]) / math.log(lrs[i + 1] / lrs[i - 1]), i)
+        for i in range(skip, min(best, len(lrs) - skip) + 1)
+        if {i - 1, i, i + 1} <= finite
+    ]
+    steepest = lrs[min(slopes)[1]] if slopes else None
     return lrs[best], steepest
 
 

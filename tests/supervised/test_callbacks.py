@@ -58,6 +58,8 @@ class ScriptedTrainer(Trainer):
 
 def scripted(supervised_cfg, losses, *overrides, run_dir=None, callbacks=None, lr=0.1):
     cfg = supervised_cfg(
+        "trainer.monitor=val/loss",  # the scripted metric
+        "trainer.monitor_mode=min",
         f"trainer.epochs={len(losses)}",
         "trainer.batch_size=8",
         f"trainer.optimizer.lr={lr}",

@@ -102,7 +102,7 @@ def test_eval_rejects_missing_and_corrupt_checkpoints(supervised_cfg, tmp_path):
         ("trainer.schedule.name=cyclic", r"constant, step, cosine, plateau"),
         ("mode=sample", r"mode='sample'.*train, eval, lr_find"),
         ("trainer.optimizer.nesterov=true", r"nesterov=true applies to sgd only"),
-        ("trainer.monitor=val/accuracy", r"set trainer.monitor_mode=max"),
+        ("trainer.monitor=val/loss", r"set trainer.monitor_mode=min"),
         ("lr_find.lr_min=100", r"lr_find.lr_min=100.* below lr_find.lr_max"),
         ("model.dropout=1.5", r"model.dropout=1.5"),
         ("dataset.val_size=-1", r"dataset.val_size=-1"),
