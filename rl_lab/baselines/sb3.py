@@ -46,8 +46,9 @@ from rl_lab.baselines.mapping import Sb3Algo, sb3_algo, sb3_kwargs
 from rl_lab.rl.atari import is_atari
 from rl_lab.rl.envs import make_env
 from rl_lab.rl.evaluation import Policy, greedy_policy
-from rl_lab.rl.loop import GracefulStop, Loop, LoopState, crossed
+from rl_lab.rl.loop import Loop, LoopState, crossed
 from rl_lab.rl.normalization import FrozenObsNormalizer, load_rms, rms_state
+from rl_lab.signals import GracefulStop
 from rl_lab.tracking import ProgressBar
 
 ZIP_NAME, BUFFER_NAME = "sb3_last.zip", "sb3_replay_buffer.pkl"

@@ -5,8 +5,10 @@ Map:
 - :mod:`~rl_lab.nets.activations` — ``ACTIVATIONS`` registry, :func:`make_activation`.
 - :mod:`~rl_lab.nets.dense` — :class:`MLP` encoder for vector (or flattened) observations.
 - :mod:`~rl_lab.nets.conv` — :class:`NatureCNN` encoder for stacked frames (Mnih et al. 2015),
-  :func:`conv_output_size`; the DCGAN blocks live in the same module.
-- :mod:`~rl_lab.nets.recurrent` — :class:`LSTMCore`, an LSTM that resets at episode starts.
+  :func:`conv_output_size`; the DCGAN blocks :class:`UpBlock`, :class:`DownBlock`,
+  :class:`ConvStack` and :func:`dcgan_stages`.
+- :mod:`~rl_lab.nets.recurrent` — :class:`LSTMCore`, an LSTM that resets at episode starts;
+  :class:`LSTMEncoder`, which reads a sequence (an image row by row) into one feature vector.
 - :mod:`~rl_lab.nets.heads` — :class:`QHead`, :class:`DuelingQHead` (Wang et al. 2016), and the
   policy heads :class:`CategoricalHead`, :class:`GaussianHead`.
 - :mod:`~rl_lab.nets.distributions` — :class:`Categorical`, :class:`DiagGaussian` action
@@ -26,12 +28,19 @@ from rl_lab.nets.build import (
     build_head,
     build_q_network,
 )
-from rl_lab.nets.conv import NatureCNN, conv_output_size
+from rl_lab.nets.conv import (
+    ConvStack,
+    DownBlock,
+    NatureCNN,
+    UpBlock,
+    conv_output_size,
+    dcgan_stages,
+)
 from rl_lab.nets.dense import MLP, NORMS
 from rl_lab.nets.distributions import Categorical, DiagGaussian
 from rl_lab.nets.heads import CategoricalHead, DuelingQHead, GaussianHead, QHead
 from rl_lab.nets.init import INIT_SCHEMES, init_output_layers, init_weights, output_layers
-from rl_lab.nets.recurrent import LSTMCore, LSTMState
+from rl_lab.nets.recurrent import LSTMCore, LSTMEncoder, LSTMState
 
 __all__ = [
     "ACTIVATIONS",
@@ -41,19 +50,24 @@ __all__ = [
     "MLP",
     "NORMS",
     "Categorical",
+    "ConvStack",
+    "DownBlock",
     "CategoricalHead",
     "DiagGaussian",
     "DuelingQHead",
     "GaussianHead",
     "LSTMCore",
+    "LSTMEncoder",
     "LSTMState",
     "NatureCNN",
     "QHead",
     "QNetwork",
+    "UpBlock",
     "build_encoder",
     "build_head",
     "build_q_network",
     "conv_output_size",
+    "dcgan_stages",
     "init_output_layers",
     "init_weights",
     "make_activation",

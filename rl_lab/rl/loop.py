@@ -12,15 +12,12 @@ for (see ``off_policy.py``).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import random
-import signal
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -31,6 +28,7 @@ from rl_lab import checkpoint
 from rl_lab.errors import InterruptedRunError, TrainingDivergedError
 from rl_lab.rl.envs import make_vec_env
 from rl_lab.rl.evaluation import Evaluator, Policy, greedy_policy
+from rl_lab.signals import GracefulStop
 from rl_lab.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -51,33 +49,6 @@ class LoopState:
 def crossed(before: int, after: int, every: int) -> bool:
     """Whether a multiple of ``every`` lies in ``(before, after]`` (``every <= 0``: never)."""
     return every > 0 and after // every > before // every
-
-
-class GracefulStop:
-    """Turns the first SIGINT/SIGTERM into a request the loop honours at the next step.
-
-    A second signal interrupts immediately. Outside the main thread (some sweep launchers)
-    signals cannot be caught and the handlers are not installed.
-    """
-
-    def __init__(self) -> None:
-        self.requested: str | None = None
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.requested is not None:
-            raise KeyboardInterrupt
-        self.requested = signal.Signals(signum).name
-
-    def __enter__(self) -> GracefulStop:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 def rng_state(rng: np.random.Generator) -> dict[str, Any]:

@@ -22,7 +22,8 @@ from rl_lab.config import Rule, require
 from rl_lab.rl.atari import is_atari
 from rl_lab.rl.buffers import ReplayBuffer
 from rl_lab.rl.frame_buffer import FrameReplayBuffer
-from rl_lab.rl.loop import GracefulStop, Loop, LoopState
+from rl_lab.rl.loop import Loop, LoopState
+from rl_lab.signals import GracefulStop
 from rl_lab.tracking import ProgressBar
 
 #: The ``cfg.agent`` keys this loop reads (an off-policy agent does not take them itself).

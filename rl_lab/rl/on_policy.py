@@ -26,7 +26,7 @@ import torch
 
 from rl_lab.config import Rule
 from rl_lab.rl.evaluation import Policy, greedy_policy
-from rl_lab.rl.loop import GracefulStop, Loop, LoopState
+from rl_lab.rl.loop import Loop, LoopState
 from rl_lab.rl.normalization import (
     FrozenObsNormalizer,
     load_normalization_state,
@@ -34,6 +34,7 @@ from rl_lab.rl.normalization import (
     wrap_normalization,
 )
 from rl_lab.rl.rollout import RolloutBuffer
+from rl_lab.signals import GracefulStop
 from rl_lab.tracking import ProgressBar
 
 #: The ``cfg.agent`` keys this loop reads (an on-policy agent does not take them itself).

@@ -87,7 +87,7 @@ from torch.optim import Optimizer
 from rl_lab import checkpoint
 from rl_lab.config import Rule
 from rl_lab.errors import InterruptedRunError, TrainingDivergedError
-from rl_lab.rl.loop import GracefulStop
+from rl_lab.signals import GracefulStop
 from rl_lab.supervised.augment import Augment
 from rl_lab.supervised.callbacks import Callback, default_callbacks
 from rl_lab.supervised.progress import EpochProgress
