@@ -64,10 +64,11 @@ class Bench:
     sb3_algo: str  # PPO | A2C | RecurrentPPO
     sb3_kwargs: dict = field(default_factory=dict)
     sb3_policy_kwargs: str = "{}"  # a Python expression (torch.nn is `nn`) for policy_kwargs
-    normalize_obs: bool = False  # SB3: VecNormalize(norm_obs=True, norm_reward=False)
+    normalize: bool = False  # RL Zoo's ``normalize: true``: VecNormalize(obs and reward, gamma)
 
 
-#: RL Zoo's RecurrentPPO CartPoleNoVel policy (hyperparams/ppo_lstm.yml), used with VecNormalize.
+#: RL Zoo's RecurrentPPO CartPoleNoVel policy (hyperparams/ppo_lstm.yml), used with VecNormalize
+#: of observations and rewards (the zoo's ``normalize: true``).
 ZOO_NOVEL_POLICY = (
     "dict(ortho_init=False, activation_fn=nn.ReLU, lstm_hidden_size=64, "
     "enable_critic_lstm=True, net_arch=dict(pi=[64], vf=[64]))"
@@ -86,7 +87,7 @@ BENCHES = {
         "RecurrentPPO",
         ZOO_PPO_CARTPOLE,
         ZOO_NOVEL_POLICY,
-        normalize_obs=True,
+        normalize=True,
     ),
     # conf/preset/ppo/CartPoleNoVel-v1.yaml holds the same settings as the ppo_lstm preset
     "ppo_mlp-novel": Bench(
@@ -97,7 +98,7 @@ BENCHES = {
         "PPO",
         ZOO_PPO_CARTPOLE,
         NOVEL_MLP_POLICY,
-        normalize_obs=True,
+        normalize=True,
     ),
 }
 
@@ -148,8 +149,9 @@ else:
     import stable_baselines3
     cls, policy = getattr(stable_baselines3, algo), "MlpPolicy"
 venv = make_vec_env(env_id, n_envs=n_envs, seed=seed)
-if normalize:
-    venv = VecNormalize(venv, norm_obs=True, norm_reward=False)
+if normalize:  # as rl_lab.rl.normalization: rewards scaled by the return's std, not clipped
+    venv = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=kwargs.get("gamma", 0.99),
+                        clip_reward=float("inf"))
 model = cls(policy, venv, seed=seed, verbose=0, device="cpu",
             policy_kwargs=eval(policy_kwargs), **kwargs)
 started = time.perf_counter()
@@ -183,7 +185,7 @@ print(json.dumps({"mean_return": float(returns.mean()), "wall_time_s": wall,
 def run_sb3(bench: Bench, seed: int, total: int) -> dict:
     started = time.perf_counter()
     args = [bench.sb3_algo, bench.env, bench.n_envs, dict(bench.sb3_kwargs)]
-    args += [bench.sb3_policy_kwargs, bench.normalize_obs, total, seed]
+    args += [bench.sb3_policy_kwargs, bench.normalize, total, seed]
     proc = subprocess.run(
         [sys.executable, "-c", SB3_CHILD, json.dumps([*args, EVAL_SEED, EVAL_EPISODES])],
         cwd=ROOT,
