@@ -229,11 +229,12 @@ def seed_everything(seed: int) -> None:
 
 def epoch_line(record: dict[str, float]) -> str:
     """The metrics of an epoch record as one short log line, grouped by prefix:
-    ``train loss 0.4044 accuracy 0.9324 | val loss 0.3215 accuracy 0.9222 | lr 0.001``."""
+    ``train loss 0.4044 accuracy 0.9324 | val loss 0.3215 accuracy 0.9222 | lr 0.001``
+    (a GAN's ``losses/*`` make a ``losses`` group)."""
     groups: dict[str, list[str]] = {}
     for tag, value in record.items():
         prefix, _, name = tag.partition("/")
-        if prefix in ("train", "val"):
+        if prefix in ("train", "val", "losses"):
             groups.setdefault(prefix, []).append(f"{name} {value:.4g}")
         elif prefix == "charts" and name.startswith("learning_rate"):
             groups.setdefault("lr", []).append(f"{value:.3g}")
@@ -284,7 +285,7 @@ class Trainer:
         self.log_graph = bool(board.graph)
         # the epoch shuffler has its own generator so model code drawing random numbers
         # (dropout) does not change the order of the data
-        self.generator = torch.Generator().manual_seed(int(cfg.seed))
+        self.shuffle_rng = torch.Generator().manual_seed(int(cfg.seed))
         self.callbacks: list[Callback] = (
             list(callbacks) if callbacks is not None else default_callbacks(cfg.trainer, run_dir)
         )
@@ -409,7 +410,7 @@ class Trainer:
         n_samples = tensors[0].shape[0]
         size = self.batch_size
         if self.state.batch == 0:  # a new epoch (else: continue an interrupted one)
-            order = torch.randperm(n_samples, generator=self.generator)
+            order = torch.randperm(n_samples, generator=self.shuffle_rng)
             self._order = order.to(self.device)
             self._pending, self._pending_counts, self._sums, self._counts = [], [], {}, {}
             self._train_time = 0.0
@@ -539,7 +540,7 @@ class Trainer:
         if for_resume:
             payload["optimizers"] = {n: o.state_dict() for n, o in self.optimizers().items()}
             payload["callbacks"] = {cb.name: cb.state_dict() for cb in self.callbacks}
-            payload["rng"] = capture_rng(self.generator)
+            payload["rng"] = capture_rng(self.shuffle_rng)
             if self.state.batch > 0:
                 payload["partial_epoch"] = {
                     "order": self._order.cpu(),
@@ -583,7 +584,7 @@ class Trainer:
             self._counts = {tag: int(n) for tag, n in partial["counts"].items()}
             self._train_time = float(partial["train_time_s"])
         self.load_extra_state(payload)
-        restore_rng(self.generator, payload["rng"])
+        restore_rng(self.shuffle_rng, payload["rng"])
         self.resumed = True
 
     def interrupt(self, signal_name: str) -> None:

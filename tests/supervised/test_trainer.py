@@ -17,6 +17,7 @@ from rl_lab.supervised.trainer import (
     ClassifierTrainer,
     build_optimizer,
     classification_loss,
+    epoch_line,
 )
 from tests.supervised.conftest import last_weights, metrics_only, same_weights
 
@@ -169,3 +170,17 @@ def test_the_quadratic_cost_trains_the_shallow_net(train_run, tmp_path):
     losses = [h["train/loss"] for h in results["history"]]
     assert losses[-1] < losses[0] < 0.1  # MSE of probabilities vs one-hot: at most 0.2
     assert results["test"]["accuracy"] > 0.8
+
+
+def test_epoch_line_groups_metrics_by_prefix():
+    record = {
+        "train/loss": 0.40441,
+        "val/accuracy": 0.9222,
+        "losses/generator": 1.25,
+        "charts/learning_rate": 1e-3,
+        "time/epoch_s": 3.0,  # timings stay out of the line
+    }
+    assert (
+        epoch_line(record)
+        == "train loss 0.4044 | val accuracy 0.9222 | losses generator 1.25 | lr 0.001"
+    )
