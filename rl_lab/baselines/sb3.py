@@ -18,6 +18,7 @@ saved in ``last.pt``).
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -298,7 +299,12 @@ class Sb3Loop(Loop):
     def load_extra_state(self, payload: dict[str, Any]) -> None:
         zip_path = self.ckpt_dir / payload["sb3"]["zip"]
         agent = self.agent
-        agent.attach(agent.sb3_class.load(zip_path, env=self.envs, device=agent.model.device))
+        with warnings.catch_warnings():
+            # the saved model restores NStepReplayBuffer with its n-step kwargs; SB3 still warns
+            # that `n_steps` is ignored for a custom buffer class
+            warnings.filterwarnings("ignore", message=r"`n_steps=\d+` is ignored")
+            model = agent.sb3_class.load(zip_path, env=self.envs, device=agent.model.device)
+        agent.attach(model)
         load_vec_normalize_state(self.envs, payload.get("normalization"))
         buffer_path = Path(self.ckpt_dir / BUFFER_NAME)
         if buffer_path.exists() and isinstance(agent.model, OffPolicyAlgorithm):

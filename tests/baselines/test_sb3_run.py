@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -129,3 +130,18 @@ def test_sb3_recurrent_greedy_policy_keeps_one_lstm_state_per_env(compose_cfg):
         starts = np.zeros(2, dtype=bool)
         np.testing.assert_array_equal(actions, expected)
     assert not np.allclose(played[-1], agent.predict(observations[-1]))  # the memory matters
+
+
+@pytest.mark.filterwarnings("ignore:`n_steps=3` is ignored")
+def test_a_loaded_sb3_dqn_keeps_its_n_step_buffer(tmp_path):
+    # load_extra_state silences SB3's "n_steps is ignored" warning on load: the saved model
+    # brings NStepReplayBuffer back with its n-step settings
+    import gymnasium as gym
+    from stable_baselines3 import DQN
+    from stable_baselines3.common.buffers import NStepReplayBuffer
+
+    model = DQN("MlpPolicy", gym.make("CartPole-v1"), n_steps=3, gamma=0.9, buffer_size=100)
+    model.save(tmp_path / "dqn.zip")
+    loaded = DQN.load(tmp_path / "dqn.zip", env=gym.make("CartPole-v1"))
+    assert isinstance(loaded.replay_buffer, NStepReplayBuffer)
+    assert (loaded.replay_buffer.n_steps, loaded.replay_buffer.gamma) == (3, 0.9)
