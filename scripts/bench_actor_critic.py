@@ -135,6 +135,7 @@ from torch import nn
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecNormalize
 from rl_lab.rl.envs_custom import register_custom_envs
+from rl_lab.rl.normalization import EPSILON, OBS_CLIP
 register_custom_envs()
 (algo, env_id, n_envs, kwargs, policy_kwargs, normalize, total, seed, eval_seed,
  episodes) = json.loads(sys.argv[1])
@@ -149,9 +150,9 @@ else:
     import stable_baselines3
     cls, policy = getattr(stable_baselines3, algo), "MlpPolicy"
 venv = make_vec_env(env_id, n_envs=n_envs, seed=seed)
-if normalize:  # as rl_lab.rl.normalization: rewards scaled by the return's std, not clipped
+if normalize:  # the statistics of rl_lab.rl.normalization: rewards scaled, not clipped
     venv = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=kwargs.get("gamma", 0.99),
-                        clip_reward=float("inf"))
+                        clip_obs=OBS_CLIP, clip_reward=float("inf"), epsilon=EPSILON)
 model = cls(policy, venv, seed=seed, verbose=0, device="cpu",
             policy_kwargs=eval(policy_kwargs), **kwargs)
 started = time.perf_counter()

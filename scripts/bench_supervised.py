@@ -166,7 +166,7 @@ def run_preset(name: str, bench: Bench, out_dir: Path, data_dir: str, quick: boo
 # ----------------------------------------------------------------------------- overhead
 
 
-def overhead(data_dir: str, epochs: int, rounds: int, threads: int) -> dict:
+def overhead(data_dir: str, epochs: int, threads: int) -> dict:
     """Time per training pass: ClassifierTrainer vs a minimal loop (Géron's MLP, SGD, batch 32)."""
     import torch
     import torch.nn.functional as F
@@ -223,7 +223,7 @@ def overhead(data_dir: str, epochs: int, rounds: int, threads: int) -> dict:
         return trainer.state.history
 
     plain, ours_train, full_train, full_epoch = [], [], [], []
-    for index in range(rounds * epochs):
+    for index in range(epochs):
         plain.append(plain_epoch(index))
         ours_train += [h["time/train_s"] for h in ours(index, full=False)]
         history = ours(index, full=True)
@@ -233,7 +233,7 @@ def overhead(data_dir: str, epochs: int, rounds: int, threads: int) -> dict:
     return {
         "model": "fashion_mlp_300_100 (784-300-100-10, SGD lr 0.01, batch 32, 55,000 images)",
         "threads": threads,
-        "epochs_each": epochs * rounds,
+        "epochs_each": epochs,
         "plain_epoch_s": median(plain),
         "ours_train_pass_s": median(ours_train),
         "ours_with_callbacks_train_pass_s": median(full_train),
@@ -308,8 +308,9 @@ def main() -> None:
         metavar="NAME=N",
         help="torch_threads for one benchmark, e.g. fashion_cnn=1 (overrides --threads)",
     )
-    parser.add_argument("--overhead-epochs", type=int, default=4, help="epochs per round")
-    parser.add_argument("--overhead-rounds", type=int, default=3)
+    parser.add_argument(
+        "--overhead-epochs", type=int, default=12, help="epochs of each loop, taking turns"
+    )
     parser.add_argument("--quick", action="store_true", help="1 epoch per preset (smoke test)")
     args = parser.parse_args()
 
@@ -330,7 +331,7 @@ def main() -> None:
     over = None
     if "overhead" in args.benches:
         epochs = 1 if args.quick else args.overhead_epochs
-        over = overhead(args.data_dir, epochs, args.overhead_rounds, args.threads or 1)
+        over = overhead(args.data_dir, epochs, args.threads or 1)
     info["load_average_at_end"] = os.getloadavg()
     report = table(rows, over, info)
     print(report)
