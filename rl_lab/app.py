@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from rl_lab.allocator import reuse_freed_memory
 from rl_lab.errors import ConfigError, InterruptedRunError, RLLabError
 from rl_lab.run_dir import write_json, write_run_info
 
@@ -40,6 +41,9 @@ _GROUP_KEYS = {
     "model": "model.name",
     "dataset": "dataset.name",
 }
+
+#: Root keys that runs saved by older versions lack, and the value they take on resume.
+_NEWER_KEYS = {"reuse_freed_memory": True}
 
 
 def task_module(name: str) -> Any:
@@ -78,6 +82,9 @@ def resume_config(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> DictC
             "`python -m rl_lab resume=true hydra.run.dir=outputs/runs/<date>/<run>`."
         )
     saved = OmegaConf.load(saved_path)
+    for key, value in _NEWER_KEYS.items():
+        if key not in saved:
+            saved[key] = value
     for override in overrides:
         key = override.split("=", 1)[0].lstrip("+~")
         if key in ("resume", "mode") or key.startswith("hydra"):
@@ -113,6 +120,8 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> dict[str, Any]:
     device = resolve_device(cfg.device)
     if cfg.torch_threads is not None:
         torch.set_num_threads(cfg.torch_threads)
+    if cfg.reuse_freed_memory:
+        reuse_freed_memory()
     write_run_info(run_dir, cfg, device, overrides)
     return task.run(cfg, run_dir, device)
 

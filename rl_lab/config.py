@@ -144,6 +144,7 @@ COMMON_RULES: tuple[Rule, ...] = (
     Rule("seed", int, low=0),
     Rule("device", str, pattern=DEVICE_PATTERN, choices=("auto", "cpu", "cuda", "cuda:N")),
     Rule("torch_threads", int, low=1, nullable=True),
+    Rule("reuse_freed_memory", bool),
     Rule("resume", bool),
     Rule("progress", bool),
 )

@@ -39,6 +39,13 @@ ROOT = Path(__file__).resolve().parent.parent
 ENV_ID = "ALE/Pong-v5"
 STICKY = 0.25
 
+#: rl_lab's allocator settings (rl_lab/allocator.py), as glibc environment variables: the SB3
+#: row run with them shows how much of the difference they account for.
+MALLOC_ENV = {
+    "MALLOC_MMAP_THRESHOLD_": str(32 * 1024 * 1024),
+    "MALLOC_TRIM_THRESHOLD_": str(1024 * 1024 * 1024),
+}
+
 #: RL Zoo's Atari DQN settings (conf/preset/dqn/atari.yaml); learning_starts is --dqn-warmup.
 DQN = dict(
     buffer_size=100_000,
@@ -118,14 +125,14 @@ def worker_env(kind: str, n_envs: int, steps: int) -> dict:
     return {"sps": (steps // n_envs) * n_envs / elapsed}
 
 
-def worker_sb3(algo: str, steps: int, warmup: int) -> dict:
+def worker_sb3(algo: str, steps: int, warmup: int, threads: int) -> dict:
     """Train SB3 on Pong; returns its training SPS."""
     import torch
     from stable_baselines3 import DQN as SB3DQN
     from stable_baselines3 import PPO as SB3PPO
     from stable_baselines3.common.utils import LinearSchedule
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     if algo == "dqn":
         model = SB3DQN(
             "CnnPolicy", _sb3_env(1), learning_starts=warmup, seed=0, device="cpu", **DQN
@@ -143,14 +150,14 @@ def worker_sb3(algo: str, steps: int, warmup: int) -> dict:
     return {"sps": model.num_timesteps / elapsed, "env_steps": model.num_timesteps}
 
 
-def worker_ours(algo: str, steps: int, warmup: int, backend: str) -> dict:
+def worker_ours(algo: str, steps: int, warmup: int, threads: int, backend: str) -> dict:
     """Train rl_lab through its command line; returns results.json's training SPS."""
     with tempfile.TemporaryDirectory() as run_dir:
         args = [
             sys.executable, "-m", "rl_lab", f"agent={algo}", f"env={ENV_ID}",
             f"env.backend={backend}", f"total_steps={steps}", "eval.freq=0",
-            "checkpointing.freq=0", "eval.final_episodes=1", "progress=false", "torch_threads=1",
-            "device=cpu", f"hydra.run.dir={run_dir}",
+            "checkpointing.freq=0", "eval.final_episodes=1", "progress=false",
+            f"torch_threads={threads}", "device=cpu", f"hydra.run.dir={run_dir}",
         ]  # fmt: skip
         if algo == "dqn":
             args.append(f"agent.learning_starts={warmup}")
@@ -162,10 +169,10 @@ def worker_ours(algo: str, steps: int, warmup: int, backend: str) -> dict:
 
 
 # --------------------------------------------------------------------------- driver
-def run_worker(*args: str) -> dict:
+def run_worker(*args: str, threads: int = 1, env: dict[str, str] | None = None) -> dict:
     """Run one measurement in a fresh interpreter; returns its JSON result."""
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
-    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": str(threads), **(env or {})}
     proc = subprocess.run(
         [sys.executable, __file__, "--worker", *args], cwd=ROOT, capture_output=True, text=True,
         env=env,
@@ -196,6 +203,57 @@ def _fmt(result: dict) -> str:
     return f"{result['sps']:,.0f}" if "sps" in result else f"error: {result['error']}"
 
 
+def _train_worker(algo: str, side: str, steps: int, warmup: int, threads: int) -> dict:
+    """One training measurement of ``side`` (an rl_lab backend, ``sb3`` or ``sb3_malloc``)."""
+    common = (algo, str(steps), str(warmup), str(threads))
+    if side.startswith("sb3"):
+        env = MALLOC_ENV if side == "sb3_malloc" else {}
+        return run_worker("sb3", *common, threads=threads, env=env)
+    return run_worker("ours", *common, side, threads=threads)
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def _training_table(
+    algo: str, steps: int, warmup: int, settings: str, runs: dict[str, list[dict]]
+) -> str:
+    """Median SPS of each side over the rounds, and ours / SB3 (median, and per-round range)."""
+    sps = {side: [r["sps"] for r in results if "sps" in r] for side, results in runs.items()}
+    errors = {side: r["error"] for side, results in runs.items() for r in results if "error" in r}
+    base = sps["sb3"]
+    labels = {
+        "sb3": f"SB3 {algo.upper()}('CnnPolicy'), make_atari_env",
+        "sb3_malloc": "SB3, with rl_lab's malloc settings (MALLOC_*_ env vars)",
+    }
+    rows = []
+    for side, values in sps.items():
+        label = labels.get(side, f"rl_lab agent={algo}, env.backend={side}")
+        if side in errors or not values:
+            rows.append([label, f"error: {errors.get(side, 'no result')}", "", ""])
+            continue
+        per_round = ", ".join(f"{v:,.0f}" for v in values)
+        if side == "sb3" or not base:
+            ratio = "1.00x" if side == "sb3" else ""
+        else:
+            rounds = [v / b for v, b in zip(values, base, strict=False)]
+            ratio = (
+                f"**{_median(values) / _median(base):.2f}x** ({min(rounds):.2f}-{max(rounds):.2f})"
+            )
+        rows.append([label, f"{_median(values):,.0f}", per_round, ratio])
+    extra = f", learning_starts {warmup:,}" if algo == "dqn" else ""
+    rounds = len(next(iter(runs.values())))
+    return _table(
+        f"{algo.upper()} training on Pong: {settings}{extra}, {steps:,} env steps, "
+        f"{rounds} round(s)",
+        ["implementation", "median env steps/s", "per round", "ours / SB3 (per-round range)"],
+        rows,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
@@ -207,6 +265,16 @@ def main() -> None:
     parser.add_argument(
         "--backends", nargs="+", default=["ale_vector", "gymnasium"], help="rl_lab's env.backend"
     )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads of each training run (both sides)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="rounds of the training rows (medians reported)"
+    )
+    parser.add_argument(
+        "--no-sb3-malloc", dest="sb3_malloc", action="store_false",
+        help="skip the row of SB3 run with rl_lab's malloc settings",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, help="also write the report (Markdown) here")
     args = parser.parse_args()
 
@@ -215,9 +283,9 @@ def main() -> None:
         if kind == "env":
             result = worker_env(rest[0], int(rest[1]), int(rest[2]))
         elif kind == "sb3":
-            result = worker_sb3(rest[0], int(rest[1]), int(rest[2]))
+            result = worker_sb3(rest[0], int(rest[1]), int(rest[2]), int(rest[3]))
         else:
-            result = worker_ours(rest[0], int(rest[1]), int(rest[2]), rest[3])
+            result = worker_ours(rest[0], int(rest[1]), int(rest[2]), int(rest[3]), rest[4])
         print(json.dumps(result))
         return
 
@@ -230,8 +298,8 @@ def main() -> None:
         f"`python scripts/bench_atari.py {' '.join(sys.argv[1:])}`".replace("  ", " "),
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs ({_cpu_model()}), "
-        f"Python {platform.python_version()}, torch {torch.__version__}, one torch thread per "
-        f"run, device cpu. Game: {ENV_ID}, sticky actions {STICKY}.",
+        f"Python {platform.python_version()}, torch {torch.__version__}, {args.threads} torch "
+        f"thread(s) per training run, device cpu. Game: {ENV_ID}, sticky actions {STICKY}.",
         "",
     ]
     if "env" in args.only:
@@ -254,34 +322,23 @@ def main() -> None:
                 rows,
             )
         )
+    sides = [*args.backends, "sb3"] + (["sb3_malloc"] if args.sb3_malloc else [])
     for algo, steps, warmup, settings in [
         ("dqn", args.dqn_steps, args.dqn_warmup, "1 env, RL Zoo Atari settings"),
         ("ppo", args.ppo_steps, 0, "8 envs, RL Zoo Atari settings"),
     ]:
         if algo not in args.only:
             continue
-        results = {}
-        for side in [*args.backends[:1], "sb3", *args.backends[1:]]:  # SB3 between ours
-            if side == "sb3":
-                results[side] = run_worker("sb3", algo, str(steps), str(warmup))
-            else:
-                results[side] = run_worker("ours", algo, str(steps), str(warmup), side)
-            print(algo, side, _fmt(results[side]), flush=True)
-        sb3 = results.pop("sb3")
-        rows = []
-        for backend, ours in results.items():
-            ratio = ours["sps"] / sb3["sps"] if "sps" in ours and "sps" in sb3 else float("nan")
-            label = f"rl_lab agent={algo}, env.backend={backend}"
-            rows.append([label, _fmt(ours), f"**{ratio:.2f}x**"])
-        rows.append([f"SB3 {algo.upper()}('CnnPolicy'), make_atari_env", _fmt(sb3), "1.00x"])
-        extra = f", learning_starts {warmup:,}" if algo == "dqn" else ""
-        report.append(
-            _table(
-                f"{algo.upper()} training on Pong: {settings}{extra}, {steps:,} env steps",
-                ["implementation", "env steps/s", "ours / SB3"],
-                rows,
-            )
-        )
+        runs: dict[str, list[dict]] = {side: [] for side in sides}
+        for repeat in range(args.repeats):
+            # each round runs every side once, starting one side later than the previous
+            # round, so that a slow spell of the machine does not fall on one side only
+            shift = repeat % len(sides)
+            for side in sides[shift:] + sides[:shift]:
+                result = _train_worker(algo, side, steps, warmup, args.threads)
+                runs[side].append(result)
+                print(algo, f"round {repeat + 1}", side, _fmt(result), flush=True)
+        report.append(_training_table(algo, steps, warmup, settings, runs))
     report.append(f"Total time: {time.perf_counter() - started:.0f} s.")
     text = "\n".join(report)
     print("\n" + text)

@@ -86,6 +86,17 @@ def test_resume_continues_from_the_last_checkpoint(compose_cfg, tmp_path):
     assert resumed["agent"]["updates"] > saved["agent"]["updates"]
 
 
+def test_resume_accepts_a_run_saved_before_newer_root_keys(compose_cfg, tmp_path):
+    train(compose_cfg, tmp_path, "total_steps=400")
+    saved = (tmp_path / "config.yaml").read_text()
+    older = "\n".join(line for line in saved.splitlines() if "reuse_freed_memory" not in line)
+    assert older != saved
+    (tmp_path / "config.yaml").write_text(older + "\n")
+    cfg = compose_cfg(*TINY, "resume=true", "total_steps=800")
+    results = app.run(cfg, tmp_path, ["resume=true", "total_steps=800"])
+    assert results["env_steps"] == 800
+
+
 def test_resume_refuses_to_change_the_env(compose_cfg, tmp_path):
     train(compose_cfg, tmp_path, "total_steps=400")
     cfg = compose_cfg(*TINY, "resume=true", "env=Acrobot-v1")
