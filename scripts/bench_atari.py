@@ -1,6 +1,6 @@
 """Atari throughput: rl_lab next to Stable-Baselines3 on Pong, with identical settings.
 
-Three tables, each measurement in a fresh subprocess with one torch thread:
+Three tables, each measurement in a fresh subprocess:
 
 1. Env steps per second of the preprocessed games alone (random actions, 8 envs): rl_lab's
    backends (gymnasium sync/async, ale-py's C++ vector env), SB3's ``make_atari_env`` +
@@ -15,10 +15,15 @@ Three tables, each measurement in a fresh subprocess with one torch thread:
 Both sides: the same preprocessing (no-op reset, frame skip 4 with max-pooling, 84x84 gray,
 life loss terminal, fire reset, clipped rewards, 4 stacked frames), sticky actions 0.25, the
 same budget; SPS is env steps over the wall time of training (rl_lab: ``results.json``'s
-``sps``; SB3: ``model.learn``), excluding start-up and the final evaluation.
+``sps``; SB3: ``model.learn``), excluding start-up and the final evaluation; the same number
+of torch threads (``--threads``, every core by default, as both libraries run out of the box
+on Atari). The training rows run ``--repeats`` rounds, each side once per round in a rotating
+order; the tables give medians, and the range of the per-round ratios. One more SB3 row runs
+it with rl_lab's allocator settings (``rl_lab/allocator.py``) as environment variables, to
+show how much of the difference they account for.
 
-    python scripts/bench_atari.py                      # everything (a few minutes on 2 cores)
-    python scripts/bench_atari.py --dqn-steps 4000 --ppo-steps 3072 --only dqn ppo
+    python scripts/bench_atari.py                      # everything (about 20 minutes on 2 cores)
+    python scripts/bench_atari.py --dqn-steps 3000 --only dqn ppo --threads 1 --repeats 1
     PYTHONPATH=/path/to/envpool python scripts/bench_atari.py --only env   # with EnvPool
 """
 
@@ -266,8 +271,10 @@ def main() -> None:
         "--backends", nargs="+", default=["ale_vector", "gymnasium"], help="rl_lab's env.backend"
     )
     parser.add_argument(
-        "--threads", type=int, default=1, help="torch threads of each training run (both sides)"
-    )
+        "--threads", type=int, default=os.cpu_count(),
+        help="torch threads of each training run, both sides (default: every core, which is "
+        "torch's default and the Atari presets')",
+    )  # fmt: skip
     parser.add_argument(
         "--repeats", type=int, default=3, help="rounds of the training rows (medians reported)"
     )

@@ -232,10 +232,10 @@ class DQN:
             q_values = self.q_net(obs).float()
         q = q_values.gather(1, actions.unsqueeze(1)).squeeze(1)  # (batch,)
         loss = self.loss_fn(q, td_target)
-        self.flat_params.zero_grad()
-        loss.backward()
-        self.flat_params.clip_grad_norm_(self.max_grad_norm)
-        self.optimizer.step()
+        # fresh gradients straight into the fused Adam step (clipping included): no zeroing of
+        # and accumulating into .grad
+        grads = torch.autograd.grad(loss, self.flat_params.params)
+        self.optimizer.step_from(grads, self.max_grad_norm)
         self.updates += 1
         return {"losses/td_loss": loss.detach(), "losses/q_values": q.detach().mean()}
 

@@ -80,3 +80,23 @@ def test_flat_adam_matches_torch_fused_adam_bit_for_bit():
     restored.load_state_dict(opt.state_dict())
     assert torch.equal(restored.exp_avg_sq, opt.exp_avg_sq) and restored.step_count == 10
     assert restored.param_groups[0]["lr"] == 3e-3
+
+
+def test_step_from_fresh_gradients_matches_backward_clip_and_step():
+    net, reference = make_pair()
+    flat, ref_flat = FlatParameters(net), FlatParameters(reference)
+    opt, ref_opt = FlatAdam(flat, lr=1e-2), FlatAdam(ref_flat, lr=1e-2)
+    initial = flat.param.detach().clone()
+    x, y = torch.randn(16, 5), torch.randn(16, 3)
+    for max_norm in (0.05, 0.1, 1e3, 1e3, 0.05):  # clipped and not clipped
+        loss = nn.functional.mse_loss(net(x), y)
+        norm = opt.step_from(torch.autograd.grad(loss, flat.params), max_norm)
+        ref_flat.zero_grad()
+        nn.functional.mse_loss(reference(x), y).backward()
+        ref_norm = ref_flat.clip_grad_norm_(max_norm)
+        ref_opt.step()
+        torch.testing.assert_close(norm, ref_norm)
+        torch.testing.assert_close(flat.param, ref_flat.param)
+    torch.testing.assert_close(opt.exp_avg_sq, ref_opt.exp_avg_sq)
+    assert opt.step_count == ref_opt.step_count == 5
+    assert (flat.param - initial).abs().max() > 1e-3  # the steps moved the parameters
