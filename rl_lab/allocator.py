@@ -4,9 +4,9 @@ By default glibc serves every allocation above a threshold (128 KiB, adapting up
 a fresh ``mmap`` and hands it back to the kernel on ``free``, and it trims the top of the heap as
 soon as 128 KiB there is free. A training step allocates the same large tensors on every
 iteration (activations, gradients, a batch of frames: megabytes each for a CNN), so each of them
-is page-faulted in again, a page at a time, every step. On a CPU this costs about 20% of a PPO
-update of the Nature CNN at batch 256 (``scripts/bench_atari.py``). Raising both thresholds keeps
-those buffers in the heap, where the next step reuses them.
+is page-faulted in again, a page at a time, every step: for a Nature CNN update at batch 256, a
+large share of its time on a CPU. Raising both thresholds keeps those buffers in the heap, where
+the next step reuses them.
 
 Only glibc (Linux) has these knobs; elsewhere :func:`reuse_freed_memory` does nothing.
 """

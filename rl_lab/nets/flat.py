@@ -24,6 +24,8 @@ class FlatParameters:
     Attributes:
         param: the flat ``nn.Parameter`` to give to the optimizer; ``param.grad`` is the flat
             gradient, which ``backward()`` accumulates into through the per-layer views.
+        params: the module's trainable parameters in order (views into ``param``), e.g. for
+            ``torch.autograd.grad(loss, flat.params)`` and :meth:`FlatAdam.step_from`.
     """
 
     def __init__(self, module: nn.Module) -> None:
