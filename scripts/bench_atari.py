@@ -244,16 +244,17 @@ def _training_table(
         if side == "sb3" or not base:
             ratio = "1.00x" if side == "sb3" else ""
         else:
-            rounds = [v / b for v, b in zip(values, base, strict=False)]
+            per_ratio = [v / b for v, b in zip(values, base, strict=False)]
             ratio = (
-                f"**{_median(values) / _median(base):.2f}x** ({min(rounds):.2f}-{max(rounds):.2f})"
+                f"**{_median(values) / _median(base):.2f}x** "
+                f"({min(per_ratio):.2f}-{max(per_ratio):.2f})"
             )
         rows.append([label, f"{_median(values):,.0f}", per_round, ratio])
     extra = f", learning_starts {warmup:,}" if algo == "dqn" else ""
-    rounds = len(next(iter(runs.values())))
+    n_rounds = len(next(iter(runs.values())))
     return _table(
         f"{algo.upper()} training on Pong: {settings}{extra}, {steps:,} env steps, "
-        f"{rounds} round(s)",
+        f"{n_rounds} round(s)",
         ["implementation", "median env steps/s", "per round", "ours / SB3 (per-round range)"],
         rows,
     )

@@ -101,22 +101,7 @@ class FlatAdam:
 
     def step(self) -> None:
         """One Adam update of ``param`` from ``param.grad``."""
-        self.step_count += 1
-        torch._fused_adam_(
-            [self.param.data],
-            [self.param.grad],
-            [self.exp_avg],
-            [self.exp_avg_sq],
-            [],
-            [self.step_count],
-            amsgrad=False,
-            lr=self.param_groups[0]["lr"],
-            beta1=self.betas[0],
-            beta2=self.betas[1],
-            weight_decay=0.0,
-            eps=self.eps,
-            maximize=False,
-        )
+        self._fused_step([self.param.data], [self.param.grad], [self.exp_avg], [self.exp_avg_sq])
 
     def step_from(self, grads: Sequence[torch.Tensor], max_grad_norm: float) -> torch.Tensor:
         """One Adam update from per-parameter gradients, clipped to ``max_grad_norm``.
@@ -131,18 +116,32 @@ class FlatAdam:
         Returns:
             The global L2 norm of ``grads`` before clipping.
         """
-        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(list(grads))))
+        grads = list(grads)
+        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
         # the kernel divides each gradient by grad_scale: 1 / clip_grad_norm_'s factor
         grad_scale = torch.clamp((norm + 1e-6) / max_grad_norm, min=1.0)
+        self._fused_step(
+            self._param_views, grads, self._exp_avg_views, self._exp_avg_sq_views, grad_scale
+        )
+        return norm
+
+    def _fused_step(
+        self,
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        exp_avgs: list[torch.Tensor],
+        exp_avg_sqs: list[torch.Tensor],
+        grad_scale: torch.Tensor | None = None,
+    ) -> None:
+        """Count the step and run the fused Adam kernel on matching lists of tensors."""
         self.step_count += 1
-        n = len(self._param_views)
         torch._fused_adam_(
-            self._param_views,
-            list(grads),
-            self._exp_avg_views,
-            self._exp_avg_sq_views,
+            params,
+            grads,
+            exp_avgs,
+            exp_avg_sqs,
             [],
-            [self.step_count] * n,
+            [self.step_count] * len(params),
             amsgrad=False,
             lr=self.param_groups[0]["lr"],
             beta1=self.betas[0],
@@ -152,7 +151,6 @@ class FlatAdam:
             maximize=False,
             grad_scale=grad_scale,
         )
-        return norm
 
     def state_dict(self) -> dict[str, torch.Tensor | float]:
         """Moments, step count and learning rate (checkpoint-safe)."""
