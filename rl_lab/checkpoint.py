@@ -38,12 +38,15 @@ def save(payload: dict[str, Any], path: str | os.PathLike) -> Path:
     return path
 
 
-def load(path: str | os.PathLike, kind: str | None = None) -> dict[str, Any]:
+def load(path: str | os.PathLike, kind: str | None = None, mmap: bool = False) -> dict[str, Any]:
     """Load a checkpoint written by :func:`save`.
 
     Args:
         path: the ``.pt`` file.
         kind: when given, the checkpoint's ``kind`` field must match (e.g. ``"rl"``).
+        mmap: map the tensors' storage instead of reading it: a cheap look at the config and
+            counters of a large checkpoint (a replay buffer of gigabytes), e.g. to check it
+            before a run starts.
 
     Raises:
         CheckpointError: the file is missing, not a checkpoint, corrupt, or of another kind.
@@ -59,7 +62,7 @@ def load(path: str | os.PathLike, kind: str | None = None) -> dict[str, Any]:
             "`checkpoint=outputs/.../checkpoints/last.pt`, or train a run first."
         )
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:  # torch raises several types for truncated/garbage files
         raise CheckpointError(
             f"Checkpoint {path} could not be read ({type(exc).__name__}: "

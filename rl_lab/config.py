@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from difflib import get_close_matches
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -171,3 +172,52 @@ ENV_RULES: tuple[Rule, ...] = (
     Rule("env.vectorization", str, choices=("sync", "async")),
     Rule("env.max_episode_steps", int, low=1, nullable=True),
 )
+
+
+#: Mappings whose keys are the user's own (passed through to another library), so any key is
+#: known: ``gymnasium.make`` keyword arguments, Hydra's node.
+FREE_FORM: tuple[str, ...] = ("env.kwargs", "hydra")
+
+
+def _paths(node: object, prefix: str = "") -> list[str]:
+    """Every dotted key path of a mapping (mappings are entered, lists are leaves)."""
+    if not isinstance(node, DictConfig):
+        return []
+    paths = []
+    for key in node:
+        path = f"{prefix}{key}"
+        paths.append(path)
+        if path not in FREE_FORM:
+            paths.extend(_paths(node._get_node(key), path + "."))  # no interpolation resolved
+    return paths
+
+
+def unknown_keys(cfg: DictConfig, reference: DictConfig) -> list[str]:
+    """Key paths of ``cfg`` that ``reference`` (the same config composed without the user's
+    ``+key=value`` additions) does not have; a mapping that is unknown is named once."""
+    known = set(_paths(reference))
+    unknown: list[str] = []
+    for path in _paths(cfg):
+        if path not in known and not any(path.startswith(u + ".") for u in unknown):
+            unknown.append(path)
+    return unknown
+
+
+def unknown_keys_message(unknown: Sequence[str], reference: DictConfig, context: str) -> str:
+    """One paragraph naming each unknown key with its close matches among the known ones."""
+    known = _paths(reference)
+    parts = []
+    for path in unknown:
+        parent, _, leaf = path.rpartition(".")
+        siblings = [k.rpartition(".")[2] for k in known if k.rpartition(".")[0] == parent]
+        close = [f"{parent}.{s}" if parent else s for s in get_close_matches(leaf, siblings, 3)]
+        if not close:
+            close = get_close_matches(path, known, 3, cutoff=0.75)
+        hint = f" (did you mean {', '.join(f'`{c}`' for c in close)}?)" if close else ""
+        parts.append(f"`{path}`{hint}")
+    return (
+        f"Unknown config key{'s' if len(parts) > 1 else ''} for {context}: {'; '.join(parts)}. "
+        "rl_lab refuses keys it does not know rather than ignore them: fix the spelling (a known "
+        "key is set without `+`, e.g. `agent.learning_rate=1e-3`), or drop the override; "
+        "`python -m rl_lab --cfg job` (with your other overrides) lists every key."
+    )

@@ -23,3 +23,8 @@ class InterruptedRunError(RLLabError):
 
 class DatasetError(RLLabError):
     """A dataset is missing, truncated, corrupt, or cannot be downloaded here."""
+
+
+class RunDirError(ConfigError):
+    """The run directory cannot be used: another process owns it, it holds a finished run, or
+    it cannot be written."""

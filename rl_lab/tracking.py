@@ -35,6 +35,44 @@ def console_log_handler() -> logging.Handler:
     return RichHandler(console=CONSOLE, show_path=False, log_time_format="[%X]")
 
 
+class RunLogHandler(logging.FileHandler):
+    """``run.log``: records are held in memory until the process owns the run directory.
+
+    A run that is refused (another process owns the directory, or it holds a finished run)
+    must not write into it, yet the log is configured before the run knows; so nothing is
+    written until :func:`claim_run_log`. A write that fails later (full disk) turns the file
+    log off with one line on the console instead of a traceback per record.
+    """
+
+    def __init__(self, filename: str, mode: str = "a", encoding: str | None = "utf-8") -> None:
+        super().__init__(filename, mode, encoding, delay=True)
+        self._held: list[logging.LogRecord] | None = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._held is not None:
+            self._held.append(record)
+        else:
+            super().emit(record)
+
+    def claim(self) -> None:
+        """Start writing: the held records first."""
+        held, self._held = self._held, None
+        for record in held or ():
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        self.close()
+        logging.getLogger().removeHandler(self)
+        CONSOLE.print(f"[yellow]Could not write {self.baseFilename}; the file log is off.")
+
+
+def claim_run_log() -> None:
+    """Let the root logger's :class:`RunLogHandler` (``run.log``) write from now on."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, RunLogHandler):
+            handler.claim()
+
+
 def flatten_hparams(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
     """Flatten a config to ``{"agent.learning_rate": 0.001, ...}`` with TensorBoard-safe values.
 
