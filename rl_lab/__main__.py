@@ -36,8 +36,9 @@ __all__ = ["CONFIG_DIR", "main", "checkpoint_choices"]
 
 def checkpoint_choices(argv: list[str]) -> list[str]:
     """The group choices a ``checkpoint=PATH`` on the command line implies and ``argv`` lacks:
-    ``task=<kind>`` always, and for an RL checkpoint ``agent=`` and ``env=`` (which name the run
-    directory). Empty when there is no checkpoint, a ``task=`` is given, or it is a multirun.
+    ``task=<kind>``, and the checkpoint's ``agent=``/``env=`` (RL) or ``model=``/``dataset=``
+    choices where conf/ has them (they name the run directory). Empty when there is no
+    checkpoint, a ``task=`` is given, or it is a multirun.
 
     Raises:
         CheckpointError: the checkpoint cannot be read (the caller reports it).
@@ -53,17 +54,16 @@ def checkpoint_choices(argv: list[str]) -> list[str]:
     kind = payload.get("kind")
     saved = payload.get("config") or {}
     choices = [f"task={kind}"] if kind in ("rl", "supervised", "gan") else []
-    if kind == "rl":
-        agent = (saved.get("agent") or {}).get("name")
-        env = (saved.get("env") or {}).get("id")
-        if (
-            agent
-            and "agent" not in values
-            and (Path(CONFIG_DIR) / "agent" / f"{agent}.yaml").is_file()
-        ):
-            choices.append(f"agent={agent}")
-        if env and "env" not in values and "env.id" not in values:
-            choices.append(f"env={env}")
+    groups = (
+        {"agent": "name", "env": "id"} if kind == "rl" else {"model": "name", "dataset": "name"}
+    )
+    for group, field in groups.items():
+        name = (saved.get(group) or {}).get(field)
+        if not name or group in values or f"{group}.{field}" in values:
+            continue
+        # env ids need no file (rl_lab.hydra_env_source); other choices are files in conf/
+        if group == "env" or (Path(CONFIG_DIR) / group / f"{name}.yaml").is_file():
+            choices.append(f"{group}={name}")
     return choices
 
 

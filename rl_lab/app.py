@@ -38,6 +38,7 @@ from rl_lab.config import FREE_FORM, unknown_keys, unknown_keys_message
 from rl_lab.errors import ConfigError, InterruptedRunError, RLLabError, RunDirError
 from rl_lab.run_dir import (
     RunDirLock,
+    cannot_write,
     check_writable,
     finished_results,
     holds_run,
@@ -353,6 +354,15 @@ def run(
         except RLLabError as exc:
             record_failure(run_dir, cfg, overrides, exc)
             raise
+        except OSError as exc:  # a full disk, a folder made read-only mid-run
+            stopped = RunDirError(
+                cannot_write(Path(exc.filename or run_dir), exc)
+                + " The run stopped; its checkpoints are written to a temporary file and renamed "
+                "only when complete, so the last one written is intact: continue from it with "
+                f"`python -m rl_lab resume=true hydra.run.dir={run_dir}` once the disk is fixed."
+            )
+            record_failure(run_dir, cfg, overrides, stopped)
+            raise stopped from exc
 
 
 def _progress_words(results: dict[str, Any]) -> str:

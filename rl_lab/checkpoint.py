@@ -32,8 +32,10 @@ def save(payload: dict[str, Any], path: str | os.PathLike) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp_name).unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # name the checkpoint, not its temporary file
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
     return path
 

@@ -217,7 +217,7 @@ def unknown_keys_message(unknown: Sequence[str], reference: DictConfig, context:
         parts.append(f"`{path}`{hint}")
     return (
         f"Unknown config key{'s' if len(parts) > 1 else ''} for {context}: {'; '.join(parts)}. "
-        "rl_lab refuses keys it does not know rather than ignore them: fix the spelling (a known "
-        "key is set without `+`, e.g. `agent.learning_rate=1e-3`), or drop the override; "
-        "`python -m rl_lab --cfg job` (with your other overrides) lists every key."
+        "rl_lab refuses keys it does not know rather than ignore them: fix the spelling (a key "
+        "the config has is set without `+`) or drop the override; `python -m rl_lab --cfg job` "
+        "with your other overrides lists every key."
     )

@@ -90,11 +90,19 @@ def git_commit(repo_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(dirty) if dirty is not None else None}
 
 
+def command_line() -> list[str]:
+    """This process's command line, as the user typed it (``python -m rl_lab ...``)."""
+    program = Path(sys.argv[0]).name
+    if program == "__main__.py":
+        program = f"python -m {Path(sys.argv[0]).parent.name}"
+    return [program, *sys.argv[1:]]
+
+
 def _provenance(cfg: DictConfig, device: str, overrides: list[str]) -> dict[str, Any]:
     return {
         "seed": cfg.seed,
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
+        "command": command_line(),
         "overrides": overrides,
         "device": device,
         "host": socket.gethostname(),
@@ -168,7 +176,9 @@ def holds_run(run_dir: Path) -> str | None:
 
 def check_creatable(path: Path) -> None:
     """Raise :class:`RunDirError` unless ``path`` exists as a writable folder or can be created
-    (its nearest existing ancestor is a writable folder). Creates nothing."""
+    (its nearest existing ancestor is a writable folder). Creates nothing: it probes with a
+    temporary file, since permission bits alone do not tell (root, read-only mounts, a full
+    disk)."""
     path = Path(path).absolute()
     existing = path
     while not existing.exists() and existing != existing.parent:
@@ -185,21 +195,10 @@ def check_creatable(path: Path) -> None:
 
 def check_writable(run_dir: Path, checkpoints: bool = True) -> None:
     """Raise :class:`RunDirError` unless files can be created in ``run_dir`` and (with
-    ``checkpoints``) in its ``checkpoints/``; both are created when missing. Probes with a real
-    file: permission bits alone do not tell (root, read-only mounts, a full disk)."""
-    folders = (run_dir, run_dir / "checkpoints") if checkpoints else (run_dir,)
-    for folder in folders:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, probe = tempfile.mkstemp(prefix=".write-probe.", dir=folder)
-            try:
-                os.write(fd, b"0" * 4096)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-                os.unlink(probe)
-        except OSError as exc:
-            raise RunDirError(cannot_write(folder, exc)) from exc
+    ``checkpoints``) in its ``checkpoints/``. Creates nothing (see :func:`check_creatable`)."""
+    check_creatable(run_dir)
+    if checkpoints:
+        check_creatable(run_dir / "checkpoints")
 
 
 def cannot_write(path: Path, exc: OSError) -> str:
@@ -256,7 +255,7 @@ class RunDirLock:
                 "or choose another directory with hydra.run.dir=DIR."
             ) from None
         os.ftruncate(fd, 0)
-        command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+        command = " ".join(command_line())
         os.pwrite(fd, f"PID {os.getpid()} on {socket.gethostname()}: {command}\n".encode(), 0)
         self._fd = fd
         return self

@@ -161,7 +161,7 @@ def test_cli_errors_are_one_paragraph_without_traceback(tmp_path):
 
 
 def test_sigint_writes_a_checkpoint_and_the_run_resumes(tmp_path):
-    args = [*TINY, "total_steps=200000", "eval.freq=0", "checkpointing.freq=0"]
+    args = [*TINY, "total_steps=200000", "eval.freq=0", "checkpointing.freq=400"]
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "rl_lab", *args, f"hydra.run.dir={tmp_path}"],
@@ -171,10 +171,11 @@ def test_sigint_writes_a_checkpoint_and_the_run_resumes(tmp_path):
         text=True,
         env=env,
     )
-    deadline = time.time() + 60
-    while not (tmp_path / "tb").exists() and time.time() < deadline:
-        time.sleep(0.2)
-    time.sleep(2.0)  # let it train a little
+    # wait until it has trained (its first periodic checkpoint), however fast the machine is
+    deadline = time.monotonic() + 120
+    last = tmp_path / "checkpoints" / "last.pt"
+    while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr

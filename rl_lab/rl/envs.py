@@ -91,8 +91,22 @@ def make_vec_env(
 
 
 def env_spaces(env_cfg: DictConfig) -> tuple[gym.Space, gym.Space]:
-    """The single-env observation and action spaces of ``env_cfg`` (as the vector env sees them)."""
-    envs = make_vec_env(env_cfg, num_envs=1)
+    """The single-env observation and action spaces of ``env_cfg`` (as the vector env sees them).
+
+    Raises:
+        ConfigError: gymnasium cannot build the env with these settings (e.g. an ``env.kwargs``
+            key the env does not take).
+    """
+    try:
+        envs = make_vec_env(env_cfg, num_envs=1)
+    except (TypeError, ValueError, gym.error.Error) as exc:
+        kwargs = ", ".join(f"{k}={v!r}" for k, v in _make_kwargs(env_cfg).items())
+        raise ConfigError(
+            f"gymnasium could not build {env_cfg.id}"
+            + (f" with {kwargs}" if kwargs else "")
+            + f": {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. Fix or "
+            "drop the env.kwargs (or env.max_episode_steps) it does not accept."
+        ) from exc
     try:
         return envs.single_observation_space, envs.single_action_space
     finally:

@@ -81,6 +81,8 @@ def validate_config(cfg: DictConfig) -> None:
         AtariSettings.from_config(cfg.env)  # a clear error when env.atari is missing
         validate(cfg, ATARI_RULES)
         check_atari_config(cfg)
+    if cfg.mode == "train":
+        env_spaces(cfg.env)  # gymnasium accepts the env's settings (env.kwargs) before any work
     preset_env = (cfg.get("tuned_preset") or "").partition("/")[2]
     atari_preset = preset_env == "ALE/atari" and is_atari(cfg.env.id)  # one for every game
     if preset_env and preset_env != cfg.env.id and not atari_preset:
