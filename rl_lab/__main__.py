@@ -16,15 +16,22 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import hydra
+from hydra import initialize_config_dir
+from hydra._internal import utils as hydra_utils
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import ConfigCompositionException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from rl_lab import hydra_env_source
-from rl_lab.app import CONFIG_DIR, run_and_report
+from rl_lab.app import CONFIG_DIR, override_key, run_and_report
+from rl_lab.config import unknown_keys_message
 
 hydra_env_source.register()
 if not OmegaConf.has_resolver("sanitize"):
@@ -86,8 +93,55 @@ def main(cfg: DictConfig) -> float:
     )
 
 
+def unknown_override_message(exc: Exception, argv: list[str]) -> str | None:
+    """Our paragraph for Hydra's refusal of an override of a key the config lacks (Hydra's own
+    text advises adding the key with ``+``, which would only hide the typo); ``None`` for other
+    errors."""
+    found = re.match(r"Could not override '([^']+)'", str(exc))
+    if not isinstance(exc, ConfigCompositionException) or found is None:
+        return None
+    key = found.group(1)
+    others = [a for a in argv if "=" in a and not a.startswith("-") and override_key(a) != key]
+    # the schema the key was looked up in: the config without the failing override (and,
+    # failing that, without sweep values such as seed=0,1, which compose cannot take)
+    plain = [a for a in others if "," not in a and "(" not in a]
+    schema = _compose_or_none(others) or _compose_or_none(plain) or OmegaConf.create({})
+    task = OmegaConf.select(schema, "task.name")
+    return unknown_keys_message([key], schema, f"task={task}" if task else "this config")
+
+
+def _compose_or_none(overrides: list[str]) -> DictConfig | None:
+    try:
+        if GlobalHydra.instance().is_initialized():
+            return hydra.compose(config_name="config", overrides=overrides)
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            return hydra.compose(config_name="config", overrides=overrides)
+    except Exception:  # a second bad key, say: no suggestions then
+        return None
+
+
+def _report_unknown_overrides(report: Callable[[Callable[[], Any]], Any]) -> Any:
+    """Wrap Hydra's error reporter so that an unknown key gets :func:`unknown_override_message`."""
+
+    def run_and_report(func: Callable[[], Any]) -> Any:
+        def guarded() -> Any:
+            try:
+                return func()
+            except Exception as exc:
+                message = unknown_override_message(exc, sys.argv[1:])
+                if message is None:
+                    raise
+                print(f"Error: {message}", file=sys.stderr)
+                sys.exit(2)
+
+        return report(guarded)
+
+    return run_and_report
+
+
 def cli() -> None:
-    """``rl-lab``: :func:`main`, with the choices a checkpoint implies added to the command."""
+    """``rl-lab``: :func:`main`, with the choices a checkpoint implies added to the command and
+    unknown keys explained."""
     from rl_lab.errors import RLLabError
 
     try:
@@ -96,6 +150,7 @@ def cli() -> None:
         print(f"Error: {exc}", file=sys.stderr)
         sys.exit(2)
     sys.argv[1:1] = implied
+    hydra_utils.run_and_report = _report_unknown_overrides(hydra_utils.run_and_report)
     main()
 
 

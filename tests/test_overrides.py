@@ -149,3 +149,11 @@ def test_mode_sample_takes_the_task_from_the_checkpoint(compose_cfg, tmp_path):
     results = json.loads((tmp_path / "s" / "results.json").read_text())
     assert (results["task"], results["mode"], results["label_name"]) == ("gan", "sample", "3")
     assert (tmp_path / "s" / "samples.png").is_file()
+
+
+def test_an_unknown_key_without_plus_gets_close_matches_not_advice_to_add_it(tmp_path):
+    proc = run_cli("agent.learnin_rate=1e-3", f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 2
+    assert "did you mean `agent.learning_rate`" in proc.stderr
+    assert "To append to your config use +" not in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "run").exists()
