@@ -300,3 +300,19 @@ def test_holds_run_tells_fresh_failed_and_finished_directories_apart(compose_cfg
     assert holds_run(failed) is None  # a failed start may be run again in place
     train(compose_cfg, tmp_path / "done", "total_steps=400")
     assert "finished rl run" in holds_run(tmp_path / "done")
+
+
+def test_supervised_runs_follow_the_same_rules(compose_cfg, tmp_path):
+    from tests.supervised.conftest import FAST
+
+    run_dir = tmp_path / "run"
+    app.run(compose_cfg(*FAST), run_dir, [])
+    before = snapshot(run_dir)
+    with pytest.raises(RunDirError, match="already holds a run"):
+        app.run(compose_cfg(*FAST, "trainer.epochs=3"), run_dir, [])
+    overrides = ["resume=true", "model=cnn"]
+    with pytest.raises(ConfigError, match="Cannot change `model`"):
+        app.run(compose_cfg(*FAST, *overrides), run_dir, overrides)
+    done = app.run(compose_cfg(*FAST, "resume=true"), run_dir, ["resume=true"])
+    assert done["status"] == "completed" and done["epochs_run"] == 2
+    assert snapshot(run_dir) == before
