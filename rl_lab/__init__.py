@@ -10,7 +10,8 @@ From Python (see :mod:`rl_lab.api`)::
 Map of the package:
 
 - ``__main__``      the Hydra entry point (``python -m rl_lab`` / ``rl-lab``)
-- ``api``           the Python API: ``train``, ``load``, ``evaluate``, ``compose_config``
+- ``api``           the Python API: ``train``, ``load``, ``evaluate``, ``export``, ``summarize``
+- ``export``        trained models as ONNX / TorchScript files (``mode=export``)
 - ``app``           what a run does once its config is composed: checks, then the task
 - ``nets/``         the network zoo: dense, conv, recurrent blocks and Q heads
 - ``rl/``           environments, replay buffer, agents, the off-policy loop, evaluation
@@ -27,7 +28,7 @@ __version__ = "0.1.0"
 
 #: The Python API, imported on first use (``import rl_lab`` stays light for the command line).
 _API = ("train", "load", "evaluate", "compose_config", "Run", "Agent", "Classifier")
-_API += ("GanGenerator", "summarize")
+_API += ("GanGenerator", "summarize", "export")
 
 
 def __getattr__(name: str) -> Any:

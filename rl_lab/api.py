@@ -39,7 +39,7 @@ from rl_lab.run_dir import check_creatable, read_json
 from rl_lab.tracking import RunLogHandler, console_log_handler
 
 __all__ = ["Run", "Agent", "Classifier", "GanGenerator", "compose_config", "train", "load"]
-__all__ += ["evaluate", "summarize", "SummaryTable"]
+__all__ += ["evaluate", "export", "summarize", "SummaryTable"]
 
 log = logging.getLogger("rl_lab")
 
@@ -331,7 +331,7 @@ class GanGenerator:
             if labels is None:
                 y = cycled_labels(n, int(self.num_classes))
             else:
-                y = torch.as_tensor(np.broadcast_to(np.asarray(labels), (n,)), dtype=torch.int64)
+                y = torch.as_tensor(np.array(np.broadcast_to(labels, (n,))), dtype=torch.int64)
                 if int(y.min()) < 0 or int(y.max()) >= int(self.num_classes):
                     raise ValueError(f"labels must be in [0, {self.num_classes}); got {labels!r}")
         elif labels is not None:
@@ -362,6 +362,18 @@ def load(path: str | Path, device: str = "cpu") -> Agent | Classifier | GanGener
             "rl_lab version."
         ) from exc
     raise CheckpointError(f"{path} is a checkpoint of an unknown kind '{kind}'.")
+
+
+def export(
+    model: Agent | Classifier | GanGenerator | str | Path, path: str | Path, format: str = "onnx"
+) -> Path:
+    """Write a trained model (or the model of a checkpoint path) as ONNX or TorchScript; see
+    :mod:`rl_lab.export` for what the file computes. Returns the file's path."""
+    from rl_lab.export import export as write
+
+    if isinstance(model, (str, Path)):
+        model = load(model)
+    return write(model, path, format)
 
 
 def evaluate(agent: Agent, episodes: int = 20, seed: int | None = None) -> dict[str, Any]:

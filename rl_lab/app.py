@@ -90,6 +90,9 @@ _ANY_MODE_KEYS = frozenset(
     {"mode", "checkpoint", "device", "torch_threads", "reuse_freed_memory", "progress"}
 )
 
+#: Modes that work from a checkpoint; ``export`` is the same for every task.
+CHECKPOINT_MODES = ("eval", "sample", "export")
+
 #: ``reference(overrides)``: the config composed from ``overrides`` (see :func:`run`).
 Composer = Callable[[list[str]], DictConfig]
 
@@ -218,6 +221,8 @@ def check_checkpoint_overrides(cfg: DictConfig, overrides: list[str]) -> None:
         if OmegaConf.select(saved, path) is not None
     )
     read_here = CHECKPOINT_MODE_KEYS.get((cfg.task.name, cfg.mode), frozenset()) | _ANY_MODE_KEYS
+    if cfg.mode == "export":
+        read_here |= {"format"}
     ignored = []
     for override in overrides:
         key = override_key(override)
@@ -245,6 +250,44 @@ def check_checkpoint_overrides(cfg: DictConfig, overrides: list[str]) -> None:
             f"{'them' if len(ignored) > 1 else 'it'}; mode={cfg.mode} reads {usable} from the "
             "command line. To train with other settings, start a training run."
         )
+
+
+def check_export_config(cfg: DictConfig) -> None:
+    """``mode=export``: a checkpoint and a known format."""
+    from rl_lab.export import FORMATS
+
+    if not cfg.get("checkpoint"):
+        raise ConfigError(
+            "mode=export needs a checkpoint: pass `checkpoint=outputs/.../checkpoints/best.pt` "
+            "(or last.pt) of a run, and format=onnx or format=torchscript."
+        )
+    if cfg.format not in FORMATS:
+        raise ConfigError(
+            f"format={cfg.format} is not an export format; use one of {', '.join(FORMATS)}."
+        )
+
+
+def export_checkpoint(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """``mode=export``: write the checkpoint's model as ``cfg.format`` into ``run_dir`` and check
+    the file against rl_lab on real inputs."""
+    from rl_lab.api import load
+    from rl_lab.export import FORMATS, check_export, export
+
+    model = load(cfg.checkpoint)
+    name = {"rl": "policy", "supervised": "classifier", "gan": "generator"}[cfg.task.name]
+    path = export(model, run_dir / f"{name}{FORMATS[cfg.format]}", cfg.format)
+    check = check_export(model, path, cfg.format)
+    log.info("Exported %s to %s; checked on %s", cfg.checkpoint, path, check)
+    return {
+        "status": "completed",
+        "task": cfg.task.name,
+        "mode": "export",
+        "checkpoint": str(Path(cfg.checkpoint).resolve()),
+        "format": cfg.format,
+        "file": path.name,
+        "check": check,
+        "objective": math.nan,
+    }
 
 
 def budget_reached(cfg: DictConfig, results: dict[str, Any]) -> bool:
@@ -287,10 +330,13 @@ def prepare(
     if cfg.resume:
         cfg = resume_config(cfg, run_dir, overrides)
     check_owner(cfg, run_dir)
-    if cfg.mode in ("eval", "sample") and cfg.get("checkpoint"):
+    if cfg.mode in CHECKPOINT_MODES and cfg.get("checkpoint"):
         check_checkpoint_overrides(cfg, overrides)
     task = task_module(cfg.task.name)
-    task.validate_config(cfg)
+    if cfg.mode == "export":
+        check_export_config(cfg)
+    else:
+        task.validate_config(cfg)
     device = resolve_device(cfg.device)
     done = None
     if cfg.resume:
@@ -347,7 +393,10 @@ def run(
             if cfg.reuse_freed_memory:
                 reuse_freed_memory()
             write_run_info(run_dir, cfg, plan.device, overrides, resume=bool(cfg.resume))
-            results = task_module(cfg.task.name).run(cfg, run_dir, plan.device)
+            if cfg.mode == "export":
+                results = export_checkpoint(cfg, run_dir)
+            else:
+                results = task_module(cfg.task.name).run(cfg, run_dir, plan.device)
             results["overrides"] = overrides
             write_json(run_dir / "results.json", results)
             return results
