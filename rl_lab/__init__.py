@@ -11,7 +11,7 @@ Map of the package:
 
 - ``__main__``      the Hydra entry point (``python -m rl_lab`` / ``rl-lab``)
 - ``api``           the Python API: ``train``, ``load``, ``evaluate``, ``export``, ``summarize``
-- ``export``        trained models as ONNX / TorchScript files (``mode=export``)
+- ``exporting``     trained models as ONNX / TorchScript files (``mode=export``)
 - ``app``           what a run does once its config is composed: checks, then the task
 - ``nets/``         the network zoo: dense, conv, recurrent blocks and Q heads
 - ``rl/``           environments, replay buffer, agents, the off-policy loop, evaluation

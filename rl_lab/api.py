@@ -368,8 +368,8 @@ def export(
     model: Agent | Classifier | GanGenerator | str | Path, path: str | Path, format: str = "onnx"
 ) -> Path:
     """Write a trained model (or the model of a checkpoint path) as ONNX or TorchScript; see
-    :mod:`rl_lab.export` for what the file computes. Returns the file's path."""
-    from rl_lab.export import export as write
+    :mod:`rl_lab.exporting` for what the file computes. Returns the file's path."""
+    from rl_lab.exporting import export as write
 
     if isinstance(model, (str, Path)):
         model = load(model)

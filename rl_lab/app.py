@@ -72,6 +72,7 @@ GROUP_KEYS = {
     "env": "env.id",
     "model": "model.name",
     "dataset": "dataset.name",
+    "impl": "impl",
 }
 
 #: Root keys that runs saved by older versions lack, and the value they take on resume.
@@ -254,8 +255,10 @@ def check_checkpoint_overrides(cfg: DictConfig, overrides: list[str]) -> None:
 
 def check_export_config(cfg: DictConfig) -> None:
     """``mode=export``: a checkpoint and a known format."""
-    from rl_lab.export import FORMATS
+    from rl_lab.config import COMMON_RULES, validate
+    from rl_lab.exporting import FORMATS
 
+    validate(cfg, COMMON_RULES)
     if not cfg.get("checkpoint"):
         raise ConfigError(
             "mode=export needs a checkpoint: pass `checkpoint=outputs/.../checkpoints/best.pt` "
@@ -271,7 +274,7 @@ def export_checkpoint(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """``mode=export``: write the checkpoint's model as ``cfg.format`` into ``run_dir`` and check
     the file against rl_lab on real inputs."""
     from rl_lab.api import load
-    from rl_lab.export import FORMATS, check_export, export
+    from rl_lab.exporting import FORMATS, check_export, export
 
     model = load(cfg.checkpoint)
     name = {"rl": "policy", "supervised": "classifier", "gan": "generator"}[cfg.task.name]
@@ -368,11 +371,7 @@ def run(
         hydra_record: Hydra's record of the job (``.hydra/*.yaml`` file texts), written once the
             run owns its directory.
     """
-    try:
-        plan = prepare(cfg, run_dir, overrides, reference)
-    except RLLabError as exc:
-        record_refusal(run_dir, cfg, overrides, exc, hydra_record)
-        raise
+    plan = prepare(cfg, run_dir, overrides, reference)
     if plan.done is not None:
         log.info(
             "The run in %s already finished (%s); nothing to do. Ask for a larger budget to "
@@ -473,13 +472,14 @@ def run_and_report(
 ) -> float:
     """:func:`run` with errors reported as one paragraph; returns the run's objective.
 
-    In a single run an error exits with status 2 (130 when interrupted). In a multirun the job
-    records ``status: failed`` in its ``results.json`` (where that replaces no run) and returns
-    NaN so the sweep goes on.
+    In a single run an error exits with status 2 (130 when interrupted). A run refused before
+    it owned its directory records ``status: failed`` there only where that replaces no run
+    (:func:`record_refusal`). In a multirun the job returns NaN so the sweep goes on.
     """
     try:
         results = run(cfg, run_dir, overrides, reference, hydra_record)
     except RLLabError as exc:
+        record_refusal(run_dir, cfg, overrides, exc, hydra_record)
         log.error("%s", exc)
         if multirun:
             return math.nan

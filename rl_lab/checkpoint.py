@@ -9,7 +9,9 @@ half-written ``last.pt``.
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +37,56 @@ def save(payload: dict[str, Any], path: str | os.PathLike) -> Path:
     except BaseException as exc:
         Path(tmp_name).unlink(missing_ok=True)
         if isinstance(exc, OSError):  # name the checkpoint, not its temporary file
-            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
     return path
+
+
+def _unreadable_message(path: Path, exc: Exception) -> str:
+    """Why ``torch.load(path, weights_only=True)`` failed with ``exc``, and what to do, in words
+    that hold for the file: never PyTorch's advice to load it with ``weights_only=False``.
+
+    rl_lab writes every checkpoint as a PyTorch zip archive holding only tensors and plain
+    data, so a file that is no zip archive was cut short, damaged or never a checkpoint, and a
+    pickle that names other classes or functions was not written by rl_lab.
+    """
+    if not zipfile.is_zipfile(path):
+        what = (
+            "it is not a PyTorch zip archive (the file is truncated, corrupt or not a "
+            "checkpoint at all)"
+        )
+    elif isinstance(exc, pickle.UnpicklingError):
+        foreign = _foreign_globals(path)
+        if foreign is None:  # a torch without the static check: both causes stay possible
+            what = "its pickle holds objects other than tensors and plain data, or is damaged"
+        elif foreign:
+            shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+            what = (
+                f"it holds objects other than tensors and plain data ({shown}), which rl_lab "
+                "never writes, so rl_lab refuses to load it (unpickling them could run code)"
+            )
+        else:
+            what = "its pickle is damaged (the file is corrupt or was modified)"
+    else:
+        what = "its contents are damaged or are not a checkpoint's (the file is corrupt)"
+    return (
+        f"Checkpoint {path} is not a readable rl_lab checkpoint: {what}. Use another "
+        "checkpoint (e.g. checkpoints/best.pt instead of last.pt, or one from another run) "
+        "or retrain."
+    )
+
+
+def _foreign_globals(path: Path) -> list[str] | None:
+    """The classes and functions ``path``'s pickle names beyond what ``weights_only`` allows,
+    read without unpickling (``[]`` also when the pickle cannot be parsed); ``None`` where this
+    torch has no such check."""
+    find = getattr(torch.serialization, "get_unsafe_globals_in_checkpoint", None)  # torch 2.5+
+    if find is None:
+        return None
+    try:
+        return list(find(path))
+    except Exception:  # a damaged pickle: its opcodes cannot be read either
+        return []
 
 
 def load(path: str | os.PathLike, kind: str | None = None, mmap: bool = False) -> dict[str, Any]:
@@ -65,13 +114,15 @@ def load(path: str | os.PathLike, kind: str | None = None, mmap: bool = False) -
         )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-    except Exception as exc:  # torch raises several types for truncated/garbage files
+    except OSError as exc:  # the file itself cannot be read (permissions, I/O error)
         raise CheckpointError(
-            f"Checkpoint {path} could not be read ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}). The file is truncated, "
-            "corrupt or not an rl_lab checkpoint; use another one (e.g. best.pt instead of "
-            "last.pt) or retrain."
-        ) from exc
+            f"Checkpoint {path} could not be read: {exc.strerror or exc}. Check the file's "
+            "permissions and the disk, or use another checkpoint."
+        ) from None
+    except Exception as exc:  # torch raises several types for truncated or foreign files
+        # ``from None``: PyTorch's own text suggests retrying with weights_only=False, which
+        # cannot help with a damaged file and would run whatever code a foreign pickle holds.
+        raise CheckpointError(_unreadable_message(path, exc)) from None
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise CheckpointError(
             f"{path} is a PyTorch file but not an rl_lab checkpoint (no format_version). "

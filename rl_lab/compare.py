@@ -6,7 +6,7 @@
     python -m rl_lab.compare agent=dqn env=CartPole-v1 seeds=0-4 out=reports/dqn total_steps=20000
     python -m rl_lab.compare --from-runs reports/dqn        # rebuild the report, no training
 
-Runs ``python -m rl_lab agent=<agent> ...`` and ``agent=sb3_<agent> ...`` for every seed (one at
+Runs ``python -m rl_lab agent=<agent> impl=rl_lab ...`` and ``impl=sb3`` for every seed (one at
 a time by default, so wall times are not distorted; ``jobs=N`` runs N at once) with the same
 overrides, env, budget and evaluation protocol, then writes into ``out`` (default
 ``outputs/compare/<agent>_<env>_<time>``):
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rl_lab.baselines.mapping import SB3_ALGOS
+from rl_lab.agents import AGENTS
 from rl_lab.errors import ConfigError, RLLabError
 from rl_lab.summarize import (
     GroupSummary,
@@ -63,14 +63,59 @@ class SideReport:
     reached_threshold: int  # runs whose periodic evaluation reached the threshold
 
 
+#: How seed specs are written, for error messages.
+SEED_SPECS = (
+    "seeds=N runs seeds 0..N-1 (N >= 1), seeds=A-B runs A..B (A <= B) and seeds=a,b,c runs "
+    "those seeds; for seed 0 alone write `seeds=0-0` or `seeds=0,`"
+)
+
+
 def parse_seeds(text: str) -> list[int]:
-    """``10`` → 0..9, ``3-7`` → 3..7, ``0,4,9`` → those seeds."""
-    if "," in text:
-        return [int(s) for s in text.split(",")]
-    if "-" in text:
-        low, high = map(int, text.split("-"))
+    """``10`` → 0..9, ``3-7`` → 3..7, ``0,4,9`` → those seeds (``0,``: seed 0 alone).
+
+    Raises:
+        ConfigError: the spec is malformed or names no seed (``0``, a reversed range, a
+            negative number, a seed listed twice).
+    """
+    spec = text.strip()
+
+    def seed(part: str) -> int:
+        part = part.strip()
+        if not (part.isascii() and part.isdigit()):  # also refuses signs: seeds are >= 0
+            problem = f"{part!r} is not a whole number >= 0" if part else "a part is empty"
+            raise ConfigError(f"seeds={text} is not a seed spec ({problem}): {SEED_SPECS}.")
+        return int(part)
+
+    if "," in spec:
+        parts = spec.split(",")
+        if parts[-1].strip() == "":  # `0,`: a list of one seed
+            parts = parts[:-1]
+        seeds = [seed(part) for part in parts]
+        repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+        if repeated:
+            raise ConfigError(
+                f"seeds={text} lists seed {', '.join(map(str, repeated))} more than once: each "
+                f"seed runs once per side. {SEED_SPECS}."
+            )
+        return seeds
+    if spec.startswith("-"):
+        raise ConfigError(f"seeds={text} is negative, but seeds are numbers >= 0: {SEED_SPECS}.")
+    if "-" in spec:
+        low_text, _, high_text = spec.partition("-")
+        low, high = seed(low_text), seed(high_text)
+        if low > high:
+            raise ConfigError(
+                f"seeds={text} is an empty range ({low} > {high}), so nothing would run: "
+                f"{SEED_SPECS}."
+            )
         return list(range(low, high + 1))
-    return list(range(int(text)))
+    count = seed(spec)
+    if count == 0:
+        raise ConfigError(
+            f"seeds={text} asks for no runs: a single number is a count of seeds (seeds=3 runs "
+            f"seeds 0, 1 and 2), so seeds=0 runs nothing. {SEED_SPECS}."
+        )
+    return list(range(count))
 
 
 def steps_to_threshold(history: Sequence[tuple[int, float]], threshold: float | None) -> float:
@@ -88,9 +133,10 @@ def run_commands(
     # seed-major: both sides of a seed run back to back, so changes in machine load over time
     # affect them alike
     for seed in seeds:
-        for side, name in (("ours", agent), ("sb3", f"sb3_{agent}")):
+        for side, impl in (("ours", "rl_lab"), ("sb3", "sb3")):
             run_dir = runs_dir / side / f"seed_{seed}"
-            argv = [sys.executable, "-m", "rl_lab", f"agent={name}", *overrides, f"seed={seed}"]
+            choice = [f"agent={agent}", f"impl={impl}"]  # the same agent config, two trainers
+            argv = [sys.executable, "-m", "rl_lab", *choice, *overrides, f"seed={seed}"]
             commands.append((side, seed, [*argv, "progress=false", f"hydra.run.dir={run_dir}"]))
     return commands
 
@@ -222,7 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--from-runs", type=Path, help="build the report from this folder only")
     parser.add_argument(
-        "args", nargs="*", help="agent=NAME, seeds=N|A-B|a,b, jobs=N, out=DIR, other overrides"
+        "args",
+        nargs="*",
+        help="agent=NAME, seeds=N|A-B|a,b (seed 0 alone: seeds=0-0), jobs=N, out=DIR, overrides",
     )
     ns = parser.parse_args(argv)
     try:
@@ -239,9 +287,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 options[key] = value
             else:
                 overrides.append(arg)
+        # every argument is checked before anything runs or is written
+        seeds = parse_seeds(options["seeds"])
+        jobs = options["jobs"].strip()
+        if not jobs.isdigit() or int(jobs) < 1:
+            raise ConfigError(f"jobs={options['jobs']} must be a whole number >= 1 (runs at once).")
         agent = options["agent"]
-        if f"sb3_{agent}" not in SB3_ALGOS:
-            supported = ", ".join(sorted(a.removeprefix("sb3_") for a in SB3_ALGOS))
+        if AGENTS.get(agent) is None or AGENTS[agent].sb3 is None:
+            supported = ", ".join(sorted(name for name, entry in AGENTS.items() if entry.sb3))
             raise ConfigError(
                 f"agent={agent} has no Stable-Baselines3 counterpart to compare with. "
                 f"Supported: {supported}."
@@ -250,12 +303,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
         default_out = ROOT / "outputs" / "compare" / f"{agent}_{env.replace('/', '-')}_{stamp}"
         out_dir = Path(options["out"]) if options["out"] else default_out
-        commands = run_commands(agent, parse_seeds(options["seeds"]), overrides, out_dir / "runs")
+        commands = run_commands(agent, seeds, overrides, out_dir / "runs")
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "commands.txt").write_text(
             "\n".join(shlex.join(["python", *argv[1:]]) for _, _, argv in commands) + "\n"
         )
-        failures = _run_all(commands, int(options["jobs"]))
+        failures = _run_all(commands, int(jobs))
         build_report(out_dir / "runs", out_dir)
         print((out_dir / "report.md").read_text())
         print(f"Report: {out_dir}")

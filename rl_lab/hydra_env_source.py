@@ -12,6 +12,12 @@ Presets: ``conf/task/rl.yaml`` applies ``preset/<agent>/<env>``, which for an At
 ``preset/<agent>/atari``, for ``env=atari``) with the agent's Atari preset,
 ``conf/preset/<agent>/ALE/atari.yaml`` (optional: nothing when the agent has none), so every game
 gets it; a per-game file ``conf/preset/<agent>/ALE/<Game>-v5.yaml`` still wins.
+
+Retired agent names: ``agent=sb3_<agent>`` (for every agent of ``rl_lab.agents.AGENTS``) was
+SB3's implementation before ``impl`` existed. This source answers it with ``<agent>``'s config
+under its old name, so the command composes (its ``agent.*`` overrides too) and the RL task
+refuses it with one paragraph naming the new spelling, ``agent=<agent> impl=sb3``, instead of
+Hydra's "Could not find 'agent/sb3_<agent>'".
 """
 
 from __future__ import annotations
@@ -21,7 +27,11 @@ from hydra.core.plugins import Plugins
 from hydra.plugins.config_source import ConfigLoadError, ConfigResult, ConfigSource
 from omegaconf import OmegaConf
 
+from rl_lab import hydra_private_configs
+from rl_lab.agents import retired_name  # the registry: strings only, cheap to import early
+
 GROUP = "env"
+AGENT_GROUP = "agent"
 PRESETS = "preset"
 ATARI_PREFIX = "ALE/"  # as rl_lab.rl.atari (not imported: Hydra loads this module early)
 ATARI_PRESET = "atari"  # conf/preset/<agent>/ALE/atari.yaml: the agent's preset for every game
@@ -54,9 +64,15 @@ class GymEnvConfigSource(ConfigSource):
             return parts[1]
         return None
 
+    def _retired_agent(self, config_path: str) -> str | None:
+        """``agent/sb3_dqn`` -> ``dqn`` (see the module docstring); ``None`` for other paths."""
+        group, _, name = config_path.removesuffix(".yaml").partition("/")
+        return retired_name(name) if group == AGENT_GROUP else None
+
     def load_config(self, config_path: str) -> ConfigResult:
         env_id = self._env_id(config_path)
         agent = self._atari_preset_agent(config_path)
+        retired = self._retired_agent(config_path)
         if env_id is not None:
             base = "atari" if env_id.startswith(ATARI_PREFIX) else "_base"
             config = OmegaConf.create({"defaults": [base, "_self_"], "id": env_id})
@@ -65,6 +81,10 @@ class GymEnvConfigSource(ConfigSource):
             group = f"optional /{PRESETS}/{agent}/{ATARI_PREFIX.rstrip('/')}"
             config = OmegaConf.create({"defaults": [{group: ATARI_PRESET}]})
             package = "_global_"
+        elif retired is not None:
+            name = config_path.removesuffix(".yaml").partition("/")[2]
+            config = OmegaConf.create({"defaults": [retired, "_self_"], "name": name})
+            package = AGENT_GROUP
         else:
             raise ConfigLoadError(f"gymenv:// has no config '{config_path}'")
         return ConfigResult(
@@ -89,6 +109,7 @@ class GymEnvConfigSource(ConfigSource):
         return (
             self._env_id(config_path) is not None
             or self._atari_preset_agent(config_path) is not None
+            or self._retired_agent(config_path) is not None
         )
 
     def list(self, config_path: str, results_filter: ObjectType | None) -> list[str]:
@@ -98,5 +119,7 @@ class GymEnvConfigSource(ConfigSource):
 
 
 def register() -> None:
-    """Register the config source with Hydra (idempotent)."""
+    """Register rl_lab's config sources with Hydra (idempotent): this one, and the one that
+    keeps private configs (``_`` names) out of Hydra's lists of choices."""
     Plugins.instance().register(GymEnvConfigSource)
+    hydra_private_configs.register()

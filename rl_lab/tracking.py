@@ -67,10 +67,12 @@ class RunLogHandler(logging.FileHandler):
 
 
 def claim_run_log() -> None:
-    """Let the root logger's :class:`RunLogHandler` (``run.log``) write from now on."""
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, RunLogHandler):
-            handler.claim()
+    """Let the :class:`RunLogHandler` (``run.log``) of the root logger (the command line's) or
+    of the ``rl_lab`` logger (the Python API's) write from now on."""
+    for logger in (logging.getLogger(), logging.getLogger("rl_lab")):
+        for handler in logger.handlers:
+            if isinstance(handler, RunLogHandler):
+                handler.claim()
 
 
 def flatten_hparams(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
@@ -132,21 +134,35 @@ class Tracker:
         self.writer.close()
 
 
+def live_progress(counted: str, enabled: bool = True) -> Progress:
+    """The progress display of every training loop (rich, on :data:`CONSOLE`): description,
+    bar, done/total, then ``counted``, elapsed time and ETA.
+
+    Args:
+        counted: a rich format string after the count, naming what is counted and the task's
+            extra fields, e.g. ``"steps  SPS {task.fields[sps]}"``.
+        enabled: ``False`` shows nothing (``progress=false``, tests, benchmarks).
+    """
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(counted),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=CONSOLE,
+        disable=not enabled,
+    )
+
+
 class ProgressBar:
     """Live progress: env steps, last episodic return, SPS and ETA (rich)."""
 
     def __init__(self, total: int, description: str, enabled: bool = True, start: int = 0):
         self.enabled = enabled
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("steps  return {task.fields[ret]}  SPS {task.fields[sps]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=CONSOLE,
-            disable=not enabled,
+        self._progress = live_progress(
+            "steps  return {task.fields[ret]}  SPS {task.fields[sps]}", enabled
         )
         self._task = self._progress.add_task(
             description, total=total, completed=start, ret="-", sps="-"

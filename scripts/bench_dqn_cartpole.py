@@ -6,8 +6,9 @@ evaluation protocol (final greedy policy, 20 episodes reset with seeds 1_000_000
 
 - ``ours``:      ``agent=dqn`` with the shipped CartPole preset;
 - ``ours-zoo``:  ``agent=dqn`` with RL Zoo's tuned CartPole hyperparameters;
-- ``sb3-zoo``:   ``agent=sb3_dqn`` (Stable-Baselines3's DQN) with the same zoo hyperparameters;
-- ``sb3``:       ``agent=sb3_dqn`` with the shipped preset (options SB3 lacks set to its
+- ``sb3-zoo``:   ``agent=dqn impl=sb3`` (Stable-Baselines3's DQN) with the same zoo
+                 hyperparameters;
+- ``sb3``:       ``agent=dqn impl=sb3`` with the shipped preset (options SB3 lacks set to its
                  equivalents), for the side-by-side report of ``rl_lab.compare``.
 
 Prints the table (solved k/n, mean eval, median wall time) and the ratios, writes
@@ -62,19 +63,20 @@ ZOO = [
     "agent.network.encoder.hidden_sizes=[256,256]",
 ]
 
-#: variant → (folder, agent, overrides)
+#: variant → (folder, impl, overrides); every variant is agent=dqn
 VARIANTS = {
-    "ours": ("preset/ours", "dqn", []),
-    "sb3": ("preset/sb3", "sb3_dqn", ["agent.double_q=false", "agent.network.head=q"]),
-    "ours-zoo": ("zoo/ours", "dqn", ZOO),
-    "sb3-zoo": ("zoo/sb3", "sb3_dqn", ZOO),
+    "ours": ("preset/ours", "rl_lab", []),
+    "sb3": ("preset/sb3", "sb3", ["agent.double_q=false", "agent.network.head=q"]),
+    "ours-zoo": ("zoo/ours", "rl_lab", ZOO),
+    "sb3-zoo": ("zoo/sb3", "sb3", ZOO),
 }
 
 
 def run(variant: str, seed: int, out: Path) -> dict:
-    folder, agent, overrides = VARIANTS[variant]
+    folder, impl, overrides = VARIANTS[variant]
     run_dir = out / folder / f"seed_{seed}"
-    cmd = [sys.executable, "-m", "rl_lab", f"agent={agent}", "env=CartPole-v1", f"seed={seed}"]
+    cmd = [sys.executable, "-m", "rl_lab", "agent=dqn", f"impl={impl}", "env=CartPole-v1"]
+    cmd.append(f"seed={seed}")
     cmd += [*overrides, "torch_threads=1", "progress=false", f"hydra.run.dir={run_dir}"]
     if (run_dir / "results.json").exists():  # rerunning the script reuses finished runs
         cmd = None

@@ -19,7 +19,7 @@ Wall time is the whole command (start-up, data loading, training, evaluation); t
 ``wall_time_s`` (training and final evaluation) is reported beside it.
 
 Overhead check (``overhead``): the same model, data tensors, batch size and optimizer, trained
-by :class:`~rl_lab.supervised.trainer.ClassifierTrainer` and by a minimal hand-written loop
+by :class:`~rl_lab.supervised.classifier.ClassifierTrainer` and by a minimal hand-written loop
 (randperm, forward, loss, zero_grad, backward, step), alternating epoch by epoch (a fresh model
 for each, so a slow spell of the machine hits every loop alike). Reported:
 the median time of a training pass (ours: ``time/train_s``) and the ratio ours/plain; and our
@@ -174,8 +174,9 @@ def overhead(data_dir: str, epochs: int, threads: int) -> dict:
 
     import rl_lab.__main__ as entry
     from rl_lab.data import load_dataset
+    from rl_lab.supervised.classifier import ClassifierTrainer
     from rl_lab.supervised.models import build_classifier
-    from rl_lab.supervised.trainer import ClassifierTrainer, build_optimizer
+    from rl_lab.supervised.optimizers import build_optimizer
     from rl_lab.tracking import Tracker
 
     torch.set_num_threads(threads)

@@ -31,6 +31,7 @@ TINY = [
     "checkpointing.freq=400",
     "logging.log_freq=200",
     "progress=false",
+    "device=cpu",  # exact-equality tests: the same on a machine with a GPU
 ]
 
 
@@ -39,8 +40,10 @@ def compose_cfg():
     """``compose_cfg(*overrides) -> DictConfig`` from conf/ (without the hydra node)."""
 
     def _compose(*overrides: str) -> DictConfig:
+        # device=cpu unless a test asks for another: results must not depend on a GPU being there
+        pinned = [] if any(o.startswith("device=") for o in overrides) else ["device=cpu"]
         with initialize_config_dir(config_dir=entry.CONFIG_DIR, version_base="1.3"):
-            return compose(config_name="config", overrides=list(overrides))
+            return compose(config_name="config", overrides=[*pinned, *overrides])
 
     return _compose
 

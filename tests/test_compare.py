@@ -1,17 +1,75 @@
 import csv
 import json
+import subprocess
+import sys
 
 import pytest
 
-from rl_lab.compare import build_report, main, parse_seeds, steps_to_threshold
+from rl_lab.compare import build_report, main, parse_seeds, run_commands, steps_to_threshold
 from rl_lab.errors import ConfigError
-from tests.conftest import TINY
+from tests.conftest import ROOT, TINY
 
 
 def test_parse_seeds():
     assert parse_seeds("3") == [0, 1, 2]
     assert parse_seeds("2-4") == [2, 3, 4]
     assert parse_seeds("0,5") == [0, 5]
+    # the spellings the error message suggests for seed 0 alone
+    assert parse_seeds("0-0") == [0] and parse_seeds("0,") == [0] and parse_seeds(" 7, ") == [7]
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ("0", "seeds=0 asks for no runs: a single number is a count of seeds"),
+        ("5-2", "seeds=5-2 is an empty range (5 > 2)"),
+        ("-3", "seeds=-3 is negative"),
+        ("abc", "seeds=abc is not a seed spec ('abc' is not a whole number >= 0)"),
+        ("1-", "seeds=1- is not a seed spec (a part is empty)"),
+        ("0,,1", "seeds=0,,1 is not a seed spec (a part is empty)"),
+        ("1.5", "'1.5' is not a whole number"),
+        ("", "seeds= is not a seed spec"),
+        ("0,3,0", "seeds=0,3,0 lists seed 0 more than once"),
+    ],
+)
+def test_a_seed_spec_that_names_no_seeds_is_refused(spec, problem):
+    with pytest.raises(ConfigError) as refused:
+        parse_seeds(spec)
+    message = str(refused.value)
+    assert problem in message
+    assert "for seed 0 alone write `seeds=0-0` or `seeds=0,`" in message
+    assert "\n" not in message
+
+
+def test_seeds_0_is_refused_before_anything_runs_or_is_written(tmp_path, capsys):
+    out = tmp_path / "report"
+    assert main(["agent=td3", "env=Pendulum-v1", "seeds=0", f"out={out}"]) == 2
+    captured = capsys.readouterr()
+    assert "seeds=0 asks for no runs" in captured.err and "`seeds=0-0`" in captured.err
+    assert captured.out == "" and not out.exists()
+    assert main(["agent=dqn", "jobs=0", f"out={out}"]) == 2
+    assert "jobs=0 must be a whole number >= 1" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_seed_0_alone_is_one_run_per_side(tmp_path):
+    for spec in ("0-0", "0,"):
+        commands = run_commands("dqn", parse_seeds(spec), [], tmp_path)
+        assert [(side, seed) for side, seed, _ in commands] == [("ours", 0), ("sb3", 0)]
+
+
+def test_the_cli_refuses_seeds_0_with_one_paragraph_and_status_2(tmp_path):
+    out = tmp_path / "report"
+    proc = subprocess.run(
+        [sys.executable, "-m", "rl_lab.compare", "agent=td3", "env=Pendulum-v1", "seeds=0",
+         f"out={out}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: seeds=0 asks for no runs")
+    assert "`seeds=0-0`" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1  # one paragraph
+    assert proc.stdout == "" and not out.exists()  # no run started, nothing written
 
 
 def test_steps_to_threshold_is_the_first_evaluation_at_or_above_it():
@@ -23,13 +81,14 @@ def test_steps_to_threshold_is_the_first_evaluation_at_or_above_it():
 def write_run(root, side, seed, final, wall, history):
     run = root / side / f"seed_{seed}"
     run.mkdir(parents=True)
+    impl = "sb3" if side == "sb3" else "rl_lab"
     agent = "sb3_dqn" if side == "sb3" else "dqn"
     results = {
-        "status": "completed", "task": "rl", "agent": agent, "env": "CartPole-v1",
+        "status": "completed", "task": "rl", "agent": agent, "impl": impl, "env": "CartPole-v1",
         "seed": seed, "env_steps": 4000, "wall_time_s": wall, "sps": 4000 / wall,
         "reward_threshold": 475.0, "eval": {"mean_return": final, "std_return": 0.0,
         "episodes": 20}, "eval_history": [{"env_steps": s, "mean_return": v} for s, v in history],
-        "overrides": [f"agent={agent}", f"seed={seed}"],
+        "overrides": ["agent=dqn", f"impl={impl}", f"seed={seed}"],
     }  # fmt: skip
     (run / "results.json").write_text(json.dumps(results))
 

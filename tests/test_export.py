@@ -12,7 +12,7 @@ import torch
 
 import rl_lab
 from rl_lab.errors import ConfigError
-from rl_lab.export import check_export, export, exportable, real_inputs
+from rl_lab.exporting import check_export, export, exportable, real_inputs
 from tests.conftest import TINY, run_cli
 from tests.gan.conftest import TINY_GAN
 from tests.supervised.conftest import FAST

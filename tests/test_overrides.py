@@ -46,8 +46,7 @@ def test_unknown_keys_are_refused_with_close_matches(
     assert unknown in message
     if suggested:
         assert f"did you mean {suggested}" in message
-    assert not (tmp_path / "run" / "tb").exists()  # refused before any work
-    assert json.loads((tmp_path / "run" / "results.json").read_text())["status"] == "failed"
+    assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
 def test_free_form_mappings_and_known_keys_pass(run_with_schema):

@@ -241,6 +241,7 @@ def test_resume_after_sigkill(tmp_path):
         time.sleep(0.1)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
+    assert last.exists(), "the run wrote no checkpoint within 120 s"
     steps = checkpoint.load(last)["loop"]["env_steps"]
     done = run_cli(*TINY, f"total_steps={steps + 400}", "resume=true", f"hydra.run.dir={run_dir}")
     assert done.returncode == 0, done.stderr

@@ -14,7 +14,10 @@ Each :class:`Sb3Algo` says, for every key of our agent config, what happens to i
   ``policy_kwargs``) and, for on-policy agents, ``normalize_obs``/``normalize_reward`` (→ SB3's
   ``VecNormalize`` around the training env) are translated by :func:`sb3_kwargs`.
 
-A test checks that every key of every agent config is covered.
+Which mapping belongs to which agent is said once, in :data:`rl_lab.agents.AGENTS`
+(``impl=sb3`` runs it). A test composes every conf/agent file and checks that each of its keys
+is covered here: mapped, or listed in ``requires``/``notes`` with the reason SB3 has no
+counterpart, so a new hyperparameter without a mapping fails it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.utils import LinearSchedule
 
+from rl_lab.agents import agent_entry, load
 from rl_lab.baselines.extractors import MlpFeatures
 from rl_lab.errors import ConfigError
 from rl_lab.nets import ACTIVATIONS
@@ -148,11 +152,10 @@ def _on_policy_network(flat: Flat) -> tuple[str, dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Sb3Algo:
-    """How one of our agents maps onto a Stable-Baselines3 algorithm.
+    """How one of our agents' configs maps onto a Stable-Baselines3 algorithm (which agent:
+    :data:`rl_lab.agents.AGENTS`).
 
     Args:
-        name: our agent name for the SB3 run (``agent=sb3_dqn``).
-        ours: the rl_lab agent whose config and presets it shares (``dqn``).
         sb3_class: import path of the SB3 class.
         direct: our keys passed unchanged.
         schedules: our value key → its schedule key (``"constant"`` or ``"linear"``).
@@ -163,8 +166,6 @@ class Sb3Algo:
         vec_normalize: ``normalize_obs``/``normalize_reward`` become SB3's ``VecNormalize``.
     """
 
-    name: str
-    ours: str
     sb3_class: str
     direct: tuple[str, ...]
     network: Callable[[Flat], tuple[str, dict[str, Any]]]
@@ -189,8 +190,6 @@ class Sb3Algo:
 
 
 DQN = Sb3Algo(
-    name="sb3_dqn",
-    ours="dqn",
     sb3_class="stable_baselines3.DQN",
     direct=(
         "buffer_size",
@@ -225,8 +224,6 @@ DQN = Sb3Algo(
 )
 
 TD3 = Sb3Algo(
-    name="sb3_td3",
-    ours="td3",
     sb3_class="stable_baselines3.TD3",
     direct=(
         "buffer_size",
@@ -290,8 +287,6 @@ _PPO_DIRECT = (
 )
 
 A2C = Sb3Algo(
-    name="sb3_a2c",
-    ours="a2c",
     sb3_class="stable_baselines3.A2C",
     direct=(
         "n_steps",
@@ -314,23 +309,19 @@ A2C = Sb3Algo(
 )
 
 PPO = Sb3Algo(
-    name="sb3_ppo",
-    ours="ppo",
     sb3_class="stable_baselines3.PPO",
     direct=_PPO_DIRECT,
     schedules={**LR_SCHEDULE, "clip_range": "clip_range_schedule"},
     network=_on_policy_network,
     network_keys=_ON_POLICY_NETWORK_KEYS,
     requires={
-        "recurrent": (False, "SB3's PPO has no LSTM policy (agent=sb3_ppo_lstm has)"),
+        "recurrent": (False, "SB3's PPO has no LSTM policy (agent=ppo_lstm impl=sb3 has)"),
         **_ON_POLICY_REQUIRES,
     },
     vec_normalize=True,
 )
 
 PPO_LSTM = Sb3Algo(
-    name="sb3_ppo_lstm",
-    ours="ppo_lstm",
     sb3_class="sb3_contrib.RecurrentPPO",
     direct=_PPO_DIRECT,
     schedules={**LR_SCHEDULE, "clip_range": "clip_range_schedule"},
@@ -339,7 +330,7 @@ PPO_LSTM = Sb3Algo(
     requires={
         "recurrent": (
             True,
-            "sb3-contrib's RecurrentPPO always has an LSTM (agent=sb3_ppo has none)",
+            "sb3-contrib's RecurrentPPO always has an LSTM (agent=ppo impl=sb3 has none)",
         ),
         **_ON_POLICY_REQUIRES,
     },
@@ -358,19 +349,17 @@ PPO_LSTM = Sb3Algo(
     vec_normalize=True,
 )
 
-#: Supported SB3 agents by our agent name.
-SB3_ALGOS: dict[str, Sb3Algo] = {algo.name: algo for algo in (DQN, TD3, A2C, PPO, PPO_LSTM)}
-
 
 def sb3_algo(name: str) -> Sb3Algo:
-    """The mapping for ``agent=<name>``, or a ConfigError listing the supported ones."""
-    try:
-        return SB3_ALGOS[name]
-    except KeyError:
+    """The mapping of ``agent=<name>`` (:data:`rl_lab.agents.AGENTS`), or a ConfigError for an
+    unknown agent or one that SB3 has no counterpart of."""
+    entry = agent_entry(name)
+    if entry.sb3 is None:
         raise ConfigError(
-            f"No Stable-Baselines3 counterpart '{name}'. Supported: "
-            f"{', '.join(sorted(SB3_ALGOS))}. Choose one with `agent=<name>`."
-        ) from None
+            f"agent={name} has no Stable-Baselines3 counterpart, so it cannot run with "
+            "impl=sb3. Use impl=rl_lab."
+        )
+    return load(entry.sb3)
 
 
 def _flatten(node: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -402,18 +391,20 @@ def sb3_kwargs(
     if isinstance(agent_cfg, DictConfig):
         agent_cfg = OmegaConf.to_container(agent_cfg, resolve=True)
     flat = _flatten(agent_cfg)
+    name = flat.get("name", "<agent>")
     unknown = sorted(set(flat) - algo.covered_keys())
     if unknown:
         raise ConfigError(
             f"agent.{unknown[0]} has no mapping to Stable-Baselines3's {algo.sb3_class} "
-            f"(unmapped: {', '.join(unknown)}). Remove the override or run agent={algo.ours}."
+            f"(unmapped: {', '.join(unknown)}). Remove the override or run agent={name} with "
+            "impl=rl_lab."
         )
     for key, (allowed, why) in algo.requires.items():
         if key in flat and flat[key] != allowed:
             raise ConfigError(
                 f"agent.{key}={flat[key]!r} cannot be reproduced with Stable-Baselines3: {why}. "
-                f"Use agent.{key}={allowed!r} for agent={algo.name}, or compare with "
-                f"agent={algo.ours} only."
+                f"Use agent.{key}={allowed!r} with impl=sb3, or run agent={name} with "
+                "impl=rl_lab only."
             )
     kwargs: dict[str, Any] = {key: flat[key] for key in algo.direct if key in flat}
     for key, schedule_key in algo.schedules.items():

@@ -1,13 +1,15 @@
 """Stable-Baselines3 agents behind rl_lab's agent interface, trained by :class:`Sb3Loop`.
 
-``agent=sb3_dqn`` runs SB3's DQN with the hyperparameters of ``agent=dqn`` (mapped by
-``rl_lab.baselines.mapping``) on the same env construction, seeds, step budget and evaluation
-protocol, and leaves the same run directory: SB3's own TensorBoard scalars (``rollout/``,
-``train/``) land in ``tb/`` beside ours (``charts/episodic_return``, ``eval/mean_return``, ...),
-which our callback logs at the same env steps as our own loops. ``agent=sb3_a2c``, ``sb3_ppo``
-and ``sb3_ppo_lstm`` (sb3-contrib's RecurrentPPO) do the same for our on-policy agents; their
-``normalize_obs``/``normalize_reward`` wrap the training env in SB3's ``VecNormalize``, whose
-statistics go into every checkpoint (as ours do) and are applied frozen in evaluation.
+``impl=sb3`` (:data:`SB3`, the :class:`~rl_lab.rl.task.Implementation` named in
+``rl_lab.agents.IMPLS``): ``agent=dqn impl=sb3`` runs SB3's DQN with the hyperparameters of
+``agent=dqn`` and its presets (mapped by ``rl_lab.baselines.mapping``) on the same env
+construction, seeds, step budget and evaluation protocol, and leaves the same run directory:
+SB3's own TensorBoard scalars (``rollout/``, ``train/``) land in ``tb/`` beside ours
+(``charts/episodic_return``, ``eval/mean_return``, ...), which our callback logs at the same env
+steps as our own loops. ``agent=a2c``, ``ppo`` and ``ppo_lstm`` (sb3-contrib's RecurrentPPO)
+with ``impl=sb3`` do the same for our on-policy agents; their ``normalize_obs``/
+``normalize_reward`` wrap the training env in SB3's ``VecNormalize``, whose statistics go into
+every checkpoint (as ours do) and are applied frozen in evaluation.
 
 Checkpoints: ``last.pt``/``best.pt`` hold the policy weights (loadable with
 ``weights_only=True``, used by ``mode=eval``); resume uses SB3's own ``sb3_last.zip`` and
@@ -43,6 +45,7 @@ from stable_baselines3.common.vec_env import (
     unwrap_vec_normalize,
 )
 
+from rl_lab.agents import agent_label
 from rl_lab.baselines.mapping import Sb3Algo, sb3_algo, sb3_kwargs
 from rl_lab.rl.atari import is_atari
 from rl_lab.rl.envs import make_env
@@ -102,9 +105,6 @@ class Sb3Agent:
         device: torch device.
     """
 
-    LOOP = "sb3"
-    LOOP_KEYS: tuple[str, ...] = ()
-
     def __init__(self, algo: Sb3Algo, cfg: DictConfig, device: str) -> None:
         self.algo = algo
         self.sb3_class = get_class(algo.sb3_class)
@@ -127,11 +127,6 @@ class Sb3Agent:
             **kwargs,
         )
         self.attach(model)
-
-    @classmethod
-    def from_run_config(cls, cfg: DictConfig, device: str) -> Sb3Agent:
-        """Build the agent for ``cfg.agent.name`` (``sb3_<algo>``)."""
-        return cls(sb3_algo(cfg.agent.name), cfg, device)
 
     def attach(self, model: BaseAlgorithm) -> None:
         """Use ``model`` (a new one, or one loaded for resume) from now on.
@@ -254,7 +249,7 @@ class Sb3Loop(Loop):
         agent, state, cfg = self.agent, self.state, self.cfg
         agent.model.set_logger(configure(str(self.run_dir / "tb"), ["tensorboard"]))
         total = int(cfg.total_steps)
-        description = f"{cfg.agent.name} {cfg.env.id} seed={cfg.seed}"
+        description = f"{agent_label(cfg.agent.name, cfg.impl)} {cfg.env.id} seed={cfg.seed}"
         with (
             GracefulStop() as stop,
             ProgressBar(total, description, cfg.progress, state.env_steps) as bar,
@@ -309,3 +304,31 @@ class Sb3Loop(Loop):
         buffer_path = Path(self.ckpt_dir / BUFFER_NAME)
         if buffer_path.exists() and isinstance(agent.model, OffPolicyAlgorithm):
             agent.model.load_replay_buffer(buffer_path)
+
+
+class Sb3Implementation:
+    """``impl=sb3``: the agent's Stable-Baselines3 counterpart (``rl_lab.agents.AGENTS``),
+    built from the same config and trained by :class:`Sb3Loop`."""
+
+    def check_config(self, cfg: DictConfig) -> None:
+        """Refuse what SB3 cannot reproduce (``sb3_kwargs`` names the key), before any work."""
+        sb3_kwargs(sb3_algo(cfg.agent.name), cfg.agent)
+
+    def build_agent(
+        self, cfg: DictConfig, observation_space: Any, action_space: Any, device: str
+    ) -> Sb3Agent:
+        """The SB3 model behind :class:`Sb3Agent`; it builds its own training env (SB3's
+        vector env of ``make_env``), so the spaces are not needed."""
+        return Sb3Agent(sb3_algo(cfg.agent.name), cfg, device)
+
+    def loop_class(self, cfg: DictConfig) -> type[Loop]:
+        """:class:`Sb3Loop`, for every algorithm."""
+        return Sb3Loop
+
+    def extra_results(self, agent: Sb3Agent) -> dict[str, Any]:
+        """``sb3_notes``: the implementation differences no option controls."""
+        return {"sb3_notes": agent.mapping_notes}
+
+
+#: ``impl=sb3`` (named in rl_lab.agents.IMPLS).
+SB3 = Sb3Implementation()

@@ -2,7 +2,7 @@
 
 Inception-v3 weights cannot be downloaded here, so rl_lab's Fréchet distance uses the
 penultimate layer of a classifier trained by the supervised trainer
-(:class:`~rl_lab.supervised.trainer.ClassifierTrainer`) on the same dataset at the same image
+(:class:`~rl_lab.supervised.classifier.ClassifierTrainer`) on the same dataset at the same image
 size. Its numbers compare rl_lab runs on one dataset and image size; they are not FID values.
 
 The classifier is ``metrics.classifier.model`` (a compact CNN by default, or any classifier of
@@ -38,8 +38,9 @@ from torch import Tensor, nn
 from rl_lab import checkpoint
 from rl_lab.errors import CheckpointError, ConfigError, InterruptedRunError
 from rl_lab.run_dir import write_json
+from rl_lab.supervised.classifier import ClassifierTrainer
 from rl_lab.supervised.models import build_classifier
-from rl_lab.supervised.trainer import ClassifierTrainer, seed_everything
+from rl_lab.training import seed_everything
 
 log = logging.getLogger(__name__)
 

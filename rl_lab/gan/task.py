@@ -28,8 +28,8 @@ from rl_lab.gan.quality import build_quality
 from rl_lab.gan.sampling import write_samples
 from rl_lab.gan.trainer import GAN_TRAINER_RULES, MONITOR, AdversarialTrainer
 from rl_lab.run_dir import write_json
-from rl_lab.supervised.trainer import seed_everything
 from rl_lab.tracking import Tracker
+from rl_lab.training import count_parameters, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +38,22 @@ MODES = ("train", "eval", "sample")
 #: The GAN models of conf/model/ (``model.name``).
 MODELS = ("dcgan", "cgan")
 
+#: The most samples one ``mode=sample`` run draws. Every sample is held in memory and written to
+#: samples.npz (float32: 491 MB for 10,000 64x64 colour images) and to one samples.png grid
+#: (a 6,600 px square for those; 8x8 digits, enlarged 8 times, make an 8,000 px square). For
+#: images up to 64x64 the grid stays under Pillow's decompression-bomb limit (89 megapixels),
+#: so it can be opened again. For more samples, run mode=sample again with another seed.
+MAX_SAMPLES = 10_000
+
+#: The most images on the interpolation row (one interpolation.png row).
+MAX_INTERPOLATION_STEPS = 1_000
+
 GAN_RULES: tuple[Rule, ...] = (
     Rule("mode", str, choices=MODES),
     Rule("checkpoint", str, nullable=True),
-    Rule("n", int, low=1),
+    Rule("n", int, low=1, high=MAX_SAMPLES),
     Rule("label", int, low=0, nullable=True),
-    Rule("interpolation_steps", int, low=2),
+    Rule("interpolation_steps", int, low=2, high=MAX_INTERPOLATION_STEPS),
     Rule("metrics.enabled", bool),
     Rule("metrics.every", int, low=0),
     Rule("metrics.samples", int, low=10),
@@ -183,8 +193,8 @@ def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> 
         "%s on %s: generator %s, discriminator %s parameters; %s training images of shape %s",
         cfg.model.name,
         dataset.name,
-        f"{_count(generator):,}",
-        f"{_count(discriminator):,}",
+        f"{count_parameters(generator):,}",
+        f"{count_parameters(discriminator):,}",
         f"{len(dataset.train):,}",
         dataset.image_shape,
     )
@@ -246,7 +256,10 @@ def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> 
             "wall_time_s": state.wall_time_s + time.perf_counter() - started,
             "time_per_epoch_s": _mean(h["time/epoch_s"] for h in history),
             "train_time_per_epoch_s": _mean(h["time/train_s"] for h in history),
-            "parameters": {"generator": _count(generator), "discriminator": _count(discriminator)},
+            "parameters": {
+                "generator": count_parameters(generator),
+                "discriminator": count_parameters(discriminator),
+            },
             "dataset_sizes": dataset.sizes(),
             "device": device,
             "samples": {
@@ -270,10 +283,6 @@ def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> 
         return results
     finally:
         tracker.close()
-
-
-def _count(network: Any) -> int:
-    return sum(p.numel() for p in network.parameters() if p.requires_grad)
 
 
 def _mean(values: Any) -> float | None:

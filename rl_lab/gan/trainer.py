@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,8 @@ from rl_lab.config import Rule
 from rl_lab.errors import TrainingDivergedError
 from rl_lab.gan.sampling import enlarge, generate, image_grid, noise, png_scale, to_signed
 from rl_lab.supervised.callbacks import Callback, Checkpoint, LRSchedule
-from rl_lab.supervised.trainer import OPTIMIZERS, Trainer, build_optimizer
+from rl_lab.supervised.optimizers import OPTIMIZERS, build_optimizer
+from rl_lab.supervised.trainer import Trainer, TrainState
 from rl_lab.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -104,6 +106,15 @@ def binary_entropy(p: float) -> float:
     return -(p * math.log(p) + (1.0 - p) * math.log(1.0 - p))
 
 
+@dataclass
+class AdversarialState(TrainState):
+    """:class:`~rl_lab.supervised.trainer.TrainState` plus what the GAN callbacks share."""
+
+    # set by CollapseGuard during a suspicious streak; SampleQualityCheckpoint then keeps
+    # last.pt at the last good epoch
+    hold_last_checkpoint: bool = False
+
+
 class CollapseGuard(Callback):
     """Stops a run whose discriminator has won outright: the generator then gets no useful
     gradient and never recovers.
@@ -111,7 +122,8 @@ class CollapseGuard(Callback):
     An epoch is *suspicious* when the discriminator's epoch-mean loss is within ``d_loss`` of
     its floor (0 with hard labels, ``binary_entropy(real_label)`` with smoothing) while the
     generator's exceeds ``g_loss`` (8 nats: ``D(G(z)) < 3e-4``). During a suspicious streak the
-    trainer holds ``last.pt`` at the last good epoch (see :class:`SampleQualityCheckpoint`);
+    trainer holds ``last.pt`` at the last good epoch (``trainer.state.hold_last_checkpoint``,
+    read by :class:`SampleQualityCheckpoint`);
     ``patience`` suspicious epochs in a row raise :class:`~rl_lab.errors.TrainingDivergedError`.
     """
 
@@ -125,7 +137,7 @@ class CollapseGuard(Callback):
         self.streak = 0
         self.last_good_epoch = 0
 
-    def on_epoch_end(self, trainer: Trainer, record: dict[str, float]) -> None:
+    def on_epoch_end(self, trainer: AdversarialTrainer, record: dict[str, float]) -> None:
         d_loss, g_loss = record["losses/discriminator"], record["losses/generator"]
         epoch = int(record["epoch"])
         if d_loss < self.floor + self.d_loss and g_loss > self.g_loss:
@@ -142,7 +154,7 @@ class CollapseGuard(Callback):
         else:
             self.streak = 0
             self.last_good_epoch = epoch
-        trainer.hold_last_checkpoint = self.streak > 0
+        trainer.state.hold_last_checkpoint = self.streak > 0
         if self.streak >= self.patience:
             last = trainer.ckpt_dir / "last.pt" if trainer.ckpt_dir is not None else None
             kept = (
@@ -174,7 +186,7 @@ class SampleQualityCheckpoint(Checkpoint):
     skipped), and ``last.pt`` unless :class:`CollapseGuard` holds it (the last epoch always
     writes it)."""
 
-    def on_epoch_end(self, trainer: Trainer, record: dict[str, float]) -> None:
+    def on_epoch_end(self, trainer: AdversarialTrainer, record: dict[str, float]) -> None:
         epoch = int(record["epoch"])
         if (
             self.save_best
@@ -184,7 +196,7 @@ class SampleQualityCheckpoint(Checkpoint):
             trainer.save_checkpoint("best.pt")
         final = epoch >= trainer.epochs or trainer.state.stop_reason is not None
         periodic = self.every > 0 and epoch % self.every == 0
-        if final or (periodic and not getattr(trainer, "hold_last_checkpoint", False)):
+        if final or (periodic and not trainer.state.hold_last_checkpoint):
             trainer.save_checkpoint("last.pt")
 
 
@@ -252,6 +264,8 @@ class AdversarialTrainer(Trainer):
     """
 
     kind = "gan"
+    state_type = AdversarialState
+    state: AdversarialState
 
     def __init__(
         self,
@@ -309,7 +323,6 @@ class AdversarialTrainer(Trainer):
         self.fixed_z, self.fixed_labels = fixed_batch(self.latent_dim, self.num_classes, cfg.seed)
         self.d_updates = 0
         self.g_updates = 0
-        self.hold_last_checkpoint = False  # set by CollapseGuard during a suspicious streak
         self.last_quality: dict[str, float] = {}
 
     # ----------------------------------------------------------------- the Trainer contract

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,11 +24,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from rl_lab import checkpoint
-from rl_lab.errors import InterruptedRunError, TrainingDivergedError
 from rl_lab.rl.envs import make_vec_env
 from rl_lab.rl.evaluation import Evaluator, Policy, greedy_policy
 from rl_lab.signals import GracefulStop
 from rl_lab.tracking import Tracker
+from rl_lab.training import capture_rng, check_finite, interruption, restore_rng
 
 log = logging.getLogger(__name__)
 
@@ -51,21 +50,11 @@ def crossed(before: int, after: int, every: int) -> bool:
     return every > 0 and after // every > before // every
 
 
-def rng_state(rng: np.random.Generator) -> dict[str, Any]:
-    """RNG states of NumPy (the loop's generator), torch and Python, checkpoint-safe."""
-    return {
-        "numpy": rng.bit_generator.state,
-        "torch": torch.get_rng_state(),
-        "python": random.getstate(),
-    }
-
-
-def restore_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
-    """Inverse of :func:`rng_state`."""
-    rng.bit_generator.state = state["numpy"]
-    torch.set_rng_state(state["torch"])
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
+#: Advice of the divergence error (:func:`~rl_lab.training.check_finite`).
+DIVERGENCE_ADVICE = (
+    "Lower agent.learning_rate, keep agent.max_grad_norm small, or check the env's "
+    "rewards/observations for NaN or huge values."
+)
 
 
 class Loop:
@@ -125,11 +114,17 @@ class Loop:
     def _restore(self, payload: dict[str, Any]) -> None:
         self.agent.load_state_dict(payload["agent"])
         self.state = LoopState(**payload["loop"])
-        restore_rng_state(self.rng, payload["rng"])
+        restore_rng(payload["rng"], self._generators())
         self.load_extra_state(payload)
         # Env internals cannot be saved generically: a resumed run starts fresh episodes, seeded
         # from the seed and the step count so the continuation is itself reproducible.
         self._reset_seed = self.cfg.seed + 7919 * self.state.env_steps
+
+    def _generators(self) -> dict[str, np.random.Generator]:
+        # The loop draws NumPy numbers only from its own generator (exploration, replay
+        # sampling), so NumPy's global state is not saved; the generator keeps the key
+        # "numpy" it has had in every RL checkpoint.
+        return {"numpy": self.rng}
 
     def save_checkpoint(self, name: str = "last.pt") -> Path:
         """Write ``checkpoints/<name>`` atomically; ``last.pt`` also holds what resume needs."""
@@ -139,7 +134,7 @@ class Loop:
             "config": OmegaConf.to_container(self.cfg, resolve=True),
             "agent": self.agent.state_dict(),
             "loop": asdict(self.state),
-            "rng": rng_state(self.rng),
+            "rng": capture_rng(self._generators(), numpy_global=False),
             **self.extra_state(for_resume),
         }
         return checkpoint.save(payload, self.ckpt_dir / name)
@@ -147,11 +142,8 @@ class Loop:
     def interrupt(self, signal_name: str) -> None:
         """Save ``last.pt`` and raise the error that tells the user how to resume."""
         path = self.save_checkpoint()
-        raise InterruptedRunError(
-            f"Stopped by {signal_name} at env step {self.state.env_steps:,}; the "
-            f"checkpoint {path} holds everything needed to continue. Resume with "
-            f"`python -m rl_lab resume=true hydra.run.dir={self.run_dir}`."
-        )
+        where = f"at env step {self.state.env_steps:,}"
+        raise interruption(signal_name, where, path, self.cfg.task.name, self.run_dir)
 
     # ----------------------------------------------------------------------------- logging
     def _recent_return(self) -> float | None:
@@ -193,16 +185,15 @@ class Loop:
         self.tracker.scalars(values, self.state.env_steps)
 
     def _check_finite(self, metrics: dict[str, torch.Tensor]) -> None:
-        loss = next(iter(metrics.values()))
-        if not torch.isfinite(loss).item():
-            last = self.ckpt_dir / "last.pt"
-            kept = f"the last good checkpoint {last} is kept" if last.exists() else "no checkpoint"
-            raise TrainingDivergedError(
-                f"The loss became {loss.item()} at env step {self.state.env_steps:,} (update "
-                f"{self.agent.updates:,}); training stopped and {kept}. Lower "
-                "agent.learning_rate, keep agent.max_grad_norm small, or check the env's "
-                "rewards/observations for NaN or huge values."
-            )
+        # Only the first metric, the loss: one device sync per update, and other metrics
+        # may be NaN legitimately (explained variance of constant returns).
+        tag, loss = next(iter(metrics.items()))
+        check_finite(
+            {tag: loss.item()},
+            f"at env step {self.state.env_steps:,} (update {self.agent.updates:,})",
+            self.ckpt_dir / "last.pt",
+            DIVERGENCE_ADVICE,
+        )
 
     # ----------------------------------------------------------------------------- eval
     def eval_policy(self, n_envs: int) -> Policy:

@@ -3,6 +3,11 @@
 ``run`` is what ``python -m rl_lab task=rl mode=train|eval`` does (``train`` or
 ``evaluate_checkpoint``); :func:`validate_config` checks everything (config values, env id)
 before any long work starts. The results' ``objective`` is the final greedy evaluation mean.
+
+Who trains the agent is the root key ``impl`` (conf/task/rl.yaml): an :class:`Implementation`
+from :data:`rl_lab.agents.IMPLS`, imported on use. ``impl=rl_lab`` is :data:`RL_LAB` below (our
+agents and loops); ``impl=sb3`` lives in :mod:`rl_lab.baselines.sb3`, which builds on this
+package, never the reverse.
 """
 
 from __future__ import annotations
@@ -10,72 +15,123 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rl_lab import checkpoint
-from rl_lab.baselines.mapping import SB3_ALGOS, sb3_kwargs
-from rl_lab.baselines.sb3 import Sb3Agent, Sb3Loop
-from rl_lab.config import COMMON_RULES, ENV_RULES, RL_RULES, validate
+from rl_lab.agents import IMPLS, agent_entry, agent_label, load, retired_name
+from rl_lab.config import COMMON_RULES, ENV_RULES, RL_RULES, Rule, validate
 from rl_lab.errors import ConfigError
-from rl_lab.rl.actor_critic import A2C, PPO
 from rl_lab.rl.atari import ATARI_RULES, AtariSettings, check_atari_config, is_atari
-from rl_lab.rl.dqn import DQN
 from rl_lab.rl.envs import check_env_id, env_spaces
 from rl_lab.rl.evaluation import Evaluator, greedy_policy, record_episode_gif
 from rl_lab.rl.loop import Loop
 from rl_lab.rl.normalization import FrozenObsNormalizer
 from rl_lab.rl.off_policy import OffPolicyLoop
 from rl_lab.rl.on_policy import OnPolicyLoop
-from rl_lab.rl.td3 import TD3
 from rl_lab.run_dir import write_json
 from rl_lab.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
-#: Agents by ``agent.name``. Each class has ``RULES`` (per-value validation), ``check_config(cfg)``
-#: (cross-field checks), ``LOOP`` (a key of ``LOOPS``) and ``LOOP_KEYS`` (the ``cfg.agent`` keys
-#: its loop reads, which are not passed to the agent's constructor).
-#: ``ppo_lstm`` is PPO with ``recurrent: true`` (conf/agent/ppo_lstm.yaml).
-AGENTS: dict[str, type] = {"dqn": DQN, "td3": TD3, "a2c": A2C, "ppo": PPO, "ppo_lstm": PPO}
+#: ``impl`` (conf/task/rl.yaml), checked with rl_lab.config.RL_RULES; its choices are the
+#: registry's, so the rule lives beside the code that dispatches on it.
+IMPL_RULES: tuple[Rule, ...] = (Rule("impl", str, choices=tuple(IMPLS)),)
 
-#: Training loops by kind of learning; every agent of a kind shares its loop.
+#: Training loops of rl_lab's agents by kind of learning (an agent class's ``LOOP``); every
+#: agent of a kind shares its loop.
 LOOPS: dict[str, type[Loop]] = {
-    "sb3": Sb3Loop,
     "off_policy": OffPolicyLoop,
     "on_policy": OnPolicyLoop,
 }
 
 
+class Implementation(Protocol):
+    """Who trains ``agent=<name>`` (one value of ``impl``): builds the agent and its loop from
+    the same run config. The agent's own config checks (its rl_lab class's ``RULES`` and
+    ``check_config``) apply to every implementation before :meth:`check_config`."""
+
+    def check_config(self, cfg: DictConfig) -> None:
+        """Raise a ConfigError for what this implementation cannot run (the config's values
+        are already valid for the agent)."""
+
+    def build_agent(
+        self, cfg: DictConfig, observation_space: Any, action_space: Any, device: str
+    ) -> Any:
+        """The agent for ``cfg`` (``predict``, ``state_dict``, ``updates``, ``charts``, ...)."""
+
+    def loop_class(self, cfg: DictConfig) -> type[Loop]:
+        """The loop that trains the agent built by :meth:`build_agent`."""
+
+    def extra_results(self, agent: Any) -> dict[str, Any]:
+        """Entries this implementation adds to a training run's ``results.json``."""
+
+
 def agent_class(name: str) -> type:
-    """The agent class for ``agent.name``, or a ConfigError listing the available agents."""
-    if name in SB3_ALGOS:
-        return Sb3Agent
-    try:
-        return AGENTS[name]
-    except KeyError:
-        available = ", ".join(sorted([*AGENTS, *SB3_ALGOS]))
-        raise ConfigError(
-            f"Unknown agent '{name}'. Available agents: {available}. "
-            "Choose one with `agent=<name>`."
-        ) from None
+    """The rl_lab agent class of ``agent.name`` (imported on use), whose ``RULES`` and
+    ``check_config`` validate the agent's config; a ConfigError lists the available agents."""
+    return load(agent_entry(name).rl_lab)
 
 
-def config_class(name: str) -> type:
-    """The rl_lab agent class whose hyperparameters ``agent=<name>`` uses (its RULES, checks)."""
-    return AGENTS[SB3_ALGOS[name].ours] if name in SB3_ALGOS else agent_class(name)
+class RlLabImplementation:
+    """``impl=rl_lab``: rl_lab's own agent class, trained by the loop of its kind."""
+
+    def check_config(self, cfg: DictConfig) -> None:
+        """Nothing beyond the agent's own checks."""
+
+    def build_agent(
+        self, cfg: DictConfig, observation_space: Any, action_space: Any, device: str
+    ) -> Any:
+        """Instantiate the agent class with ``cfg.agent`` (loop-level keys are the loop's)."""
+        cls = agent_class(cfg.agent.name)
+        kwargs = OmegaConf.to_container(cfg.agent, resolve=True)
+        for key in ("name", *cls.LOOP_KEYS):
+            kwargs.pop(key, None)
+        return cls(
+            observation_space, action_space, total_steps=cfg.total_steps, device=device, **kwargs
+        )
+
+    def loop_class(self, cfg: DictConfig) -> type[Loop]:
+        """The shared loop of the agent's kind (off- or on-policy)."""
+        return LOOPS[agent_class(cfg.agent.name).LOOP]
+
+    def extra_results(self, agent: Any) -> dict[str, Any]:
+        """Nothing beyond the common results."""
+        return {}
+
+
+#: ``impl=rl_lab`` (named in rl_lab.agents.IMPLS).
+RL_LAB = RlLabImplementation()
+
+
+def implementation(cfg: DictConfig) -> Implementation:
+    """The :class:`Implementation` of ``cfg.impl`` (imported on use)."""
+    return load(IMPLS[cfg.impl].trainer)
+
+
+def upgrade_saved_config(cfg: DictConfig) -> None:
+    """Give a config saved before ``impl`` existed (resume, ``mode=eval`` of an older run) the
+    key: its ``agent.name=sb3_<agent>`` meant ``agent=<agent> impl=sb3``; any other run was
+    rl_lab's. Configs composed now always have it (a retired name is then refused)."""
+    if "impl" in cfg:
+        return
+    base = retired_name(str(OmegaConf.select(cfg, "agent.name")))
+    with open_dict(cfg):
+        cfg.impl = "sb3" if base is not None else "rl_lab"
+        if base is not None:
+            cfg.agent.name = base
 
 
 def validate_config(cfg: DictConfig) -> None:
     """All checks of an RL run's config: values, cross-field constraints and the env id."""
-    validate(cfg, COMMON_RULES + RL_RULES + ENV_RULES)
-    cls = config_class(cfg.agent.name)
+    upgrade_saved_config(cfg)
+    validate(cfg, COMMON_RULES + RL_RULES + IMPL_RULES + ENV_RULES)
+    cls = agent_class(cfg.agent.name)
     validate(cfg, cls.RULES)
     cls.check_config(cfg)
-    if cfg.agent.name in SB3_ALGOS:
-        sb3_kwargs(SB3_ALGOS[cfg.agent.name], cfg.agent)  # raises on what SB3 cannot take
+    implementation(cfg).check_config(cfg)
     check_env_id(cfg.env.id)
     if is_atari(cfg.env.id):
         AtariSettings.from_config(cfg.env)  # a clear error when env.atari is missing
@@ -97,16 +153,20 @@ def validate_config(cfg: DictConfig) -> None:
 
 
 def build_agent(cfg: DictConfig, observation_space: Any, action_space: Any, device: str) -> Any:
-    """Instantiate ``cfg.agent`` for the given spaces (loop-level keys are left to the loop)."""
-    cls = agent_class(cfg.agent.name)
-    if hasattr(cls, "from_run_config"):  # agents that build their own envs (SB3 baselines)
-        return cls.from_run_config(cfg, device)
-    kwargs = OmegaConf.to_container(cfg.agent, resolve=True)
-    for key in ("name", *cls.LOOP_KEYS):
-        kwargs.pop(key, None)
-    return cls(
-        observation_space, action_space, total_steps=cfg.total_steps, device=device, **kwargs
-    )
+    """The agent of ``cfg.agent``, built by the implementation ``cfg.impl`` for the spaces."""
+    return implementation(cfg).build_agent(cfg, observation_space, action_space, device)
+
+
+def check_same_impl(cfg: DictConfig, payload: dict[str, Any], path: Path) -> None:
+    """Refuse to resume a checkpoint with another ``impl`` than the one that wrote it: the two
+    implementations save different agent states."""
+    saved = OmegaConf.create(payload.get("config") or {})
+    upgrade_saved_config(saved)
+    if saved.impl != cfg.impl:
+        raise ConfigError(
+            f"Cannot change `impl` when resuming: {path} was trained with impl={saved.impl}. "
+            f"Drop `impl={cfg.impl}`, or start a new run in another directory."
+        )
 
 
 def run(cfg: DictConfig, run_dir: Path, device: str) -> dict[str, Any]:
@@ -122,17 +182,17 @@ def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> 
     last = run_dir / "checkpoints" / "last.pt"
     if resume:
         resume_payload = checkpoint.load(last, kind="rl")
+        check_same_impl(cfg, resume_payload, last)
     torch.manual_seed(cfg.seed)
 
-    agent = build_agent(cfg, *env_spaces(cfg.env), device)
+    trainer = implementation(cfg)
+    agent = trainer.build_agent(cfg, *env_spaces(cfg.env), device)
 
     purge_step = resume_payload["loop"]["env_steps"] if resume_payload else None
     tracker = Tracker(run_dir / "tb", purge_step=purge_step)
     if not resume:
         tracker.config(cfg)
-    loop = LOOPS[agent_class(cfg.agent.name).LOOP](
-        agent, cfg, run_dir, tracker, resume_from=resume_payload
-    )
+    loop = trainer.loop_class(cfg)(agent, cfg, run_dir, tracker, resume_from=resume_payload)
     if resume_payload:
         log.info("Resuming from %s at env step %s", last, f"{loop.state.env_steps:,}")
     results_path = run_dir / "results.json"
@@ -147,7 +207,8 @@ def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> 
         results = {
             "status": "completed",
             "task": "rl",
-            "agent": cfg.agent.name,
+            "agent": agent_label(cfg.agent.name, cfg.impl),
+            "impl": cfg.impl,
             "env": cfg.env.id,
             "seed": cfg.seed,
             "env_steps": state.env_steps,
@@ -165,8 +226,7 @@ def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> 
             "eval_history": state.eval_history,
             "device": device,
         }
-        if hasattr(agent, "mapping_notes"):  # SB3 baselines: what no option can make equal
-            results["sb3_notes"] = agent.mapping_notes
+        results.update(trainer.extra_results(agent))
         tracker.hparams(cfg, {"eval/final_mean_return": result.mean_return})
         if cfg.record_video:
             gif = record_episode_gif(
@@ -212,7 +272,8 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: Path, device: str) -> dict[str
         "task": "rl",
         "mode": "eval",
         "checkpoint": str(path.resolve()),
-        "agent": saved.agent.name,
+        "agent": agent_label(saved.agent.name, saved.impl),
+        "impl": saved.impl,
         "env": saved.env.id,
         "seed": saved.seed,
         "env_steps": payload["loop"]["env_steps"],

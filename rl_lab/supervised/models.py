@@ -12,7 +12,7 @@
 
 The input shape and the number of classes come from the dataset, never from the config. Every
 classifier outputs logits ``(batch, num_classes)``; the quadratic cost squashes them itself
-(see :func:`rl_lab.supervised.trainer.classification_loss`).
+(see :func:`rl_lab.supervised.classifier.classification_loss`).
 """
 
 from __future__ import annotations
@@ -260,8 +260,3 @@ def build_classifier(
     model = cls(tuple(in_shape), num_classes, **kwargs)
     init_weights(model, spec.get("init", "default"))
     return model
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)

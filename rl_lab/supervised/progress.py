@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
-from rl_lab.tracking import CONSOLE
+from rl_lab.tracking import live_progress
 
 
 def short_metrics(metrics: dict[str, float]) -> str:
@@ -31,17 +22,7 @@ class EpochProgress:
     def __init__(self, epochs: int, batches: int, enabled: bool = True) -> None:
         self.enabled = enabled
         self.epochs = epochs
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("batches  {task.fields[metrics]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=CONSOLE,
-            disable=not enabled,
-        )
+        self._progress = live_progress("batches  {task.fields[metrics]}", enabled)
         self._task = self._progress.add_task("epoch", total=batches, metrics="")
 
     def __enter__(self) -> EpochProgress:

@@ -4,7 +4,9 @@
 that already live on the device: no ``DataLoader``), the per-epoch evaluation, callbacks (LR
 schedules, early stopping, best/last checkpoints), TensorBoard, the progress bar, the epoch log
 line, SIGINT/SIGTERM handling and exact resumption. What is learned, and how, is the subclass's
-business. :class:`ClassifierTrainer` is the supervised one (cross-entropy or quadratic cost).
+business. :class:`~rl_lab.supervised.classifier.ClassifierTrainer` is the supervised one
+(cross-entropy or quadratic cost). Seeding, RNG state, the divergence guard and the interruption
+message come from the training core (:mod:`rl_lab.training`), shared with the RL loops.
 
 How to extend it (the GAN trainer does this with two networks and two optimizers)::
 
@@ -52,6 +54,8 @@ The contract, hook by hook:
   state dicts go into checkpoints under those names, LR schedules apply to every optimizer,
   histograms are drawn for every network, and early stopping restores every network.
 - :meth:`Trainer.extra_state` / :meth:`Trainer.load_extra_state` add anything else.
+- :attr:`Trainer.state_type`: a :class:`TrainState` subclass, for counters and flags that the
+  subclass's callbacks share (saved with the state, so they resume too).
 - Gradient clipping: call :meth:`Trainer.clip_gradients` between ``backward()`` and ``step()``.
 
 Each epoch ends with the record ``{"epoch", "train/...", "val/...", "charts/learning_rate",
@@ -69,105 +73,32 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from rl_lab import checkpoint
-from rl_lab.config import Rule
-from rl_lab.errors import InterruptedRunError, TrainingDivergedError
 from rl_lab.signals import GracefulStop
-from rl_lab.supervised.augment import Augment
 from rl_lab.supervised.callbacks import Callback, default_callbacks
 from rl_lab.supervised.progress import EpochProgress
 from rl_lab.tracking import Tracker
+from rl_lab.training import capture_rng, check_finite, interruption, restore_rng
 
 log = logging.getLogger(__name__)
 
-# ----------------------------------------------------------------------------- configuration
-
-#: Optimizer name → ``(class, the cfg.trainer.optimizer keys it takes besides lr)``.
-OPTIMIZERS: dict[str, tuple[type[Optimizer], tuple[str, ...]]] = {
-    "sgd": (torch.optim.SGD, ("momentum", "nesterov", "weight_decay")),
-    "adam": (torch.optim.Adam, ("betas", "eps", "weight_decay")),
-    "adamw": (torch.optim.AdamW, ("betas", "eps", "weight_decay")),
-    "rmsprop": (torch.optim.RMSprop, ("alpha", "eps", "momentum", "weight_decay")),
-}
-
-#: Losses of :class:`ClassifierTrainer`: ``cross_entropy`` on logits, or ``mse`` (the quadratic
-#: cost) between ``softmax``/``sigmoid`` outputs and one-hot targets.
-LOSSES: tuple[str, ...] = ("cross_entropy", "mse")
-MSE_OUTPUTS: tuple[str, ...] = ("softmax", "sigmoid")
-SCHEDULES: tuple[str, ...] = ("constant", "step", "cosine", "plateau")
-
-#: Validation of ``cfg.trainer`` (shared with every Trainer subclass).
-TRAINER_RULES: tuple[Rule, ...] = (
-    Rule("trainer.epochs", int, low=1),
-    Rule("trainer.batch_size", int, low=1),
-    Rule("trainer.eval_batch_size", int, low=1),
-    Rule("trainer.loss", str, choices=LOSSES),
-    Rule("trainer.mse_output", str, choices=MSE_OUTPUTS),
-    Rule("trainer.optimizer.name", str, choices=tuple(OPTIMIZERS)),
-    Rule("trainer.optimizer.lr", float, low=0.0, low_open=True),
-    Rule("trainer.optimizer.momentum", float, low=0.0, high=1.0),
-    Rule("trainer.optimizer.nesterov", bool),
-    Rule("trainer.optimizer.weight_decay", float, low=0.0),
-    Rule("trainer.optimizer.betas", list),
-    Rule("trainer.optimizer.alpha", float, low=0.0, high=1.0),
-    Rule("trainer.optimizer.eps", float, low=0.0, low_open=True),
-    Rule("trainer.augment.hflip", bool),
-    Rule("trainer.augment.shift", int, low=0, high=8),
-    Rule("trainer.grad_clip_norm", float, low=0.0, low_open=True, nullable=True),
-    Rule("trainer.monitor", str, pattern=r"(train|val)/\w+", choices=("val/loss", "val/accuracy")),
-    Rule("trainer.monitor_mode", str, choices=("min", "max")),
-    Rule("trainer.schedule.name", str, choices=SCHEDULES),
-    Rule("trainer.schedule.step_size", int, low=1),
-    Rule("trainer.schedule.gamma", float, low=0.0, low_open=True, high=1.0),
-    Rule("trainer.schedule.min_lr", float, low=0.0),
-    Rule("trainer.schedule.factor", float, low=0.0, low_open=True, high=1.0),
-    Rule("trainer.schedule.patience", int, low=0),
-    Rule("trainer.early_stopping.enabled", bool),
-    Rule("trainer.early_stopping.patience", int, low=1),
-    Rule("trainer.early_stopping.min_delta", float, low=0.0),
-    Rule("trainer.early_stopping.restore_best", bool),
-    Rule("trainer.checkpoint.every", int, low=0),
-    Rule("trainer.checkpoint.best", bool),
-    Rule("trainer.tensorboard.histograms_every", int, low=0),
-    Rule("trainer.tensorboard.figures_every", int, low=0),
-    Rule("trainer.tensorboard.graph", bool),
+#: Advice of the divergence error (:func:`~rl_lab.training.check_finite`).
+DIVERGENCE_ADVICE = (
+    "Lower trainer.optimizer.lr (`python -m rl_lab task=supervised mode=lr_find ...` "
+    "suggests one), set trainer.grad_clip_norm, or check the data for NaN values."
 )
-
-
-def build_optimizer(params: Any, spec: DictConfig | dict[str, Any]) -> Optimizer:
-    """The optimizer ``spec.name`` (``sgd``, ``adam``, ``adamw``, ``rmsprop``) over ``params``.
-
-    Args:
-        params: parameters (or parameter groups) to optimise.
-        spec: ``cfg.trainer.optimizer``: ``name``, ``lr`` and the keys the optimizer takes
-            (SGD: ``momentum``, ``nesterov``, ``weight_decay``; Adam/AdamW: ``betas``, ``eps``,
-            ``weight_decay``; RMSprop: ``alpha``, ``eps``, ``momentum``, ``weight_decay``);
-            keys another optimizer would take are ignored.
-    """
-    spec = OmegaConf.to_container(spec, resolve=True) if isinstance(spec, DictConfig) else spec
-    cls, keys = OPTIMIZERS[spec["name"]]
-    kwargs = {key: spec[key] for key in keys if key in spec}
-    if "betas" in kwargs:
-        kwargs["betas"] = tuple(kwargs["betas"])
-    if kwargs.get("nesterov") and kwargs.get("momentum", 0.0) == 0.0:
-        kwargs["nesterov"] = False  # torch rejects Nesterov without momentum; validated earlier
-    return cls(params, lr=spec["lr"], **kwargs)
-
 
 # ----------------------------------------------------------------------------- state
 
@@ -182,49 +113,6 @@ class TrainState:
     wall_time_s: float = 0.0  # time inside fit(), summed over resumed sessions
     stop_reason: str | None = None  # set by a callback (early stopping) to end fit()
     history: list[dict[str, float]] = field(default_factory=list)  # one record per epoch
-
-
-def capture_rng(generator: torch.Generator) -> dict[str, Any]:
-    """RNG states of the epoch shuffler, torch (CPU and CUDA), NumPy and Python, checkpoint-safe.
-
-    Everything is stored as tensors, lists and ints so ``torch.load(weights_only=True)`` reads it.
-    """
-    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
-    py_version, py_internal, py_gauss = random.getstate()
-    state: dict[str, Any] = {
-        "shuffle": generator.get_state(),
-        "torch": torch.get_rng_state(),
-        "numpy": [
-            np_name,
-            torch.from_numpy(np_keys.astype(np.int64)),
-            np_pos,
-            np_has_gauss,
-            np_gauss,
-        ],
-        "python": [py_version, list(py_internal), py_gauss],
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng(generator: torch.Generator, state: dict[str, Any]) -> None:
-    """Inverse of :func:`capture_rng`."""
-    generator.set_state(state["shuffle"])
-    torch.set_rng_state(state["torch"])
-    name, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def seed_everything(seed: int) -> None:
-    """Seed torch (CPU and CUDA), NumPy's global generator and Python's ``random``."""
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    random.seed(seed)
 
 
 def epoch_line(record: dict[str, float]) -> str:
@@ -259,6 +147,8 @@ class Trainer:
 
     #: ``kind`` of this trainer's checkpoints (``checkpoint.load(path, kind=...)`` checks it).
     kind: ClassVar[str] = "supervised"
+    #: The class of :attr:`state`; a subclass whose callbacks share more state extends it.
+    state_type: ClassVar[type[TrainState]] = TrainState
 
     def __init__(
         self,
@@ -273,7 +163,7 @@ class Trainer:
         self.ckpt_dir = run_dir / "checkpoints" if run_dir is not None else None
         self.device = torch.device(device)
         self.tracker = tracker
-        self.state = TrainState()
+        self.state = self.state_type()
         # plain values: read on every batch, and DictConfig access costs microseconds
         self.epochs = int(cfg.trainer.epochs)
         self.batch_size = int(cfg.trainer.batch_size)
@@ -460,20 +350,11 @@ class Trainer:
         return {tag: (total / self._counts[tag]).item() for tag, total in self._sums.items()}
 
     def _check_finite(self, means: dict[str, float]) -> None:
-        bad = {tag: value for tag, value in means.items() if not math.isfinite(value)}
-        if not bad:
-            return
-        last = self.ckpt_dir / "last.pt" if self.ckpt_dir is not None else None
-        kept = (
-            f"the last good checkpoint {last} is kept"
-            if last is not None and last.exists()
-            else "no checkpoint was written yet"
-        )
-        raise TrainingDivergedError(
-            f"Training diverged: {', '.join(f'{t}={v}' for t, v in bad.items())} in epoch "
-            f"{self.state.epoch + 1} (step {self.state.steps:,}); training stopped and {kept}. "
-            "Lower trainer.optimizer.lr (`python -m rl_lab task=supervised mode=lr_find ...` "
-            "suggests one), set trainer.grad_clip_norm, or check the data for NaN values."
+        check_finite(
+            means,
+            f"in epoch {self.state.epoch + 1} (step {self.state.steps:,})",
+            self.ckpt_dir / "last.pt" if self.ckpt_dir is not None else None,
+            DIVERGENCE_ADVICE,
         )
 
     def _lr_record(self) -> dict[str, float]:
@@ -540,7 +421,7 @@ class Trainer:
         if for_resume:
             payload["optimizers"] = {n: o.state_dict() for n, o in self.optimizers().items()}
             payload["callbacks"] = {cb.name: cb.state_dict() for cb in self.callbacks}
-            payload["rng"] = capture_rng(self.shuffle_rng)
+            payload["rng"] = capture_rng(self._generators())
             if self.state.batch > 0:
                 payload["partial_epoch"] = {
                     "order": self._order.cpu(),
@@ -561,6 +442,10 @@ class Trainer:
             return None
         return checkpoint.save(self.checkpoint_payload(name == "last.pt"), self.ckpt_dir / name)
 
+    def _generators(self) -> dict[str, torch.Generator]:
+        # the trainer's own generators, by their key in the checkpoint's "rng"
+        return {"shuffle": self.shuffle_rng}
+
     def restore(self, payload: dict[str, Any]) -> None:
         """Load a ``last.pt`` payload: networks, optimizers, callbacks, counters, RNG states."""
         for name, network in self.networks().items():
@@ -571,7 +456,7 @@ class Trainer:
         for callback in self.callbacks:
             if callback.name in saved_callbacks:
                 callback.load_state_dict(saved_callbacks[callback.name])
-        self.state = TrainState(**payload["state"])
+        self.state = self.state_type(**payload["state"])
         partial = payload.get("partial_epoch")
         if partial is not None:
             self._order = partial["order"].to(self.device)
@@ -584,160 +469,12 @@ class Trainer:
             self._counts = {tag: int(n) for tag, n in partial["counts"].items()}
             self._train_time = float(partial["train_time_s"])
         self.load_extra_state(payload)
-        restore_rng(self.shuffle_rng, payload["rng"])
+        restore_rng(payload["rng"], self._generators())
         self.resumed = True
 
     def interrupt(self, signal_name: str) -> None:
         """Save ``last.pt`` and raise the error that tells the user how to resume."""
         self._update_wall_time()
         path = self.save_checkpoint()
-        where = f"epoch {self.state.epoch + 1}, batch {self.state.batch}"
-        saved = f"the checkpoint {path} holds everything needed to continue" if path else ""
-        raise InterruptedRunError(
-            f"Stopped by {signal_name} in {where}; {saved}. Resume with "
-            f"`python -m rl_lab task={self.cfg.task.name} resume=true "
-            f"hydra.run.dir={self.run_dir}`."
-        )
-
-
-# ----------------------------------------------------------------------------- classification
-
-
-def classification_loss(
-    kind: str, mse_output: str = "softmax"
-) -> Callable[[Tensor, Tensor], Tensor]:
-    """``loss(logits, labels)`` for ``trainer.loss``.
-
-    ``cross_entropy`` works on logits. ``mse`` is the quadratic cost of the classic shallow
-    nets: mean squared error between ``mse_output(logits)`` (softmax or sigmoid) and one-hot
-    targets, averaged over classes and samples (as Keras' ``mean_squared_error``).
-    """
-    if kind == "cross_entropy":
-        return F.cross_entropy
-    squash = torch.softmax if mse_output == "softmax" else None
-
-    def quadratic(logits: Tensor, labels: Tensor) -> Tensor:
-        probs = squash(logits, dim=1) if squash is not None else torch.sigmoid(logits)
-        target = F.one_hot(labels, num_classes=logits.shape[1]).to(probs.dtype)
-        return F.mse_loss(probs, target)
-
-    return quadratic
-
-
-@dataclass(frozen=True)
-class SplitEvaluation:
-    """Loss, accuracy and predictions of a model on one split."""
-
-    loss: float
-    accuracy: float
-    predictions: Tensor  # (N,) int64 predicted classes, on the CPU
-
-
-class ClassifierTrainer(Trainer):
-    """Trains an image classifier (logits out) on a labelled in-memory dataset.
-
-    Args:
-        cfg: the run config (``trainer``, ``seed``, ``progress``).
-        run_dir: the run directory, or ``None`` for no checkpoints.
-        device: where the model and data live.
-        model: maps ``(batch, C, H, W)`` images to ``(batch, num_classes)`` logits; moved to
-            ``device`` here.
-        dataset: an :class:`rl_lab.data.ImageDataset` with labels (train/val/test splits);
-            every split is moved to ``device`` once.
-        tracker: TensorBoard writer, or ``None``.
-        callbacks: as in :class:`Trainer`.
-        model_spec: what rebuilding the model needs besides the config (``in_shape``,
-            ``num_classes``), stored in checkpoints for ``mode=eval``.
-    """
-
-    def __init__(
-        self,
-        cfg: DictConfig,
-        run_dir: Path | None,
-        device: str,
-        model: nn.Module,
-        dataset: Any,
-        tracker: Tracker | None = None,
-        callbacks: Sequence[Callback] | None = None,
-        model_spec: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(cfg, run_dir, device, tracker, callbacks)
-        self.model = model.to(self.device)
-        self.optimizer = build_optimizer(self.model.parameters(), cfg.trainer.optimizer)
-        self.loss_fn = classification_loss(cfg.trainer.loss, cfg.trainer.get("mse_output"))
-        self.eval_batch_size = int(cfg.trainer.eval_batch_size)
-        augment = cfg.trainer.get("augment") or {}
-        self.augment = Augment(bool(augment.get("hflip", False)), int(augment.get("shift", 0)))
-        self.class_names = tuple(dataset.class_names or range(dataset.num_classes))
-        self.model_spec = dict(model_spec or {})
-        self.splits = {
-            name: (split.images.to(self.device), split.labels.to(self.device))
-            for name, split in (
-                ("train", dataset.train),
-                ("val", dataset.val),
-                ("test", dataset.test),
-            )
-            if split.labels is not None and split.images.shape[0] > 0
-        }
-
-    def networks(self) -> dict[str, nn.Module]:
-        return {"model": self.model}
-
-    def optimizers(self) -> dict[str, Optimizer]:
-        return {"model": self.optimizer}
-
-    def train_tensors(self) -> tuple[Tensor, ...]:
-        return self.splits["train"]
-
-    def train_step(self, batch: tuple[Tensor, ...]) -> dict[str, Tensor]:
-        images, labels = batch
-        if self.augment.active:
-            images = self.augment(images)
-        logits = self.model(images)
-        loss = self.loss_fn(logits, labels)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.clip_gradients(self.model)
-        self.optimizer.step()
-        correct = (logits.detach().argmax(dim=1) == labels).float().mean()
-        return {"train/loss": loss.detach(), "train/accuracy": correct}
-
-    def evaluate(self) -> dict[str, float]:
-        if "val" not in self.splits:
-            return {}
-        result = self.evaluate_split("val")
-        return {"val/loss": result.loss, "val/accuracy": result.accuracy}
-
-    @torch.no_grad()
-    def evaluate_split(self, split: str) -> SplitEvaluation:
-        """Mean loss and accuracy of the model (in eval mode) on ``split`` (train, val, test)."""
-        images, labels = self.splits[split]
-        self.model.eval()
-        loss_sum = torch.zeros((), device=self.device)
-        predictions = []
-        for start in range(0, images.shape[0], self.eval_batch_size):
-            logits = self.model(images[start : start + self.eval_batch_size])
-            chunk = labels[start : start + self.eval_batch_size]
-            loss_sum += self.loss_fn(logits, chunk) * chunk.shape[0]
-            predictions.append(logits.argmax(dim=1))
-        self.model.train()
-        predicted = torch.cat(predictions)
-        accuracy = (predicted == labels).float().mean().item()
-        return SplitEvaluation(loss_sum.item() / labels.shape[0], accuracy, predicted.cpu())
-
-    def example_input(self) -> Tensor | None:
-        return self.splits["train"][0][:2]
-
-    def log_epoch_extras(self, epoch: int, final: bool) -> None:
-        if "val" not in self.splits:
-            return
-        from rl_lab.supervised.figures import confusion_matrix, confusion_matrix_figure
-
-        predicted = self.evaluate_split("val").predictions
-        matrix = confusion_matrix(self.splits["val"][1].cpu(), predicted, len(self.class_names))
-        title = f"validation, epoch {epoch}" + (" (final model)" if final else "")
-        figure = confusion_matrix_figure(matrix, self.class_names, title)
-        self.tracker.writer.add_figure("val/confusion_matrix", figure, epoch)
-
-    def extra_state(self, for_resume: bool) -> dict[str, Any]:
-        return {"model_spec": self.model_spec}
+        where = f"in epoch {self.state.epoch + 1}, batch {self.state.batch}"
+        raise interruption(signal_name, where, path, self.cfg.task.name, self.run_dir)

@@ -7,32 +7,45 @@ from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecNormalize
 from torch import nn
 
-from rl_lab.baselines.mapping import SB3_ALGOS, _flatten, sb3_kwargs
+from rl_lab.agents import AGENTS
+from rl_lab.baselines.mapping import _flatten, sb3_algo, sb3_kwargs
 from rl_lab.errors import ConfigError
 from rl_lab.nets import ACTIVATIONS
 from rl_lab.rl.envs import env_spaces
 from rl_lab.rl.task import build_agent, validate_config
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
+#: Every agent config (conf/agent/<name>.yaml; files starting with _ are shared parts).
+AGENT_FILES = sorted(p.stem for p in (CONF / "agent").glob("*.yaml") if not p.stem.startswith("_"))
 PRESETS = [
-    (algo.name, path.stem)
-    for algo in SB3_ALGOS.values()
-    for path in sorted((CONF / "preset" / algo.ours).glob("*.yaml"))
+    (name, path.stem)
+    for name, entry in AGENTS.items()
+    if entry.sb3 is not None
+    for path in sorted((CONF / "preset" / name).glob("*.yaml"))
 ]
 
 
-@pytest.mark.parametrize("name", sorted(SB3_ALGOS))
+def test_every_agent_config_is_in_the_registry():
+    assert sorted(AGENTS) == AGENT_FILES
+
+
+@pytest.mark.parametrize("name", AGENT_FILES)
 def test_every_agent_key_is_mapped(compose_cfg, name):
-    algo = SB3_ALGOS[name]
-    cfg = compose_cfg(f"agent={algo.ours}")
-    assert set(_flatten(cfg.agent)) <= algo.covered_keys()
+    """A new hyperparameter needs a mapping (or a reason SB3 has none) in mapping.py."""
+    algo = sb3_algo(name)
+    cfg = compose_cfg(f"agent={name}")
+    keys = set(_flatten(cfg.agent))
+    unmapped = sorted(keys - algo.covered_keys())
+    assert keys <= algo.covered_keys(), f"agent={name}: map {unmapped} in baselines/mapping.py"
+    # a key SB3 has no option for says why (requires) or what differs (notes)
+    assert all(why for _, why in algo.requires.values()) and all(algo.notes.values())
 
 
 @pytest.mark.parametrize(("name", "env"), PRESETS, ids=lambda x: str(x))
 def test_presets_map_one_to_one(compose_cfg, name, env):
-    algo = SB3_ALGOS[name]
-    ours = compose_cfg(f"agent={algo.ours}", f"env={env}")
-    theirs = compose_cfg(f"agent={name}", f"env={env}")
+    algo = sb3_algo(name)
+    ours = compose_cfg(f"agent={name}", f"env={env}")
+    theirs = compose_cfg(f"agent={name}", "impl=sb3", f"env={env}")
     assert {k: v for k, v in theirs.agent.items() if k != "name"} == {
         k: v for k, v in ours.agent.items() if k != "name"
     }
@@ -49,15 +62,15 @@ def test_presets_map_one_to_one(compose_cfg, name, env):
         else:
             assert value == ours.agent[key], key
     net, policy_kwargs = ours.agent.network, kwargs["policy_kwargs"]
-    if name == "sb3_dqn":
+    if name == "dqn":
         assert policy_kwargs["net_arch"] == list(net.encoder.hidden_sizes)
-    elif name == "sb3_td3":
+    elif name == "td3":
         assert policy_kwargs["net_arch"] == {
             "pi": list(net.actor.hidden_sizes),
             "qf": list(net.critic.hidden_sizes),
         }
         assert kwargs["action_noise"]._sigma.tolist() == [ours.agent.action_noise_std]
-    elif name == "sb3_ppo_lstm":
+    elif name == "ppo_lstm":
         assert kwargs["policy"] == "MlpLstmPolicy"
         assert policy_kwargs["net_arch"] == []
         assert policy_kwargs["ortho_init"] == (net.init == "orthogonal")
@@ -66,11 +79,11 @@ def test_presets_map_one_to_one(compose_cfg, name, env):
         assert policy_kwargs["lstm_hidden_size"] == net.lstm.hidden_size
         assert policy_kwargs["n_lstm_layers"] == net.lstm.num_layers
         assert policy_kwargs["enable_critic_lstm"] and not policy_kwargs["shared_lstm"]
-    else:  # sb3_a2c, sb3_ppo: separate actor and critic MLPs
+    else:  # a2c, ppo: separate actor and critic MLPs
         hidden = list(net.encoder.hidden_sizes)
         assert policy_kwargs["net_arch"] == {"pi": hidden, "vf": hidden}
         assert policy_kwargs["ortho_init"] == (net.init == "orthogonal")
-    if name in ("sb3_a2c", "sb3_ppo", "sb3_ppo_lstm"):
+    if name in ("a2c", "ppo", "ppo_lstm"):
         assert ("vec_normalize" in kwargs) == bool(ours.agent.normalize_obs)
     assert kwargs["policy"] in ("MlpPolicy", "MlpLstmPolicy")
     activation = net.encoder.activation if "encoder" in net else net.actor.activation
@@ -78,8 +91,8 @@ def test_presets_map_one_to_one(compose_cfg, name, env):
 
 
 def test_linear_learning_rate_becomes_an_sb3_schedule(compose_cfg):
-    cfg = compose_cfg("agent=sb3_dqn", "agent.lr_schedule=linear", "agent.learning_rate=0.01")
-    schedule = sb3_kwargs(SB3_ALGOS["sb3_dqn"], cfg.agent)["learning_rate"]
+    cfg = compose_cfg("agent=dqn", "agent.lr_schedule=linear", "agent.learning_rate=0.01")
+    schedule = sb3_kwargs(sb3_algo("dqn"), cfg.agent)["learning_rate"]
     assert isinstance(schedule, LinearSchedule)
     assert schedule(1.0) == pytest.approx(0.01) and schedule(0.25) == pytest.approx(0.0025)
 
@@ -95,26 +108,26 @@ def test_linear_learning_rate_becomes_an_sb3_schedule(compose_cfg):
 )
 def test_options_sb3_lacks_are_errors_that_name_them(compose_cfg, override, named):
     with pytest.raises(ConfigError, match=named):
-        validate_config(compose_cfg("agent=sb3_dqn", override))
+        validate_config(compose_cfg("agent=dqn", "impl=sb3", override))
 
 
 @pytest.mark.parametrize(
     ("overrides", "named"),
     [
         (
-            ["agent=sb3_ppo", "agent.recurrent=true", "agent.batch_size=256"],
-            "agent.recurrent=True cannot be reproduced .*agent=sb3_ppo_lstm",
+            ["agent=ppo", "agent.recurrent=true", "agent.batch_size=256"],
+            "agent.recurrent=True cannot be reproduced .*agent=ppo_lstm impl=sb3",
         ),
-        (["agent=sb3_ppo_lstm", "agent.recurrent=false"], "agent.recurrent=False cannot be"),
-        (["agent=sb3_a2c", "agent.recurrent=true"], "agent.recurrent=True .* no recurrent A2C"),
-        (["agent=sb3_a2c", "agent.network.init=kaiming"], "agent.network.init='kaiming'"),
-        (["agent=sb3_ppo", "agent.network.encoder.norm=layer"], "agent.network.encoder.norm="),
-        (["agent=sb3_ppo_lstm", "agent.network.encoder.dropout=0.1"], "no dropout"),
+        (["agent=ppo_lstm", "agent.recurrent=false"], "agent.recurrent=False cannot be"),
+        (["agent=a2c", "agent.recurrent=true"], "agent.recurrent=True .* no recurrent A2C"),
+        (["agent=a2c", "agent.network.init=kaiming"], "agent.network.init='kaiming'"),
+        (["agent=ppo", "agent.network.encoder.norm=layer"], "agent.network.encoder.norm="),
+        (["agent=ppo_lstm", "agent.network.encoder.dropout=0.1"], "no dropout"),
     ],
 )
 def test_on_policy_options_sb3_lacks_are_errors_that_name_them(compose_cfg, overrides, named):
     with pytest.raises(ConfigError, match=named):
-        validate_config(compose_cfg(*overrides))
+        validate_config(compose_cfg(*overrides, "impl=sb3"))
 
 
 def _layer_shapes(module: nn.Module) -> list[tuple[int, ...]]:
@@ -135,7 +148,7 @@ def _layer_shapes(module: nn.Module) -> list[tuple[int, ...]]:
 def test_sb3_on_policy_networks_have_our_layers(compose_cfg, ours, overrides):
     """Same layers (MLP → [LSTM] → heads, shared or separate), so the same parameter shapes."""
     ours_cfg = compose_cfg(f"agent={ours}", *overrides)
-    theirs_cfg = compose_cfg(f"agent=sb3_{ours}", *overrides)
+    theirs_cfg = compose_cfg(f"agent={ours}", "impl=sb3", *overrides)
     validate_config(theirs_cfg)
     our_policy = build_agent(ours_cfg, *env_spaces(ours_cfg.env), "cpu").policy
     model = build_agent(theirs_cfg, *env_spaces(theirs_cfg.env), "cpu").model
@@ -143,7 +156,7 @@ def test_sb3_on_policy_networks_have_our_layers(compose_cfg, ours, overrides):
 
 
 def test_built_sb3_ppo_has_the_mapped_settings(compose_cfg):
-    cfg = compose_cfg("agent=sb3_ppo", "env=CartPole-v1", "agent.target_kl=0.02")
+    cfg = compose_cfg("agent=ppo", "impl=sb3", "env=CartPole-v1", "agent.target_kl=0.02")
     model = build_agent(cfg, *env_spaces(cfg.env), "cpu").model  # the tuned preset
     assert (model.n_steps, model.batch_size, model.n_epochs, model.n_envs) == (32, 256, 20, 8)
     assert (model.gamma, model.gae_lambda, model.target_kl) == (0.98, 0.8, 0.02)
@@ -158,7 +171,11 @@ def test_built_sb3_ppo_has_the_mapped_settings(compose_cfg):
 
 def test_built_sb3_a2c_has_the_mapped_settings(compose_cfg):
     cfg = compose_cfg(
-        "agent=sb3_a2c", "agent.n_steps=16", "agent.rms_prop_eps=1e-4", "agent.gae_lambda=0.9"
+        "agent=a2c",
+        "impl=sb3",
+        "agent.n_steps=16",
+        "agent.rms_prop_eps=1e-4",
+        "agent.gae_lambda=0.9",
     )
     model = build_agent(cfg, *env_spaces(cfg.env), "cpu").model
     assert (model.n_steps, model.gae_lambda, model.n_envs) == (16, 0.9, 8)
@@ -169,7 +186,8 @@ def test_built_sb3_a2c_has_the_mapped_settings(compose_cfg):
 
 def test_built_sb3_ppo_lstm_has_the_mapped_settings(compose_cfg):
     cfg = compose_cfg(
-        "agent=sb3_ppo_lstm",
+        "agent=ppo_lstm",
+        "impl=sb3",
         "env=CartPoleNoVel-v1",
         "agent.network.lstm.hidden_size=32",
         "agent.network.lstm.num_layers=2",
@@ -185,20 +203,22 @@ def test_built_sb3_ppo_lstm_has_the_mapped_settings(compose_cfg):
 
 
 def test_normalisation_becomes_vec_normalize(compose_cfg):
-    cfg = compose_cfg("agent=sb3_ppo", "agent.normalize_obs=true", "agent.normalize_reward=true")
+    cfg = compose_cfg(
+        "agent=ppo", "impl=sb3", "agent.normalize_obs=true", "agent.normalize_reward=true"
+    )
     env = build_agent(cfg, *env_spaces(cfg.env), "cpu").model.get_env()
     assert isinstance(env, VecNormalize) and env.norm_obs and env.norm_reward
     assert env.gamma == 0.98 and env.clip_obs == 10.0 and env.clip_reward == float("inf")
 
 
 def test_unknown_sb3_agent_lists_the_supported_ones(compose_cfg):
-    cfg = compose_cfg("agent=sb3_dqn", "agent.name=sb3_foo")
-    with pytest.raises(ConfigError, match="Available agents: .*sb3_dqn"):
+    cfg = compose_cfg("agent=dqn", "impl=sb3", "agent.name=foo")
+    with pytest.raises(ConfigError, match="Available agents: .*dqn"):
         validate_config(cfg)
 
 
 def test_built_sb3_model_has_the_mapped_settings(compose_cfg):
-    cfg = compose_cfg("agent=sb3_dqn", "agent.network.encoder.hidden_sizes=[32,16]")
+    cfg = compose_cfg("agent=dqn", "impl=sb3", "agent.network.encoder.hidden_sizes=[32,16]")
     agent = build_agent(cfg, *env_spaces(cfg.env), "cpu")
     model = agent.model
     assert model.batch_size == 64 and model.target_update_interval == 10
@@ -208,7 +228,7 @@ def test_built_sb3_model_has_the_mapped_settings(compose_cfg):
 
 
 def test_built_sb3_td3_has_the_mapped_settings(compose_cfg):
-    cfg = compose_cfg("agent=sb3_td3", "env=Pendulum-v1", "agent.action_noise_std=0.3")
+    cfg = compose_cfg("agent=td3", "impl=sb3", "env=Pendulum-v1", "agent.action_noise_std=0.3")
     validate_config(cfg)
     model = build_agent(cfg, *env_spaces(cfg.env), "cpu").model
     assert model.policy_delay == 2 and model.gamma == 0.98 and model.buffer_size == 200_000
@@ -218,6 +238,8 @@ def test_built_sb3_td3_has_the_mapped_settings(compose_cfg):
 
 
 def test_td3_actor_and_critic_activations_must_match(compose_cfg):
-    cfg = compose_cfg("agent=sb3_td3", "env=Pendulum-v1", "agent.network.actor.activation=tanh")
+    cfg = compose_cfg(
+        "agent=td3", "impl=sb3", "env=Pendulum-v1", "agent.network.actor.activation=tanh"
+    )
     with pytest.raises(ConfigError, match="one activation for actor and critic"):
         validate_config(cfg)

@@ -13,7 +13,7 @@ from tests.conftest import TINY
 
 
 def test_sb3_run_follows_the_run_directory_contract(compose_cfg, tmp_path):
-    overrides = ["agent=sb3_dqn", *TINY, "total_steps=800"]
+    overrides = ["agent=dqn", "impl=sb3", *TINY, "total_steps=800"]
     results = app.run(compose_cfg(*overrides), tmp_path / "run", overrides)
     assert results["agent"] == "sb3_dqn" and results["status"] == "completed"
     assert results["env_steps"] >= 800 and results["eval"]["episodes"] == 3
@@ -39,7 +39,7 @@ def test_sb3_run_follows_the_run_directory_contract(compose_cfg, tmp_path):
 
 def test_sb3_td3_runs_on_a_continuous_env(compose_cfg, tmp_path):
     overrides = [
-        "agent=sb3_td3", "env=Pendulum-v1", "total_steps=400", "agent.learning_starts=200",
+        "agent=td3", "impl=sb3", "env=Pendulum-v1", "total_steps=400", "agent.learning_starts=200",
         "agent.network.actor.hidden_sizes=[16]", "agent.network.critic.hidden_sizes=[16]",
         "eval.freq=200", "eval.episodes=2", "eval.final_episodes=2", "progress=false",
     ]  # fmt: skip
@@ -62,7 +62,7 @@ def _scalar_tags(run) -> set[str]:
 
 
 def test_sb3_a2c_runs(compose_cfg, tmp_path):
-    overrides = ["agent=sb3_a2c", "env=CartPole-v1", "env.num_envs=2", *TINY_ON_POLICY]
+    overrides = ["agent=a2c", "impl=sb3", "env=CartPole-v1", "env.num_envs=2", *TINY_ON_POLICY]
     results = app.run(compose_cfg(*overrides), tmp_path, overrides)
     assert results["agent"] == "sb3_a2c" and results["env_steps"] == 256
     assert results["gradient_steps"] == 256 // (32 * 2)  # one step per rollout
@@ -72,7 +72,7 @@ def test_sb3_a2c_runs(compose_cfg, tmp_path):
 
 def test_sb3_ppo_normalises_with_frozen_stats_in_eval_and_resumes(compose_cfg, tmp_path):
     overrides = [
-        "agent=sb3_ppo", "env=Pendulum-v1", "env.num_envs=2", "agent.batch_size=32",
+        "agent=ppo", "impl=sb3", "env=Pendulum-v1", "env.num_envs=2", "agent.batch_size=32",
         "agent.n_epochs=2", "agent.normalize_obs=true", "agent.normalize_reward=true",
         *TINY_ON_POLICY,
     ]  # fmt: skip
@@ -98,7 +98,8 @@ def test_sb3_ppo_normalises_with_frozen_stats_in_eval_and_resumes(compose_cfg, t
 
 def test_sb3_ppo_lstm_runs_and_its_checkpoint_plays_the_same(compose_cfg, tmp_path):
     overrides = [
-        "agent=sb3_ppo_lstm", "env=CartPoleNoVel-v1", "env.num_envs=2", "agent.batch_size=32",
+        "agent=ppo_lstm", "impl=sb3", "env=CartPoleNoVel-v1", "env.num_envs=2",
+        "agent.batch_size=32",
         "agent.n_epochs=2", "agent.network.lstm.hidden_size=16", *TINY_ON_POLICY,
     ]  # fmt: skip
     run = tmp_path / "run"
@@ -115,7 +116,7 @@ def test_sb3_ppo_lstm_runs_and_its_checkpoint_plays_the_same(compose_cfg, tmp_pa
 
 def test_sb3_recurrent_greedy_policy_keeps_one_lstm_state_per_env(compose_cfg):
     cfg = compose_cfg(
-        "agent=sb3_ppo_lstm", "env=Pendulum-v1", "agent.network.lstm.hidden_size=8",
+        "agent=ppo_lstm", "impl=sb3", "env=Pendulum-v1", "agent.network.lstm.hidden_size=8",
         "agent.network.init=default",
     )  # fmt: skip
     agent = build_agent(cfg, *env_spaces(cfg.env), "cpu")

@@ -22,6 +22,7 @@ TINY_GAN = [
     "metrics.samples=200",
     "n=12",
     "progress=false",
+    "device=cpu",
 ]
 
 #: A small, quickly trained metric classifier (with TINY_GAN and ``metrics.enabled=true``).

@@ -124,6 +124,22 @@ def test_bad_config_is_one_clear_error(gan_cfg, overrides, message) -> None:
         task.validate_config(gan_cfg(*overrides))
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("n=100000000", r"`n=100000000` is invalid: expected an integer >= 1 and <= 10000"),
+        ("n=0", r"`n=0` is invalid"),
+        ("interpolation_steps=100000000", r"`interpolation_steps=100000000` is invalid"),
+    ],
+)
+def test_sample_counts_are_bounded_before_any_work(gan_cfg, tmp_path, override, message) -> None:
+    # the bound is checked first: the missing checkpoint is not even looked at
+    cfg = gan_cfg("mode=sample", f"checkpoint={tmp_path / 'none.pt'}", override)
+    with pytest.raises(ConfigError, match=message):
+        task.validate_config(cfg)
+    task.validate_config(gan_cfg(f"n={task.MAX_SAMPLES}"))  # the bound itself is allowed
+
+
 def test_a_classifier_model_is_not_a_gan(compose_cfg) -> None:
     with pytest.raises(ConfigError, match="model=cnn is not a GAN model"):
         task.validate_config(compose_cfg("task=gan", "model=cnn"))

@@ -8,7 +8,13 @@ from rl_lab import checkpoint
 from rl_lab.errors import TrainingDivergedError
 from rl_lab.gan.models import build_gan
 from rl_lab.gan.sampling import to_signed
-from rl_lab.gan.trainer import AdversarialTrainer, CollapseGuard, binary_entropy, fixed_batch
+from rl_lab.gan.trainer import (
+    AdversarialState,
+    AdversarialTrainer,
+    CollapseGuard,
+    binary_entropy,
+    fixed_batch,
+)
 
 
 def make_trainer(cfg, digits, run_dir=None, trainer_cls=AdversarialTrainer):
@@ -161,6 +167,20 @@ def test_resume_gives_the_same_result_as_uninterrupted(gan_cfg, digits, tmp_path
     torch.testing.assert_close(resumed.opt_g.state_dict()["state"][0]["exp_avg"], opt_full)
 
 
+def test_the_hold_flag_is_train_state_and_older_checkpoints_without_it_resume(
+    gan_cfg, digits, tmp_path
+) -> None:
+    first = make_trainer(gan_cfg("trainer.epochs=1"), digits, tmp_path)
+    first.fit()
+    assert isinstance(first.state, AdversarialState)
+    payload = checkpoint.load(tmp_path / "checkpoints" / "last.pt", kind="gan")
+    assert payload["state"]["hold_last_checkpoint"] is False
+    del payload["state"]["hold_last_checkpoint"]  # as written before the flag joined the state
+    resumed = make_trainer(gan_cfg("trainer.epochs=2"), digits, tmp_path)
+    resumed.fit(resume_from=payload)
+    assert resumed.state.epoch == 2 and not resumed.state.hold_last_checkpoint
+
+
 class NanAfterFirstEpoch(AdversarialTrainer):
     def train_step(self, batch):
         metrics = super().train_step(batch)
@@ -199,15 +219,15 @@ def test_collapsed_discriminator_stops_and_keeps_the_last_good_checkpoint(
 def test_collapse_guard_forgives_a_recovered_streak() -> None:
     class Stub:
         ckpt_dir = None
-        hold_last_checkpoint = False
+        state = AdversarialState()
 
     guard, stub = CollapseGuard(patience=2, d_loss=0.05, g_loss=8.0, real_label=0.9), Stub()
     bad = {"losses/discriminator": 0.33, "losses/generator": 9.0}  # at the smoothed floor 0.325
     good = {"losses/discriminator": 1.2, "losses/generator": 0.9}
     guard.on_epoch_end(stub, {"epoch": 1, **bad})
-    assert stub.hold_last_checkpoint
+    assert stub.state.hold_last_checkpoint
     guard.on_epoch_end(stub, {"epoch": 2, **good})
-    assert not stub.hold_last_checkpoint and guard.last_good_epoch == 2
+    assert not stub.state.hold_last_checkpoint and guard.last_good_epoch == 2
     guard.on_epoch_end(stub, {"epoch": 3, **bad})
     with pytest.raises(TrainingDivergedError):
         guard.on_epoch_end(stub, {"epoch": 4, **bad})

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from rl_lab import app
-from rl_lab.baselines.mapping import SB3_ALGOS, sb3_kwargs
+from rl_lab.baselines.mapping import sb3_algo, sb3_kwargs
 from rl_lab.errors import ConfigError
 from rl_lab.hydra_env_source import GymEnvConfigSource
 from rl_lab.nets import NatureCNN
@@ -57,18 +57,18 @@ def test_every_ale_id_gets_the_atari_env_config_and_the_agents_atari_preset(comp
     assert is_atari("ALE/Pong-v5") and not is_atari("CartPole-v1")
 
 
-@pytest.mark.parametrize("name", ["sb3_dqn", "sb3_ppo", "sb3_a2c"])
+@pytest.mark.parametrize("name", ["dqn", "ppo", "a2c"])
 def test_atari_presets_map_one_to_one_to_sb3(compose_cfg, name):
-    algo = SB3_ALGOS[name]
-    ours = compose_cfg(f"agent={algo.ours}", "env=ALE/Pong-v5")
-    theirs = compose_cfg(f"agent={name}", "env=ALE/Pong-v5")
-    assert theirs.tuned_preset == ours.tuned_preset == f"{algo.ours}/ALE/atari"
+    algo = sb3_algo(name)
+    ours = compose_cfg(f"agent={name}", "env=ALE/Pong-v5")
+    theirs = compose_cfg(f"agent={name}", "impl=sb3", "env=ALE/Pong-v5")
+    assert theirs.tuned_preset == ours.tuned_preset == f"{name}/ALE/atari"
     assert {k: v for k, v in theirs.agent.items() if k != "name"} == {
         k: v for k, v in ours.agent.items() if k != "name"
     }
     kwargs = sb3_kwargs(algo, theirs.agent)
     assert kwargs["policy"] == "CnnPolicy" and kwargs["policy_kwargs"]["net_arch"] == []
-    if name != "sb3_dqn":  # one Nature CNN for policy and value, as SB3's CnnPolicy
+    if name != "dqn":  # one Nature CNN for policy and value, as SB3's CnnPolicy
         assert kwargs["policy_kwargs"]["share_features_extractor"]
 
 
@@ -247,7 +247,7 @@ def test_dqn_trains_on_pong(compose_cfg, tmp_path, backend, num_envs):
 
 def test_sb3_baseline_trains_on_pong_with_the_same_env_construction(compose_cfg, tmp_path):
     overrides = [
-        "agent=sb3_ppo", *PONG, "env.num_envs=2", "total_steps=256", "agent.n_steps=64",
+        "agent=ppo", "impl=sb3", *PONG, "env.num_envs=2", "total_steps=256", "agent.n_steps=64",
         "agent.batch_size=128", "agent.n_epochs=1", "eval.freq=0", "checkpointing.freq=0",
     ]  # fmt: skip
     results = app.run(compose_cfg(*overrides), tmp_path, overrides)

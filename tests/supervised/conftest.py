@@ -22,6 +22,7 @@ FAST = [
     "trainer.tensorboard.graph=false",
     "trainer.tensorboard.figures_every=0",
     "trainer.tensorboard.histograms_every=0",
+    "device=cpu",
 ]
 
 

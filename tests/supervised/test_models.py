@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 from rl_lab.errors import ConfigError
 from rl_lab.nets.conv import ConvStack
 from rl_lab.nets.recurrent import LSTMEncoder
+from rl_lab.supervised.classifier import ClassifierTrainer
 from rl_lab.supervised.models import (
     ConvClassifier,
     MLPClassifier,
@@ -16,7 +17,6 @@ from rl_lab.supervised.models import (
     build_classifier,
     validate_model_config,
 )
-from rl_lab.supervised.trainer import ClassifierTrainer
 
 CONF = "conf/model/{}.yaml"
 

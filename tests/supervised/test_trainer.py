@@ -1,4 +1,4 @@
-"""The classifier trainer: resumption, determinism, divergence, optimizers, losses, clipping."""
+"""The epoch trainer (through the classifier): resumption, determinism, divergence, clipping."""
 
 from __future__ import annotations
 
@@ -7,18 +7,12 @@ import signal
 
 import pytest
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from rl_lab import app, checkpoint
 from rl_lab.errors import InterruptedRunError, TrainingDivergedError
+from rl_lab.supervised.classifier import ClassifierTrainer
 from rl_lab.supervised.models import build_classifier
-from rl_lab.supervised.trainer import (
-    ClassifierTrainer,
-    build_optimizer,
-    classification_loss,
-    epoch_line,
-)
+from rl_lab.supervised.trainer import epoch_line
 from tests.supervised.conftest import last_weights, metrics_only, same_weights
 
 #: Dropout and augmentation (global RNG), a step schedule and early stopping (callback state)
@@ -109,38 +103,6 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
     assert all(torch.isfinite(w).all() for w in kept["networks"]["model"].values())
 
 
-@pytest.mark.parametrize(
-    ("spec", "cls", "expected"),
-    [
-        ({"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True}, torch.optim.SGD,
-         {"momentum": 0.9, "nesterov": True}),
-        ({"name": "adam", "lr": 1e-3, "betas": [0.8, 0.99], "weight_decay": 0.0}, torch.optim.Adam,
-         {"betas": (0.8, 0.99)}),
-        ({"name": "rmsprop", "lr": 1e-3, "alpha": 0.9, "weight_decay": 1e-4, "momentum": 0.0},
-         torch.optim.RMSprop, {"alpha": 0.9, "weight_decay": 1e-4}),
-    ],
-)  # fmt: skip
-def test_build_optimizer(spec, cls, expected):
-    optimizer = build_optimizer(nn.Linear(2, 2).parameters(), spec)
-    assert type(optimizer) is cls
-    group = optimizer.param_groups[0]
-    assert group["lr"] == spec["lr"]
-    assert {key: group[key] for key in expected} == expected
-
-
-def test_quadratic_cost_is_mse_between_softmax_and_one_hot():
-    logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
-    labels = torch.tensor([0, 2])
-    probs = torch.softmax(logits, dim=1)
-    target = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
-    assert classification_loss("mse")(logits, labels) == pytest.approx(
-        ((probs - target) ** 2).mean().item()
-    )
-    sigmoid = classification_loss("mse", "sigmoid")(logits, labels)
-    assert sigmoid == pytest.approx(((torch.sigmoid(logits) - target) ** 2).mean().item())
-    assert classification_loss("cross_entropy") is F.cross_entropy
-
-
 def test_gradient_clipping_bounds_each_step(supervised_cfg, small_digits):
     cfg = supervised_cfg(
         "trainer.optimizer.name=sgd", "trainer.optimizer.lr=1.0", "trainer.grad_clip_norm=0.001"
@@ -154,22 +116,6 @@ def test_gradient_clipping_bounds_each_step(supervised_cfg, small_digits):
     after = torch.cat([p.detach().flatten() for p in model.parameters()])
     # plain SGD moves the weights by lr * gradient, whose norm is clipped to 0.001
     assert (after - before).norm().item() == pytest.approx(0.001, rel=1e-3)
-
-
-def test_the_quadratic_cost_trains_the_shallow_net(train_run, tmp_path):
-    results = train_run(
-        tmp_path,
-        "model.hidden_sizes=[64]",
-        "model.activation=sigmoid",
-        "trainer.loss=mse",
-        "trainer.optimizer.name=sgd",
-        "trainer.optimizer.lr=10.0",
-        "trainer.batch_size=32",
-        "trainer.epochs=5",
-    )
-    losses = [h["train/loss"] for h in results["history"]]
-    assert losses[-1] < losses[0] < 0.1  # MSE of probabilities vs one-hot: at most 0.2
-    assert results["test"]["accuracy"] > 0.8
 
 
 def test_epoch_line_groups_metrics_by_prefix():
