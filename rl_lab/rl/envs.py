@@ -7,6 +7,12 @@ store to bootstrap correctly on truncation.
 
 ``ALE/*`` ids get the Atari preprocessing of :mod:`rl_lab.rl.atari`; its training envs differ
 from its evaluation envs (``training``), other envs are the same in both roles.
+
+Observations reach the networks as a ``Box``: ``Discrete``, ``MultiDiscrete``, ``MultiBinary``,
+``Dict`` and ``Tuple`` observations are flattened by gymnasium's ``FlattenObservation``
+(``spaces.flatten``: one-hot for the discrete parts, concatenated, as float32); a ``Box`` of any
+shape is kept (the MLP encoder flattens it, the Nature CNN reads image stacks). Other spaces
+(``Text``, ``Graph``, ``Sequence``) are refused by :func:`check_observation_space`.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.wrappers.vector import RecordEpisodeStatistics
 from omegaconf import DictConfig, OmegaConf
@@ -53,6 +60,44 @@ def check_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
         ) from None
 
 
+#: Observation spaces that :func:`encode_observations` flattens into a ``Box``.
+FLATTENED = (
+    gym.spaces.Discrete,
+    gym.spaces.MultiDiscrete,
+    gym.spaces.MultiBinary,
+    gym.spaces.Dict,
+    gym.spaces.Tuple,
+)
+
+
+def _flattenable(space: gym.Space) -> bool:
+    if isinstance(space, gym.spaces.Dict):
+        return all(_flattenable(part) for part in space.spaces.values())
+    if isinstance(space, gym.spaces.Tuple):
+        return all(_flattenable(part) for part in space.spaces)
+    return isinstance(space, (gym.spaces.Box, *FLATTENED))
+
+
+def check_observation_space(space: gym.Space, env_id: str) -> None:
+    """Raise a ConfigError for an observation space the networks cannot be given."""
+    if not _flattenable(space):
+        raise ConfigError(
+            f"{env_id} has the observation space {space}, which rl_lab cannot encode for its "
+            "networks: it takes Box observations of any shape, and Discrete, MultiDiscrete, "
+            "MultiBinary, Dict and Tuple ones made of those (flattened, one-hot for the discrete "
+            "parts). Wrap the env so that it observes one of those."
+        )
+
+
+def encode_observations(env: gym.Env) -> gym.Env:
+    """``env`` with observations the networks take: non-``Box`` spaces flattened to a ``Box``."""
+    if isinstance(env.observation_space, gym.spaces.Box):
+        return env
+    check_observation_space(env.observation_space, env.spec.id if env.spec else str(env))
+    # float32: the one-hot parts come out in the integer dtype of their space
+    return gym.wrappers.DtypeObservation(gym.wrappers.FlattenObservation(env), np.float32)
+
+
 def _make_kwargs(env_cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
     kwargs = dict(OmegaConf.to_container(env_cfg.kwargs, resolve=True) if env_cfg.kwargs else {})
     if env_cfg.max_episode_steps is not None:
@@ -85,6 +130,7 @@ def make_vec_env(
         num_envs=num_envs,
         vectorization_mode=env_cfg.vectorization,
         vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+        wrappers=[encode_observations],
         **kwargs,
     )
     return RecordEpisodeStatistics(envs)
@@ -99,6 +145,8 @@ def env_spaces(env_cfg: DictConfig) -> tuple[gym.Space, gym.Space]:
     """
     try:
         envs = make_vec_env(env_cfg, num_envs=1)
+    except ConfigError:
+        raise
     except (TypeError, ValueError, gym.error.Error) as exc:
         kwargs = ", ".join(f"{k}={v!r}" for k, v in _make_kwargs(env_cfg).items())
         raise ConfigError(
@@ -143,7 +191,7 @@ def make_env(
     kwargs = _make_kwargs(env_cfg)
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
-    return gym.make(env_cfg.id, **kwargs)
+    return encode_observations(gym.make(env_cfg.id, **kwargs))
 
 
 def reward_threshold(env_id: str) -> float | None:

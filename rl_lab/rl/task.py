@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+import gymnasium as gym
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -124,6 +125,48 @@ def upgrade_saved_config(cfg: DictConfig) -> None:
             cfg.agent.name = base
 
 
+#: The action spaces each agent acts in: ``Discrete``, and ``Box`` (1-D for the actor-critic
+#: family's Gaussian head). Anything else is refused before work starts.
+ACTION_SPACES: dict[str, tuple[str, ...]] = {
+    "dqn": ("Discrete",),
+    "td3": ("Box",),
+    "ddpg": ("Box",),
+    "sac": ("Box",),
+    "a2c": ("Discrete", "1-D Box"),
+    "ppo": ("Discrete", "1-D Box"),
+    "ppo_lstm": ("Discrete", "1-D Box"),
+    "reinforce": ("Discrete", "1-D Box"),
+}
+
+
+def _kind(space: Any) -> str | None:
+    if isinstance(space, gym.spaces.Discrete):
+        return "Discrete"
+    if isinstance(space, gym.spaces.Box):
+        return "1-D Box" if len(space.shape) == 1 else "Box"
+    return None
+
+
+def _accepts(kinds: tuple[str, ...], kind: str | None) -> bool:
+    # a 1-D Box is a Box too
+    return kind is not None and (kind in kinds or (kind == "1-D Box" and "Box" in kinds))
+
+
+def check_action_space(agent: str, env_id: str, space: Any) -> None:
+    """Raise a ConfigError naming the agents that can act in ``space`` unless ``agent`` can."""
+    kind = _kind(space)
+    accepted = ACTION_SPACES.get(agent, ())
+    if _accepts(accepted, kind):
+        return
+    able = [name for name, kinds in ACTION_SPACES.items() if _accepts(kinds, kind)]
+    others = f"Agents for it: {', '.join(able)}." if able else "No rl_lab agent acts in it."
+    raise ConfigError(
+        f"agent={agent} cannot act in {env_id}'s action space {space}: {agent} takes "
+        f"{' or '.join(accepted) or 'no'} actions. {others} Choose one with agent=NAME, or "
+        "another env."
+    )
+
+
 def validate_config(cfg: DictConfig) -> None:
     """All checks of an RL run's config: values, cross-field constraints and the env id."""
     upgrade_saved_config(cfg)
@@ -138,7 +181,8 @@ def validate_config(cfg: DictConfig) -> None:
         validate(cfg, ATARI_RULES)
         check_atari_config(cfg)
     if cfg.mode == "train":
-        env_spaces(cfg.env)  # gymnasium accepts the env's settings (env.kwargs) before any work
+        # gymnasium accepts the env's settings (env.kwargs), and the agent its spaces
+        check_action_space(cfg.agent.name, cfg.env.id, env_spaces(cfg.env)[1])
     preset_env = (cfg.get("tuned_preset") or "").partition("/")[2]
     atari_preset = preset_env == "ALE/atari" and is_atari(cfg.env.id)  # one for every game
     if preset_env and preset_env != cfg.env.id and not atari_preset:
