@@ -12,6 +12,7 @@ package, never the reverse.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import time
 from pathlib import Path
@@ -220,8 +221,44 @@ def run(cfg: DictConfig, run_dir: Path, device: str) -> dict[str, Any]:
     return train(cfg, run_dir, device, resume=bool(cfg.resume))
 
 
+#: Where the (agent, env) presets live: conf/preset/<agent>/<env id>.yaml.
+PRESET_DIR = Path(__file__).resolve().parents[2] / "conf" / "preset"
+
+
+def available_presets() -> dict[str, list[str]]:
+    """The env ids with a tuned preset, by agent (the Atari preset as ``ALE/atari``)."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(PRESET_DIR.glob("*/**/*.yaml")):
+        agent, *env = path.relative_to(PRESET_DIR).with_suffix("").parts
+        if not agent.startswith("_"):
+            found.setdefault(agent, []).append("/".join(env))
+    return found
+
+
+def preset_message(cfg: DictConfig) -> tuple[int, str]:
+    """The log level and line that say which tuned preset the run applied, or that none exists
+    for its (agent, env) and which ones are nearest."""
+    agent, env = str(cfg.agent.name), str(cfg.env.id)
+    if cfg.get("tuned_preset"):
+        return logging.INFO, (
+            f"Tuned preset {cfg.tuned_preset} applied (conf/preset/{cfg.tuned_preset}.yaml); "
+            "command-line values override it."
+        )
+    presets = available_presets()
+    mine = presets.get(agent, [])
+    near = difflib.get_close_matches(env, mine, n=3, cutoff=0.3) or mine[:3]
+    others = sorted(a for a, envs in presets.items() if env in envs and a != agent)
+    return logging.WARNING, (
+        f"No tuned preset exists for agent={agent} on {env}: the agent's defaults are used "
+        f"(conf/agent/{agent}.yaml), which are not tuned for this env. "
+        + (f"Nearest presets of {agent}: {', '.join(near)}. " if near else "")
+        + (f"Agents with a preset for {env}: {', '.join(others)}." if others else "")
+    )
+
+
 def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> dict[str, Any]:
     """Train an agent, evaluate it, and write ``results.json``; returns the results."""
+    log.log(*preset_message(cfg))
     resume_payload = None
     last = run_dir / "checkpoints" / "last.pt"
     if resume:
@@ -269,6 +306,7 @@ def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> 
             },
             "eval_history": state.eval_history,
             "device": device,
+            "preset": cfg.get("tuned_preset"),
         }
         results.update(trainer.extra_results(agent))
         tracker.hparams(cfg, {"eval/final_mean_return": result.mean_return})
