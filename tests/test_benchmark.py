@@ -1,0 +1,115 @@
+"""RL Zoo's table: every cell has a preset that composes, knows only real keys and trains on
+both implementations; the runner resumes and reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rl_lab import app, benchmark
+from rl_lab.benchmark import ZOO, Options, main, parse_args, run_command
+from rl_lab.config import unknown_keys
+from rl_lab.errors import ConfigError
+from rl_lab.rl.task import available_presets
+
+PRESETS = Path(__file__).resolve().parent.parent / "conf" / "preset"
+
+#: Budgets that run each cell in about a second (every agent's own loop settings shrunk).
+TINY_BY_ALGO = {
+    "dqn": ["total_steps=300", "agent.learning_starts=100", "agent.buffer_size=1000",
+            "agent.batch_size=16", "agent.train_freq=4", "agent.gradient_steps=1"],
+    "ppo": ["total_steps=256", "env.num_envs=2", "agent.n_steps=64", "agent.batch_size=32",
+            "agent.n_epochs=1"],
+    "a2c": ["total_steps=200", "env.num_envs=2", "agent.n_steps=5"],
+    "td3": ["total_steps=200", "agent.learning_starts=100", "agent.batch_size=16",
+            "agent.buffer_size=1000"],
+    "sac": ["total_steps=200", "agent.learning_starts=100", "agent.batch_size=16",
+            "agent.buffer_size=1000", "agent.train_freq=1", "agent.gradient_steps=1"],
+    "ddpg": ["total_steps=200", "agent.learning_starts=100", "agent.batch_size=16",
+             "agent.buffer_size=1000"],
+}  # fmt: skip
+QUIET = ["eval.freq=0", "eval.final_episodes=2", "progress=false", "logging.log_freq=100"]
+
+
+def preset_cells() -> list[tuple[str, str]]:
+    return [(a, e) for a, envs in available_presets().items() for e in envs if "ALE" not in e]
+
+
+@pytest.mark.parametrize(("agent", "env"), preset_cells())
+def test_every_preset_names_itself_and_sets_only_known_keys(compose_cfg, agent, env):
+    cfg = compose_cfg(f"agent={agent}", f"env={env}")
+    assert cfg.tuned_preset == f"{agent}/{env}"
+    # the same agent on an env without a preset: the schema the preset may only change
+    schema = compose_cfg(f"agent={agent}", "env=rl_lab/NoPresetHere-v0")
+    assert [k for k in unknown_keys(cfg, schema) if not k.startswith("env.kwargs")] == []
+
+
+def test_every_zoo_cell_has_a_preset():
+    presets = available_presets()
+    missing = [f"{c.algo}/{c.env}" for c in ZOO if c.env not in presets.get(c.algo, [])]
+    assert missing == []
+
+
+@pytest.mark.parametrize("impl", ["rl_lab", "sb3"])
+@pytest.mark.parametrize("cell", ZOO, ids=lambda c: f"{c.algo}-{c.env}")
+def test_every_zoo_cell_trains_a_tiny_budget(compose_cfg, tmp_path, cell, impl):
+    overrides = [
+        f"agent={cell.algo}", f"env={cell.env}", f"impl={impl}", *QUIET,
+        *TINY_BY_ALGO[cell.algo],
+    ]  # fmt: skip
+    results = app.run(compose_cfg(*overrides), tmp_path, overrides)
+    assert results["status"] == "completed" and results["preset"] == f"{cell.algo}/{cell.env}"
+    assert results["impl"] == impl
+
+
+def test_arguments_are_checked_before_any_run(tmp_path):
+    for bad, message in [
+        (["algos=dqnn"], "dqnn has no benchmark cell"),
+        (["envs=Pong"], "Pong has no benchmark cell"),
+        (["seeds=0"], "seeds=0 must be a whole number >= 1"),
+        (["impl=cleanrl"], "impl=rl_lab"),
+        (["total_steps=5"], "set by the benchmark"),
+        (["algos=dqn", "envs=Pendulum-v1"], "No benchmark cell matches"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            parse_args(bad).cells()
+    assert main(["algos=dqnn", f"out={tmp_path}"]) == 2
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_runner_skips_finished_runs_and_resumes_interrupted_ones(tmp_path, monkeypatch):
+    options = parse_args([f"out={tmp_path}", "algos=dqn", "envs=CartPole-v1"])
+    cell = options.cells()[0]
+    assert "resume=true" not in run_command(options, cell, 0)
+    directory = benchmark.run_dir(tmp_path, "rl_lab", cell, 0)
+    (directory / "checkpoints").mkdir(parents=True)
+    (directory / "checkpoints" / "last.pt").write_bytes(b"")
+    assert run_command(options, cell, 0)[-1] == "resume=true"  # an interrupted run continues
+    (directory / "results.json").write_text(json.dumps({"status": "completed"}))
+    assert run_command(options, cell, 0) is None  # a finished one is skipped
+
+
+def test_a_small_table_end_to_end(tmp_path, capsys):
+    args = [f"out={tmp_path}", "algos=dqn", "envs=CartPole-v1", "seeds=2", "max_steps=600",
+            "eval.freq=300", "eval.final_episodes=2", "agent.learning_starts=100"]  # fmt: skip
+    assert main(args) == 0
+    assert main([*args, "impl=sb3", "seeds=1"]) == 0
+    assert main(args) == 0 and "0 runs to do" in capsys.readouterr().out  # resumable
+    report = (tmp_path / "report.md").read_text()
+    row = next(line for line in report.splitlines() if line.startswith("| dqn | CartPole-v1"))
+    assert "(ran 600)" in row  # a smoke test says it trained less than the Zoo's budget
+    csv_rows = (tmp_path / "report.csv").read_text().splitlines()
+    header, values = csv_rows[0].split(","), csv_rows[1].split(",")
+    got = dict(zip(header, values, strict=True))
+    assert got["seeds"] == "2" and got["sb3_seeds"] == "1" and got["wall_ratio_ours_sb3"] != "nan"
+    assert (tmp_path / "learning_curves.png").stat().st_size > 0
+    # two invocations ran something: a time stamp line and one line per run each
+    assert len((tmp_path / "commands.txt").read_text().splitlines()) == (1 + 2) + (1 + 1)
+
+
+def test_default_seeds_follow_the_budget():
+    assert Options().cells() == list(ZOO)
+    assert {c.default_seeds() for c in ZOO if c.budget <= 200_000} == {5}
+    assert {c.default_seeds() for c in ZOO if c.budget > 200_000} == {3}
