@@ -161,6 +161,7 @@ RL_RULES: tuple[Rule, ...] = (
     Rule("eval.episodes", int, low=1),
     Rule("eval.final_episodes", int, low=1),
     Rule("eval.seed", int, low=0),
+    Rule("eval.select", str, choices=("last", "best")),
     Rule("checkpointing.freq", int, low=0),
     Rule("checkpointing.save_buffer", bool),
     Rule("logging.log_freq", int, low=1),

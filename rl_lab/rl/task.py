@@ -114,9 +114,13 @@ def implementation(cfg: DictConfig) -> Implementation:
 
 
 def upgrade_saved_config(cfg: DictConfig) -> None:
-    """Give a config saved before ``impl`` existed (resume, ``mode=eval`` of an older run) the
-    key: its ``agent.name=sb3_<agent>`` meant ``agent=<agent> impl=sb3``; any other run was
-    rl_lab's. Configs composed now always have it (a retired name is then refused)."""
+    """Give a config saved before ``impl`` and ``eval.select`` existed (resume, ``mode=eval`` of
+    an older run) the keys: its ``agent.name=sb3_<agent>`` meant ``agent=<agent> impl=sb3``; any
+    other run was rl_lab's; its final policy was the last. Configs composed now always have them
+    (a retired name is then refused)."""
+    if OmegaConf.select(cfg, "eval") is not None and "select" not in cfg.eval:
+        with open_dict(cfg):
+            cfg.eval.select = "last"  # runs saved before eval.select existed
     if "impl" in cfg:
         return
     base = retired_name(str(OmegaConf.select(cfg, "agent.name")))
@@ -279,11 +283,15 @@ def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> 
     results_path = run_dir / "results.json"
     try:
         state = loop.run()
-        final = Evaluator(cfg.env, cfg.eval.final_episodes, cfg.eval.seed)
-        result = final.evaluate(loop.eval_policy(cfg.eval.final_episodes))
-        final.close()
-        loop.record_eval(result.mean_return, result.std_return, result.lengths)
-        loop.save_checkpoint("last.pt")
+        if cfg.eval.select == "best":
+            result, selection = final_eval_of_best(cfg, loop, agent, run_dir)
+        else:
+            final = Evaluator(cfg.env, cfg.eval.final_episodes, cfg.eval.seed)
+            result = final.evaluate(loop.eval_policy(cfg.eval.final_episodes))
+            final.close()
+            loop.record_eval(result.mean_return, result.std_return, result.lengths)
+            loop.save_checkpoint("last.pt")
+            selection = None
         state.wall_time_s = loop.state.wall_time_s  # includes the final evaluation
         results = {
             "status": "completed",
@@ -308,6 +316,8 @@ def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> 
             "device": device,
             "preset": cfg.get("tuned_preset"),
         }
+        if selection is not None:
+            results["selection"] = selection
         results.update(trainer.extra_results(agent))
         tracker.hparams(cfg, {"eval/final_mean_return": result.mean_return})
         if cfg.record_video:
@@ -328,6 +338,44 @@ def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> 
     finally:
         loop.close()
         tracker.close()
+
+
+def final_eval_of_best(
+    cfg: DictConfig, loop: Loop, agent: Any, run_dir: Path
+) -> tuple[Any, dict[str, Any]]:
+    """``eval.select=best``: the final policy is ``best.pt``, the best of the periodic
+    evaluations (the last policy competes too, on the same episodes), scored on
+    ``eval.final_episodes`` episodes disjoint from the ones it was picked on (seeds from
+    ``eval.seed + eval.episodes`` on). ``last.pt`` keeps the last policy, for resuming."""
+    loop.periodic_eval()  # the last policy, on the selection episodes
+    loop.save_checkpoint("last.pt")
+    best_path = run_dir / "checkpoints" / "best.pt"
+    best = checkpoint.load(best_path, kind="rl")
+    agent.load_state_dict(best["agent"])
+    normalizer = FrozenObsNormalizer.from_state(best.get("normalization"))
+    final_seed = int(cfg.eval.seed) + int(cfg.eval.episodes)
+    final = Evaluator(cfg.env, cfg.eval.final_episodes, final_seed)
+    try:
+        result = final.evaluate(greedy_policy(agent, cfg.eval.final_episodes, normalizer))
+    finally:
+        final.close()
+    selection = {
+        "policy": "best",
+        "checkpoint": "checkpoints/best.pt",
+        "env_steps": int(best["loop"]["env_steps"]),
+        "selection_mean_return": float(loop.state.best_eval_return),
+        "selection_episodes": int(cfg.eval.episodes),
+        "final_seed": final_seed,
+    }
+    log.info(
+        "Final policy: best.pt (env step %s, %.1f on the selection episodes); scored on %d "
+        "other episodes (seeds from %d)",
+        f"{selection['env_steps']:,}",
+        selection["selection_mean_return"],
+        cfg.eval.final_episodes,
+        final_seed,
+    )
+    return result, selection
 
 
 def evaluate_checkpoint(cfg: DictConfig, run_dir: Path, device: str) -> dict[str, Any]:
