@@ -19,7 +19,8 @@ Map of the package:
 - ``checkpoint``    atomic checkpoint files, loaded with ``weights_only=True``
 - ``run_dir``       run metadata (resolved config, versions, git commit) and ``results.json``
 - ``tracking``      TensorBoard scalars/hparams and the live progress bar
-- ``summarize``     ``python -m rl_lab.summarize DIR``: tables and curves over a sweep
+- ``summarize``     ``python -m rl_lab.summarize DIR`` (the command; the code is in ``reports/``)
+- ``reports/``      reading runs, aggregating seeds, tables, plots: every report and script
 """
 
 from typing import Any

@@ -36,13 +36,18 @@ class AgentEntry:
 
 
 #: Agents by ``agent.name`` (conf/agent/<name>.yaml). ``ppo_lstm`` is PPO with
-#: ``recurrent: true``, which SB3 has only as sb3-contrib's RecurrentPPO.
+#: ``recurrent: true``, which SB3 has only as sb3-contrib's RecurrentPPO; ``ddpg`` is TD3 with
+#: one critic, no policy delay and no target smoothing, as SB3's DDPG is its TD3; SB3 has no
+#: REINFORCE.
 AGENTS: dict[str, AgentEntry] = {
     "dqn": AgentEntry("rl_lab.rl.dqn:DQN", "rl_lab.baselines.mapping:DQN"),
     "td3": AgentEntry("rl_lab.rl.td3:TD3", "rl_lab.baselines.mapping:TD3"),
+    "ddpg": AgentEntry("rl_lab.rl.td3:TD3", "rl_lab.baselines.mapping:DDPG"),
+    "sac": AgentEntry("rl_lab.rl.sac:SAC", "rl_lab.baselines.mapping:SAC"),
     "a2c": AgentEntry("rl_lab.rl.actor_critic:A2C", "rl_lab.baselines.mapping:A2C"),
     "ppo": AgentEntry("rl_lab.rl.actor_critic:PPO", "rl_lab.baselines.mapping:PPO"),
     "ppo_lstm": AgentEntry("rl_lab.rl.actor_critic:PPO", "rl_lab.baselines.mapping:PPO_LSTM"),
+    "reinforce": AgentEntry("rl_lab.rl.reinforce:REINFORCE"),
 }
 
 
@@ -80,9 +85,11 @@ def load(path: str) -> Any:
 
 def retired_name(name: str) -> str | None:
     """``sb3_dqn`` → ``dqn``: the agent a retired ``agent=sb3_<name>`` spelling meant, else
-    ``None``."""
+    ``None`` (also for agents SB3 has no counterpart of: they never had one)."""
     base = name.removeprefix(RETIRED_PREFIX)
-    return base if name.startswith(RETIRED_PREFIX) and base in AGENTS else None
+    if not name.startswith(RETIRED_PREFIX) or base not in AGENTS:
+        return None
+    return base if AGENTS[base].sb3 is not None else None
 
 
 def retired_message(name: str) -> str:

@@ -223,7 +223,7 @@ class Agent:
             episode_start: ``(n,)`` booleans marking observations that begin an episode (their
                 state is reset first); recurrent policies only.
             deterministic: the greedy action (the mode); ``False`` samples from the policy
-                (actor-critic agents only: DQN and TD3 act greedily by definition here).
+                (the actor-critic family only; the replay-based agents act greedily here).
 
         Returns:
             ``(action, state)``: one action for one observation, else ``(n, ...)`` actions.
@@ -240,7 +240,7 @@ class Agent:
             actions, state = policy.predict_step(batch, state)
         elif deterministic:
             actions, state = policy.predict(batch), None
-        elif hasattr(policy, "act"):  # actor-critic: a sample from the policy
+        elif hasattr(policy, "predict_step"):  # actor-critic: a sample from the policy
             if state is None and self.recurrent:
                 state = policy.initial_state(len(batch))
             starts = np.zeros(len(batch), bool) if episode_start is None else episode_start
@@ -445,7 +445,7 @@ def summarize(sweep_dir: str | Path, threshold: float | None = None) -> SummaryT
     Raises:
         SummaryError: ``sweep_dir`` holds no run directory.
     """
-    from rl_lab.summarize import summarize as summarize_runs
+    from rl_lab.reports import summarize as summarize_runs
 
     table = SummaryTable()
     for group in summarize_runs(Path(sweep_dir), threshold=threshold):

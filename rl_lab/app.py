@@ -35,7 +35,13 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from rl_lab import checkpoint
 from rl_lab.allocator import reuse_freed_memory
 from rl_lab.config import FREE_FORM, unknown_keys, unknown_keys_message
-from rl_lab.errors import ConfigError, InterruptedRunError, RLLabError, RunDirError
+from rl_lab.errors import (
+    ConfigError,
+    InterruptedRunError,
+    RLLabError,
+    RunDirError,
+    RunPrunedError,
+)
 from rl_lab.run_dir import (
     RunDirLock,
     cannot_write,
@@ -420,16 +426,19 @@ def _progress_words(results: dict[str, Any]) -> str:
 
 
 def record_failure(run_dir: Path, cfg: DictConfig, overrides: list[str], exc: RLLabError) -> None:
-    """Write a ``failed``/``interrupted`` ``results.json`` unless that would replace a finished
-    run's results (by the caller that owns ``run_dir``)."""
+    """Write a ``failed``/``interrupted``/``pruned`` ``results.json`` unless that would replace a
+    finished run's results (by the caller that owns ``run_dir``)."""
     if finished_results(run_dir) is not None:
         return
-    interrupted = isinstance(exc, InterruptedRunError)
+    if isinstance(exc, RunPrunedError):
+        status = "pruned"
+    else:
+        status = "interrupted" if isinstance(exc, InterruptedRunError) else "failed"
     try:
         write_json(
             run_dir / "results.json",
             {
-                "status": "interrupted" if interrupted else "failed",
+                "status": status,
                 "error": str(exc),
                 "error_type": type(exc).__name__,
                 "seed": OmegaConf.select(cfg, "seed"),

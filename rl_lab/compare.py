@@ -39,14 +39,9 @@ import numpy as np
 
 from rl_lab.agents import AGENTS
 from rl_lab.errors import ConfigError, RLLabError
-from rl_lab.summarize import (
-    GroupSummary,
-    RunRecord,
-    find_run_dirs,
-    plot_learning_curves,
-    read_run,
-    summarise_group,
-)
+from rl_lab.reports.aggregate import GroupSummary, summarise_group
+from rl_lab.reports.plots import plot_learning_curves
+from rl_lab.reports.runs import RunRecord, find_run_dirs, read_run
 
 ROOT = Path(__file__).resolve().parent.parent
 SIDES = ("ours", "sb3")

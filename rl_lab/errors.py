@@ -28,3 +28,8 @@ class DatasetError(RLLabError):
 class RunDirError(ConfigError):
     """The run directory cannot be used: another process owns it, it holds a finished run, or
     it cannot be written."""
+
+
+class RunPrunedError(RLLabError):
+    """A search's pruner stopped the run at a periodic evaluation: its results so far were
+    unpromising. The run records ``status: pruned``; it is not an error of the run itself."""

@@ -70,13 +70,14 @@ class _DQNPolicy(nn.Module):
         return q_values.argmax(dim=1), q_values
 
 
-class _TD3Policy(nn.Module):
-    def __init__(self, actor: nn.Module, norm: nn.Module, agent: Any) -> None:
+class _ScaledActorPolicy(nn.Module):
+    # TD3/DDPG/SAC: the actor's greedy action in [-1, 1], rescaled to the Box bounds
+    def __init__(self, actor: nn.Module, norm: nn.Module, scaling: Any) -> None:
         super().__init__()
         self.actor, self.norm = actor, norm
-        for name in ("_bias", "_scale", "_low", "_high"):
-            value = np.asarray(getattr(agent, name), dtype=np.float32).reshape(-1)
-            self.register_buffer(name.strip("_"), torch.as_tensor(value))
+        for name in ("bias", "scale", "low", "high"):
+            value = np.asarray(getattr(scaling, name), dtype=np.float32).reshape(-1)
+            self.register_buffer(name, torch.as_tensor(value))
 
     def forward(self, obs: Tensor) -> Tensor:
         scaled = self.actor(self.norm(obs).float())
@@ -164,8 +165,9 @@ def _agent_module(agent: Any) -> tuple[nn.Module, dict[str, Tensor], list[str]]:
     name = str(agent.config.agent.name)
     if hasattr(inner, "q_net"):
         return _DQNPolicy(_detached(inner.q_net), norm), {"obs": obs}, ["action", "q_values"]
-    if hasattr(inner, "actor") and hasattr(inner, "_to_env_units"):
-        return _TD3Policy(_detached(inner.actor), norm, inner), {"obs": obs}, ["action"]
+    if hasattr(inner, "actor") and hasattr(inner, "scaling"):
+        module = _ScaledActorPolicy(_detached(inner.actor), norm, inner.scaling)
+        return module, {"obs": obs}, ["action"]
     if hasattr(inner, "policy") and hasattr(inner, "initial_state"):
         policy = _detached(inner.policy)
         bounds = getattr(inner, "_bounds", None)
@@ -175,9 +177,9 @@ def _agent_module(agent: Any) -> tuple[nn.Module, dict[str, Tensor], list[str]]:
             return module, {"obs": obs, "state": state}, ["action", "state_out"]
         return _ActorCriticPolicy(policy, norm, bounds), {"obs": obs}, ["action"]
     raise ConfigError(
-        f"agent {name} cannot be exported: only rl_lab's own agents (dqn, td3, a2c, ppo, "
-        "ppo_lstm) have a policy network rl_lab can write out; an SB3 run's model is saved by "
-        "SB3 itself."
+        f"agent {name} cannot be exported: only rl_lab's own agents (dqn, td3, ddpg, sac, a2c, "
+        "ppo, ppo_lstm, reinforce) have a policy network rl_lab can write out; an SB3 run's "
+        "model is saved by SB3 itself."
     )
 
 

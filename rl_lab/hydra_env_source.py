@@ -13,11 +13,11 @@ Presets: ``conf/task/rl.yaml`` applies ``preset/<agent>/<env>``, which for an At
 ``conf/preset/<agent>/ALE/atari.yaml`` (optional: nothing when the agent has none), so every game
 gets it; a per-game file ``conf/preset/<agent>/ALE/<Game>-v5.yaml`` still wins.
 
-Retired agent names: ``agent=sb3_<agent>`` (for every agent of ``rl_lab.agents.AGENTS``) was
-SB3's implementation before ``impl`` existed. This source answers it with ``<agent>``'s config
-under its old name, so the command composes (its ``agent.*`` overrides too) and the RL task
-refuses it with one paragraph naming the new spelling, ``agent=<agent> impl=sb3``, instead of
-Hydra's "Could not find 'agent/sb3_<agent>'".
+Retired agent names: ``agent=sb3_<agent>`` (for every agent of ``rl_lab.agents.AGENTS`` that
+has an SB3 counterpart) was SB3's implementation before ``impl`` existed. This source answers
+it with ``<agent>``'s config under its old name, so the command composes (its ``agent.*``
+overrides too) and the RL task refuses it with one paragraph naming the new spelling,
+``agent=<agent> impl=sb3``, instead of Hydra's "Could not find 'agent/sb3_<agent>'".
 """
 
 from __future__ import annotations

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -35,6 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from rl_lab.reports.machine import describe_machine
+from rl_lab.reports.runs import read_results
 
 ROOT = Path(__file__).resolve().parent.parent
 EVAL_SEED, EVAL_EPISODES, THRESHOLD = 1_000_000, 20, 475.0
@@ -118,14 +120,8 @@ def run_ours(bench: Bench, seed: int, total: int, run_dir: Path) -> dict:
     )
     if proc.returncode != 0:
         return {"seed": seed, "error": proc.stderr[-2000:]}
-    results = json.loads((run_dir / "results.json").read_text())
-    return {
-        "seed": seed,
-        "mean_return": results["eval"]["mean_return"],
-        "wall_time_s": results["wall_time_s"],
-        "sps": results["sps"],
-        "process_s": time.perf_counter() - started,
-    }
+    results = read_results(run_dir, required=True)
+    return {"seed": seed, **results.headline(), "process_s": time.perf_counter() - started}
 
 
 SB3_CHILD = r"""
@@ -254,8 +250,7 @@ def main() -> None:
         f"\nActor-critic benchmarks, greedy eval {EVAL_EPISODES} episodes, solved = mean >= "
         f"{THRESHOLD:g}"
     )
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"jobs={args.jobs}; command: {' '.join(sys.argv)}")  # fmt: skip
+    print(f"machine: {describe_machine()}; jobs={args.jobs}; command: {' '.join(sys.argv)}")
     header = f"{'benchmark':16} {'variant':7} {'steps':>8} {'solved':>7} {'mean eval':>10}"
     print(header + f" {'median wall s':>14} {'median SPS':>11}  returns")
     summary: dict[str, dict] = {}

@@ -33,7 +33,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -157,6 +156,8 @@ def worker_sb3(algo: str, steps: int, warmup: int, threads: int) -> dict:
 
 def worker_ours(algo: str, steps: int, warmup: int, threads: int, backend: str) -> dict:
     """Train rl_lab through its command line; returns results.json's training SPS."""
+    from rl_lab.reports.runs import read_results
+
     with tempfile.TemporaryDirectory() as run_dir:
         args = [
             sys.executable, "-m", "rl_lab", f"agent={algo}", f"env={ENV_ID}",
@@ -169,8 +170,8 @@ def worker_ours(algo: str, steps: int, warmup: int, threads: int, backend: str) 
         proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(proc.stdout[-2000:] + proc.stderr[-2000:])
-        results = json.loads((Path(run_dir) / "results.json").read_text())
-    return {"sps": results["sps"], "env_steps": results["env_steps"]}
+        results = read_results(Path(run_dir), required=True)
+    return {"sps": results.sps, "env_steps": results.env_steps}
 
 
 # --------------------------------------------------------------------------- driver
@@ -185,16 +186,6 @@ def run_worker(*args: str, threads: int = 1, env: dict[str, str] | None = None) 
     if proc.returncode != 0:
         return {"error": (proc.stderr or proc.stdout).strip().splitlines()[-1]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _table(title: str, header: list[str], rows: list[list[str]]) -> str:
@@ -297,7 +288,7 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    import torch
+    from rl_lab.reports.machine import describe_machine
 
     started = time.perf_counter()
     report = [
@@ -305,9 +296,8 @@ def main() -> None:
         "",
         f"`python scripts/bench_atari.py {' '.join(sys.argv[1:])}`".replace("  ", " "),
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs ({_cpu_model()}), "
-        f"Python {platform.python_version()}, torch {torch.__version__}, {args.threads} torch "
-        f"thread(s) per training run, device cpu. Game: {ENV_ID}, sticky actions {STICKY}.",
+        f"Machine: {describe_machine()}; {args.threads} torch thread(s) per training run, "
+        f"device cpu. Game: {ENV_ID}, sticky actions {STICKY}.",
         "",
     ]
     if "env" in args.only:

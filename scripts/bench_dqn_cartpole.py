@@ -22,13 +22,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rl_lab.compare import build_report, parse_seeds  # noqa: E402
+from rl_lab.reports.machine import describe_machine  # noqa: E402
+from rl_lab.reports.runs import RESULTS_FILE, read_results  # noqa: E402
 
 THRESHOLD = 475.0
 
@@ -78,21 +77,15 @@ def run(variant: str, seed: int, out: Path) -> dict:
     cmd = [sys.executable, "-m", "rl_lab", "agent=dqn", f"impl={impl}", "env=CartPole-v1"]
     cmd.append(f"seed={seed}")
     cmd += [*overrides, "torch_threads=1", "progress=false", f"hydra.run.dir={run_dir}"]
-    if (run_dir / "results.json").exists():  # rerunning the script reuses finished runs
+    if (run_dir / RESULTS_FILE).exists():  # rerunning the script reuses finished runs
         cmd = None
     started = time.perf_counter()
     if cmd is not None:
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         if proc.returncode != 0:
             return {"seed": seed, "error": proc.stderr[-1500:]}
-    results = json.loads((run_dir / "results.json").read_text())
-    return {
-        "seed": seed,
-        "mean_return": results["eval"]["mean_return"],
-        "wall_time_s": results["wall_time_s"],
-        "sps": results["sps"],
-        "process_s": time.perf_counter() - started,
-    }
+    results = read_results(run_dir, required=True)
+    return {"seed": seed, **results.headline(), "process_s": time.perf_counter() - started}
 
 
 def main() -> None:
@@ -114,10 +107,7 @@ def main() -> None:
             print(variant, json.dumps(rows[variant][-1]), flush=True)
 
     print("\nDQN CartPole-v1, 50,000 env steps, final greedy eval over 20 episodes")
-    print(
-        f"{datetime.now():%Y-%m-%d}, {platform.machine()} {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, jobs={args.jobs}, torch_threads=1"
-    )
+    print(f"{describe_machine()}; jobs={args.jobs}, torch_threads=1")
     print(f"command: python {' '.join(sys.argv)}\n")
     print(f"{'variant':9} {'solved':>7} {'mean eval':>10} {'median wall s':>14} {'median SPS':>11}")
     summary: dict[str, dict] = {}

@@ -30,12 +30,10 @@ import json
 import logging
 import math
 import os
-import platform
 import shlex
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -45,6 +43,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rl_lab.gan.models import Discriminator, Generator  # noqa: E402
+from rl_lab.reports.machine import describe_machine, machine_info  # noqa: E402
+from rl_lab.reports.runs import read_results  # noqa: E402
 
 #: The tuned settings of each benchmark (command-line overrides of ``task=gan``).
 BENCHES: dict[str, list[str]] = {
@@ -73,27 +73,6 @@ LIMITS_S = {"cgan-fashion": 15 * 60, "cgan-digits": 3 * 60, "dcgan-fashion": 15 
 
 #: ``--quick``: every bench on the digits for one epoch (a smoke test of the script).
 QUICK = ["dataset=digits", "trainer.epochs=1", "metrics.samples=200"]
-
-
-def machine() -> dict[str, object]:
-    """CPU model, core count, load and library versions."""
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "load_average_at_start": os.getloadavg(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
 
 
 # ----------------------------------------------------------------------------- hand-written loop
@@ -210,7 +189,7 @@ def run_gan(name: str, overrides: list[str], out_dir: Path) -> dict[str, object]
     if proc.returncode != 0:
         tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
         raise RuntimeError(f"{name} failed (exit {proc.returncode}):\n" + "\n".join(tail))
-    results = json.loads((run_dir / "results.json").read_text())
+    results = read_results(run_dir, required=True).raw
     shown = ["python", "-m", "rl_lab", "task=gan", *overrides]
     return {"command": shlex.join(shown), "process_wall_s": wall, "results": results}
 
@@ -262,7 +241,7 @@ def main() -> None:
     out_dir = out_path.parent
     out_dir.mkdir(parents=True, exist_ok=True)
     wanted = args.benches.split(",")
-    report: dict[str, object] = {"machine": machine(), "benches": {}}
+    report: dict[str, object] = {"machine": machine_info(), "benches": {}}
     print(f"machine: {report['machine']}", flush=True)
 
     images = None
@@ -303,8 +282,7 @@ def main() -> None:
 def print_table(report: dict[str, object]) -> None:
     """The benchmark table (Markdown)."""
     m = report["machine"]
-    print(f"\nMachine: {m['cpu']}, {m['cores']} cores (load at start {m['load_average_at_start']})")
-    print(f"torch {m['torch']}, {m['date']}\n")
+    print(f"\nMachine: {describe_machine(m)} (load at start {m['load_average']})\n")
     print(
         "| bench | epochs | FD trained | FD real-vs-real | FD untrained | label acc. "
         "| s/epoch | train wall | process wall | target |"

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 
+from rl_lab.reports.machine import describe_machine
 from rl_lab.rl.frame_buffer import FrameReplayBuffer
 
 FRAME = (84, 84)
@@ -92,8 +91,8 @@ def main() -> None:
     ]
     print(
         f"## Replay memory, {n:,} Atari transitions ({datetime.date.today().isoformat()})\n\n"
-        f"`python scripts/bench_replay_memory.py --capacity {n}` on {platform.machine()}, "
-        f"{os.cpu_count()} CPUs, episodes of {args.episode_length} steps; fill time "
+        f"`python scripts/bench_replay_memory.py --capacity {n}` on {describe_machine()}, "
+        f"episodes of {args.episode_length} steps; fill time "
         f"{elapsed:.0f} s.\n\n| quantity | value |\n|---|---|"
     )
     for name, value in rows:

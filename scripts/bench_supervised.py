@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -46,6 +45,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+
+from rl_lab.reports.machine import describe_machine, machine_info
+from rl_lab.reports.runs import read_results
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,28 +93,6 @@ BENCHES: dict[str, Bench] = {
 DEFAULT_BENCHES = ["geron_mlp", "fashion_cnn", "fashion_lstm", "digits_mlp", "digits_cnn"]
 
 
-def machine() -> dict[str, object]:
-    """Where the numbers were measured."""
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import torch
-
-    return {
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "load_average_at_start": os.getloadavg(),
-    }
-
-
 def preset_command(bench: Bench, run_dir: Path, data_dir: str, quick: bool) -> list[str]:
     cmd = [sys.executable, "-m", "rl_lab", "task=supervised", f"experiment={bench.preset}"]
     cmd += [f"torch_threads={bench.threads}", "device=cpu", "progress=false"]
@@ -145,16 +125,17 @@ def run_preset(name: str, bench: Bench, out_dir: Path, data_dir: str, quick: boo
     if proc.returncode != 0:
         row["error"] = proc.stderr[-3000:]
         return row
-    results = json.loads((run_dir / "results.json").read_text())
-    value = results["test"]["accuracy"] if bench.metric == "test" else results["objective"]
+    results = read_results(run_dir, required=True)
+    task = results.raw  # the supervised task's own entries: val, test, epochs
+    value = task["test"]["accuracy"] if bench.metric == "test" else results.objective
     row.update(
         value=value,
-        test_accuracy=results["test"]["accuracy"],
-        val_accuracy=results["val"]["final"]["accuracy"],
-        best_val=results["val"]["best"],
-        epochs=results["epochs_run"],
-        run_wall_time_s=results["wall_time_s"],
-        time_per_epoch_s=results["time_per_epoch_s"],
+        test_accuracy=task["test"]["accuracy"],
+        val_accuracy=task["val"]["final"]["accuracy"],
+        best_val=task["val"]["best"],
+        epochs=task["epochs_run"],
+        run_wall_time_s=results.wall_time_s,
+        time_per_epoch_s=task["time_per_epoch_s"],
         run_dir=str(run_dir),
     )
     met = bench.target is None or value >= bench.target
@@ -251,9 +232,8 @@ def overhead(data_dir: str, epochs: int, threads: int) -> dict:
 
 def table(rows: list[dict], over: dict | None, info: dict) -> str:
     lines = [
-        f"Machine: {info['cpu']} ({info['cpu_count']} cores), {info['platform']}, "
-        f"Python {info['python']}, torch {info['torch']}; load average at start "
-        f"{', '.join(f'{x:.1f}' for x in info['load_average_at_start'])}",
+        f"Machine: {describe_machine(info)}; load average at start "
+        f"{', '.join(f'{x:.1f}' for x in info['load_average'])}",
         "",
         "| bench | metric | measured | target / reference | wall (command) | run time "
         "| s/epoch | threads | met |",
@@ -315,7 +295,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 epoch per preset (smoke test)")
     args = parser.parse_args()
 
-    info = machine()
+    info = machine_info()  # before the runs: its load average is the one at the start
     args.out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in args.benches:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -30,6 +29,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from rl_lab.reports.machine import describe_machine
+from rl_lab.reports.runs import RESULTS_FILE, read_results
 
 ROOT = Path(__file__).resolve().parent.parent
 #: results.json fields that must be equal for a seed in both sweeps.
@@ -51,21 +53,11 @@ class SweepRun:
     def results(self) -> dict[int, dict[str, Any]]:
         """results.json of every job, by seed."""
         found = {}
-        for path in sorted(self.sweep_dir.glob("*/results.json")):
-            data = json.loads(path.read_text())
-            found[int(data["seed"])] = data
+        for path in sorted(self.sweep_dir.glob(f"*/{RESULTS_FILE}")):
+            results = read_results(path, required=True)
+            if results.seed is not None:  # the seed pairs a job with its twin in the other sweep
+                found[results.seed] = results.raw  # compared entry by entry, as written
         return found
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux), else the platform's processor string."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run_sweep(sweep: SweepRun) -> None:
@@ -106,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out or ROOT / "outputs" / "bench_sweep" / f"{datetime.now():%Y-%m-%d_%H-%M-%S}"
     out = out.resolve()
-    if any(out.glob("*/*/results.json")):
+    if any(out.glob(f"*/*/{RESULTS_FILE}")):
         parser.error(f"{out} already holds sweeps; choose another --out")
     base = [
         sys.executable,
@@ -156,13 +148,12 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
     ratio = sweeps[1].wall_time_s / sweeps[0].wall_time_s
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    machine = f"{cpu_model()}, {cores} cores usable, {platform.system()} {platform.release()}"
+    machine = describe_machine()
 
     lines = [
         f"# Sweep benchmark: sequential vs joblib ({datetime.now():%Y-%m-%d %H:%M})",
         "",
-        f"Machine: {machine}; Python {platform.python_version()}.",
+        f"Machine: {machine}.",
         "",
         "| sweep | command | wall time (s) | load avg before → after (1 min) |",
         "|---|---|---|---|",

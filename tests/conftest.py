@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
@@ -32,6 +33,7 @@ TINY = [
     "logging.log_freq=200",
     "progress=false",
     "device=cpu",  # exact-equality tests: the same on a machine with a GPU
+    "eval.select=last",  # the final policy is the last one (the preset picks best.pt)
 ]
 
 
@@ -46,6 +48,17 @@ def compose_cfg():
             return compose(config_name="config", overrides=[*pinned, *overrides])
 
     return _compose
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op torch thread for the test, as runs use by default (``torch_threads=1``):
+    tiny networks are fastest that way, and on the shared test machine extra threads only wait.
+    The caller's thread count is restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def run_cli(*args: str, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:

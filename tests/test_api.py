@@ -134,3 +134,9 @@ def test_summarize_returns_a_table_of_the_runs(dqn_run):
     assert [row["runs"] for row in table] == [1]
     assert table[0]["mean_return"] == pytest.approx(dqn_run.results["eval"]["mean_return"])
     assert table._repr_markdown_().splitlines()[0].startswith("| config | runs")
+
+
+def test_sampling_is_refused_where_there_is_no_policy_to_sample(dqn_run):
+    agent = rl_lab.load(dqn_run.best_checkpoint)
+    with pytest.raises(ValueError, match="use deterministic=True"):
+        agent.predict(np.zeros(4, dtype=np.float32), deterministic=False)

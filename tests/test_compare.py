@@ -120,7 +120,7 @@ def test_report_needs_both_sides(tmp_path):
 
 def test_unknown_agent_is_rejected(capsys):
     assert main(["agent=foo"]) == 2
-    assert "Supported: a2c, dqn, ppo, ppo_lstm, td3" in capsys.readouterr().err
+    assert "Supported: a2c, ddpg, dqn, ppo, ppo_lstm, sac, td3." in capsys.readouterr().err
 
 
 def test_tiny_comparison_end_to_end(tmp_path):

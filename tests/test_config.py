@@ -19,10 +19,12 @@ def test_command_line_overrides_win_over_the_preset(compose_cfg):
 
 
 def test_any_registered_env_id_composes_without_a_preset_file(compose_cfg):
-    cfg = compose_cfg("env=Acrobot-v1")
+    # an id without conf/env/<id>.yaml and without a preset (Acrobot-v1 has RL Zoo's preset now)
+    cfg = compose_cfg("env=CartPole-v0")
     validate_config(cfg)
-    assert cfg.env.id == "Acrobot-v1" and cfg.env.num_envs == 1
-    assert cfg.agent.learning_rate == 1e-4  # the agent's defaults: no CartPole preset
+    assert cfg.env.id == "CartPole-v0" and cfg.env.num_envs == 1
+    assert cfg.agent.learning_rate == 1e-4  # the agent's defaults: no CartPole-v1 preset
+    assert cfg.tuned_preset is None
 
 
 def test_namespaced_env_ids_compose(compose_cfg):

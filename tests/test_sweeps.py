@@ -1,5 +1,6 @@
-"""Sweeps at scale: parallel (joblib) and distributed (Ray) launchers, the Optuna search, and
-the rl_lab.sweeps helpers (thread limits, best-trial preset, trials, HPARAMS view)."""
+"""Sweeps at scale: parallel (joblib), distributed (Ray) and SLURM (submitit, run locally)
+launchers, and the rl_lab.sweeps helpers (thread limits, best-trial preset, trials, HPARAMS
+view). The Optuna search, ``python -m rl_lab.tune``, is tested in test_tune.py."""
 
 import json
 import math
@@ -13,11 +14,11 @@ from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 
 from rl_lab import app
-from rl_lab.summarize import build_report
+from rl_lab.reports.hparams import MISSING, harmonize
+from rl_lab.reports.summary import build_report
+from rl_lab.reports.trials import Trial, best_trial, rank_trials, trial_params
 from rl_lab.sweeps import best_preset, threads
 from rl_lab.sweeps.failed_trials import FailedTrialError, NanAsFailedTrial
-from rl_lab.sweeps.hparams_view import MISSING, harmonize
-from rl_lab.sweeps.trials import Trial, best_trial, rank_trials, trial_params
 from tests.conftest import TINY, run_cli
 
 # ---------------------------------------------------------------------------------------------
@@ -281,40 +282,20 @@ def test_ray_sweep_on_a_local_instance(tmp_path, monkeypatch):
     assert group.n_completed == 2 and group.seeds == (0, 1)
 
 
-def test_optuna_search_and_its_best_preset(tmp_path):
-    sweep = tmp_path / "search"
-    # gamma=1.5 is invalid: the trials that draw it fail and the search goes on.
+def test_submitit_local_sweep(tmp_path):
+    # hydra-submitit-launcher's local executor: the same job objects its SLURM executor submits
     proc = run_cli(
         "-m",
-        "experiment=dqn_cartpole_search",
         *TINY,
-        "agent.gamma=choice(0.99,1.5)",
-        "hydra.sweeper.n_trials=4",
-        "hydra.callbacks.best_preset.name=tiny_best",
-        f"hydra.sweep.dir={sweep}",
+        "seed=0,1",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=5",
+        f"hydra.sweep.dir={tmp_path}",
         timeout=240,
     )
     assert proc.returncode == 0, proc.stderr
-    report = build_report(sweep)
-    states = [t.state for t in report.trials]
-    assert len(states) == 4 and "failed" in states and "completed" in states
-    best = best_trial(report.trials, "maximize")
-    # The value Optuna saw for the best trial is the objective the app's main returned.
-    optimization = OmegaConf.load(sweep / "optimization_results.yaml")
-    assert optimization.best_value == _results(best.path)["objective"]
-    assert (sweep / "trials.md").read_text().count("★ |") == 1
-
-    # The preset reruns the best trial: same config, same seed, same objective.
-    presets = tmp_path / "presets"
-    (presets / "experiment").mkdir(parents=True)
-    (presets / "experiment" / "tiny_best.yaml").write_text((sweep / "tiny_best.yaml").read_text())
-    rerun = tmp_path / "rerun"
-    proc = run_cli(
-        "experiment=tiny_best",
-        "progress=false",  # display only: not part of the preset
-        f"hydra.searchpath=[gymenv://rl_lab,file://{presets}]",
-        f"hydra.run.dir={rerun}",
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert _results(rerun)["objective"] == optimization.best_value
-    assert OmegaConf.load(rerun / "config.yaml") == OmegaConf.load(best.path / "config.yaml")
+    jobs = _jobs(tmp_path)
+    assert [p.name for p in jobs] == ["0_dqn_CartPole-v1_s0", "1_dqn_CartPole-v1_s1"]
+    assert all(_results(job)["status"] == "completed" for job in jobs)
+    (group,) = build_report(tmp_path).groups
+    assert group.n_completed == 2 and group.seeds == (0, 1)

@@ -31,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.utils import LinearSchedule
 
-from rl_lab.agents import agent_entry, load
+from rl_lab.agents import AGENTS, agent_entry, load
 from rl_lab.baselines.extractors import MlpFeatures
 from rl_lab.errors import ConfigError
 from rl_lab.nets import ACTIVATIONS
@@ -71,7 +71,8 @@ def _encoder_network(flat: Flat) -> tuple[str, dict[str, Any]]:
 
 
 def _actor_critic_network(flat: Flat) -> tuple[str, dict[str, Any]]:
-    """TD3-style ``network.actor`` / ``network.critic`` MLPs → ``net_arch={pi, qf}``."""
+    """TD3/DDPG/SAC-style ``network.actor`` / ``network.critic`` MLPs → ``net_arch={pi, qf}``,
+    and ``n_critics`` (a ``policy_kwargs`` entry in SB3)."""
     for part in ("actor", "critic"):
         if flat.get(f"network.{part}.type", "mlp") != "mlp":
             raise ConfigError(
@@ -84,13 +85,16 @@ def _actor_critic_network(flat: Flat) -> tuple[str, dict[str, Any]]:
             "agent.network.actor.activation and agent.network.critic.activation differ "
             f"({', '.join(sorted(activations))}); set them equal."
         )
-    return "MlpPolicy", {
+    kwargs: dict[str, Any] = {
         "net_arch": {
             "pi": list(flat["network.actor.hidden_sizes"]),
             "qf": list(flat["network.critic.hidden_sizes"]),
         },
         "activation_fn": ACTIVATIONS[activations.pop()],
     }
+    if "n_critics" in flat:
+        kwargs["n_critics"] = int(flat["n_critics"])
+    return "MlpPolicy", kwargs
 
 
 def _on_policy_network(flat: Flat) -> tuple[str, dict[str, Any]]:
@@ -223,32 +227,71 @@ DQN = Sb3Algo(
     },
 )
 
-TD3 = Sb3Algo(
-    sb3_class="stable_baselines3.TD3",
-    direct=(
-        "buffer_size",
-        "learning_starts",
-        "batch_size",
-        "tau",
-        "gamma",
-        "train_freq",
-        "gradient_steps",
-        "n_steps",
-        "policy_delay",
-        "target_policy_noise",
-        "target_noise_clip",
-    ),
-    network=_actor_critic_network,
-    network_keys=tuple(
+#: The keys :func:`_actor_critic_network` reads (TD3, DDPG, SAC).
+_ACTOR_CRITIC_NETWORK_KEYS = (
+    "n_critics",
+    *(
         f"network.{part}.{key}"
         for part in ("actor", "critic")
         for key in ("type", "hidden_sizes", "activation")
     ),
+)
+
+#: The replay and update-schedule keys every continuous off-policy agent passes unchanged.
+_OFF_POLICY_DIRECT = (
+    "buffer_size",
+    "learning_starts",
+    "batch_size",
+    "tau",
+    "gamma",
+    "train_freq",
+    "gradient_steps",
+    "n_steps",
+)
+
+_ACTION_NOISE_NOTE = "becomes SB3's NormalActionNoise on the [-1, 1] action scale"
+
+TD3 = Sb3Algo(
+    sb3_class="stable_baselines3.TD3",
+    direct=(*_OFF_POLICY_DIRECT, "policy_delay", "target_policy_noise", "target_noise_clip"),
+    network=_actor_critic_network,
+    network_keys=_ACTOR_CRITIC_NETWORK_KEYS,
     requires={
         "network.init": ("default", "SB3's TD3 keeps PyTorch's default layer initialisation"),
     },
+    notes={"action_noise_std": _ACTION_NOISE_NOTE},
+)
+
+#: SB3's DDPG is its TD3 with these settings fixed (stable_baselines3/ddpg/ddpg.py); rl_lab's
+#: ddpg is TD3 with the same values (conf/agent/ddpg.yaml).
+DDPG = Sb3Algo(
+    sb3_class="stable_baselines3.DDPG",
+    direct=_OFF_POLICY_DIRECT,
+    network=_actor_critic_network,
+    network_keys=_ACTOR_CRITIC_NETWORK_KEYS,
+    requires={
+        "policy_delay": (1, "SB3's DDPG updates the actor and the targets on every step"),
+        "target_policy_noise": (0.0, "SB3's DDPG has no target policy smoothing"),
+        "target_noise_clip": (0.0, "SB3's DDPG has no target policy smoothing"),
+        "network.init": ("default", "SB3's DDPG keeps PyTorch's default layer initialisation"),
+    },
+    notes={"action_noise_std": _ACTION_NOISE_NOTE},
+)
+
+SAC = Sb3Algo(
+    sb3_class="stable_baselines3.SAC",
+    direct=(*_OFF_POLICY_DIRECT, "ent_coef", "target_entropy", "target_update_interval"),
+    network=_actor_critic_network,
+    network_keys=_ACTOR_CRITIC_NETWORK_KEYS,
+    requires={
+        "network.init": ("default", "SB3's SAC keeps PyTorch's default layer initialisation"),
+    },
     notes={
-        "action_noise_std": "becomes SB3's NormalActionNoise on the [-1, 1] action scale",
+        "target_update_interval": (
+            "SB3 counts it within each training phase (targets move on a phase's first "
+            "gradient step and every interval-th after it); rl_lab counts every gradient step "
+            "of the run. The two agree when gradient_steps is a multiple of it (e.g. both 1)"
+        ),
     },
 )
 
@@ -355,9 +398,11 @@ def sb3_algo(name: str) -> Sb3Algo:
     unknown agent or one that SB3 has no counterpart of."""
     entry = agent_entry(name)
     if entry.sb3 is None:
+        others = ", ".join(sorted(n for n, e in AGENTS.items() if e.sb3 is not None))
         raise ConfigError(
             f"agent={name} has no Stable-Baselines3 counterpart, so it cannot run with "
-            "impl=sb3. Use impl=rl_lab."
+            f"impl=sb3. Train it with rl_lab's implementation (drop impl=sb3, or impl=rl_lab); "
+            f"the agents SB3 also implements are {others}."
         )
     return load(entry.sb3)
 

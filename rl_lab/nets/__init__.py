@@ -10,9 +10,9 @@ Map:
 - :mod:`~rl_lab.nets.recurrent` — :class:`LSTMCore`, an LSTM that resets at episode starts;
   :class:`LSTMEncoder`, which reads a sequence (an image row by row) into one feature vector.
 - :mod:`~rl_lab.nets.heads` — :class:`QHead`, :class:`DuelingQHead` (Wang et al. 2016), and the
-  policy heads :class:`CategoricalHead`, :class:`GaussianHead`.
-- :mod:`~rl_lab.nets.distributions` — :class:`Categorical`, :class:`DiagGaussian` action
-  distributions returned by the policy heads.
+  policy heads :class:`CategoricalHead`, :class:`GaussianHead`, :class:`SquashedGaussianHead`.
+- :mod:`~rl_lab.nets.distributions` — :class:`Categorical`, :class:`DiagGaussian`,
+  :class:`SquashedDiagGaussian` action distributions returned by the policy heads.
 - :mod:`~rl_lab.nets.init` — :func:`init_weights` (orthogonal, kaiming, xavier, default),
   :func:`init_output_layers` for a head's final layers.
 - :mod:`~rl_lab.nets.build` — ``ENCODERS`` / ``HEADS`` registries, :func:`build_encoder`,
@@ -37,8 +37,14 @@ from rl_lab.nets.conv import (
     dcgan_stages,
 )
 from rl_lab.nets.dense import MLP, NORMS
-from rl_lab.nets.distributions import Categorical, DiagGaussian
-from rl_lab.nets.heads import CategoricalHead, DuelingQHead, GaussianHead, QHead
+from rl_lab.nets.distributions import Categorical, DiagGaussian, SquashedDiagGaussian
+from rl_lab.nets.heads import (
+    CategoricalHead,
+    DuelingQHead,
+    GaussianHead,
+    QHead,
+    SquashedGaussianHead,
+)
 from rl_lab.nets.init import INIT_SCHEMES, init_output_layers, init_weights, output_layers
 from rl_lab.nets.recurrent import LSTMCore, LSTMEncoder, LSTMState
 
@@ -62,6 +68,8 @@ __all__ = [
     "NatureCNN",
     "QHead",
     "QNetwork",
+    "SquashedDiagGaussian",
+    "SquashedGaussianHead",
     "UpBlock",
     "build_encoder",
     "build_head",

@@ -1,11 +1,13 @@
-"""Action distributions of policy heads: categorical (discrete) and diagonal Gaussian (continuous).
+"""Action distributions of policy heads: categorical (discrete), diagonal Gaussian (continuous)
+and the tanh-squashed diagonal Gaussian of SAC (continuous, bounded).
 
 Small hand-written classes rather than ``torch.distributions``: a policy builds one per env step,
 and these skip argument validation and broadcasting bookkeeping, which dominate the cost for
 small networks on a CPU. The tests check every method against ``torch.distributions``.
 
-Both expose ``sample()``, ``mode()`` (the greedy action), ``log_prob(actions)`` and
-``entropy()``; log-probabilities and entropies are per sample, shape ``(batch,)``.
+All expose ``sample()``, ``mode()`` (the greedy action) and ``log_prob(actions)``; the first two
+also ``entropy()`` (the squashed Gaussian has no closed form). Log-probabilities and entropies
+are per sample, shape ``(batch,)``.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+_LOG_2 = math.log(2.0)
 
 
 class Categorical:
@@ -78,3 +82,48 @@ class DiagGaussian:
     def entropy(self) -> Tensor:
         """``(batch,)`` differential entropy in nats."""
         return (0.5 + _HALF_LOG_2PI + self.log_std).sum(dim=-1)
+
+
+class SquashedDiagGaussian:
+    """``tanh(u)`` with ``u ~ DiagGaussian(mean, log_std)``: actions in ``(-1, 1)``.
+
+    The policy of SAC (Haarnoja et al. 2018, https://arxiv.org/abs/1801.01290, appendix C). By
+    the change of variables, ``log p(a) = log N(u) - sum_i log(1 - tanh(u_i)^2)``; the
+    correction is computed as ``2 * (log 2 - u - softplus(-2u))``, the exact and stable form
+    (torch's ``TanhTransform``), where Stable-Baselines3 writes ``log(1 - a^2 + 1e-6)``, which
+    differs only for saturated actions.
+
+    Args:
+        mean: ``(batch, action_dim)`` mean of the Gaussian before the squashing.
+        log_std: its log standard deviation, ``(batch, action_dim)`` or ``(action_dim,)``.
+    """
+
+    def __init__(self, mean: Tensor, log_std: Tensor) -> None:
+        self.gaussian = DiagGaussian(mean, log_std)
+
+    def gaussian_log_prob(self, pre_tanh: Tensor) -> Tensor:
+        """``(batch,)`` log-density of the squashed action ``tanh(pre_tanh)``, given the
+        Gaussian sample ``pre_tanh`` (``(batch, action_dim)``) it came from."""
+        log_det = 2.0 * (_LOG_2 - pre_tanh - F.softplus(-2.0 * pre_tanh))  # log(1 - tanh(u)^2)
+        return self.gaussian.log_prob(pre_tanh) - log_det.sum(dim=-1)
+
+    def rsample(self) -> tuple[Tensor, Tensor]:
+        """A reparameterised sample (differentiable in ``mean`` and ``log_std``) drawn with
+        torch's global RNG: ``(actions (batch, action_dim) in (-1, 1), log_prob (batch,))``."""
+        pre_tanh = self.gaussian.sample()
+        return torch.tanh(pre_tanh), self.gaussian_log_prob(pre_tanh)
+
+    def sample(self) -> Tensor:
+        """``(batch, action_dim)`` actions in ``(-1, 1)``, drawn with torch's global RNG."""
+        return torch.tanh(self.gaussian.sample())
+
+    def mode(self) -> Tensor:
+        """``(batch, action_dim)`` the squashed mean ``tanh(mean)``, the greedy action."""
+        return torch.tanh(self.gaussian.mean)
+
+    def log_prob(self, actions: Tensor) -> Tensor:
+        """``(batch,)`` log-density of ``actions`` in ``(-1, 1)``; values at the bounds are
+        moved just inside them (``atanh(±1)`` is infinite). Prefer :meth:`rsample`'s
+        log-probability, which needs no inverse."""
+        bound = 1.0 - torch.finfo(actions.dtype).eps
+        return self.gaussian_log_prob(torch.atanh(actions.clamp(-bound, bound)))

@@ -7,7 +7,7 @@ can give them their own gain (see :func:`rl_lab.nets.init.init_output_layers`).
 import torch
 from torch import Tensor, nn
 
-from rl_lab.nets.distributions import Categorical, DiagGaussian
+from rl_lab.nets.distributions import Categorical, DiagGaussian, SquashedDiagGaussian
 
 
 class QHead(nn.Module):
@@ -113,3 +113,38 @@ class GaussianHead(nn.Module):
     def output_layers(self) -> list[nn.Module]:
         """The mean layer (the log-std keeps its initial value)."""
         return [self.mean]
+
+
+class SquashedGaussianHead(nn.Module):
+    """Policy head for bounded continuous actions (SAC): ``tanh`` of a Gaussian whose mean and
+    log-std are both Linear functions of the features (Haarnoja et al. 2018).
+
+    The log-std is clamped to ``[log_std_min, log_std_max]`` (Stable-Baselines3's -20 and 2),
+    so the policy can neither collapse to a point nor become flat.
+
+    Args:
+        in_features: size of the feature vector.
+        action_dim: number of action dimensions.
+        log_std_min, log_std_max: bounds of the log standard deviation.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        action_dim: int,
+        log_std_min: float = -20.0,
+        log_std_max: float = 2.0,
+    ) -> None:
+        super().__init__()
+        self.mean = nn.Linear(in_features, action_dim)
+        self.log_std = nn.Linear(in_features, action_dim)
+        self.log_std_min, self.log_std_max = log_std_min, log_std_max
+
+    def forward(self, features: Tensor) -> SquashedDiagGaussian:
+        """The action distribution for ``(batch, in_features)`` features; actions in (-1, 1)."""
+        log_std = self.log_std(features).clamp(self.log_std_min, self.log_std_max)
+        return SquashedDiagGaussian(self.mean(features), log_std)
+
+    def output_layers(self) -> list[nn.Module]:
+        """The mean and log-std layers."""
+        return [self.mean, self.log_std]

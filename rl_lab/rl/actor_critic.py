@@ -36,11 +36,11 @@ from rl_lab.rl.policies import ActorCriticPolicy
 from rl_lab.rl.rollout import RolloutBatch, RolloutBuffer
 from rl_lab.rl.schedules import scheduled
 
-#: Settings every actor-critic agent has (validated before any work starts).
-ACTOR_CRITIC_RULES: tuple[Rule, ...] = on_policy.LOOP_RULES + (
+#: Settings of the policy and its optimisation that every agent built on :class:`ActorCritic`
+#: has, whichever loop trains it (validated before any work starts).
+POLICY_RULES: tuple[Rule, ...] = (
     Rule("agent.learning_rate", float, low=0.0, low_open=True),
     Rule("agent.lr_schedule", str, choices=("constant", "linear")),
-    Rule("agent.normalize_advantage", bool),
     Rule("agent.ent_coef", float, low=0.0),
     Rule("agent.vf_coef", float, low=0.0),
     Rule("agent.max_grad_norm", float, low=0.0, low_open=True),
@@ -51,6 +51,13 @@ ACTOR_CRITIC_RULES: tuple[Rule, ...] = on_policy.LOOP_RULES + (
     Rule("agent.network.log_std_init", float),
     Rule("agent.network.lstm.hidden_size", int, low=1),
     Rule("agent.network.lstm.num_layers", int, low=1),
+)
+
+#: Settings every actor-critic agent of the rollout loop (A2C, PPO) has.
+ACTOR_CRITIC_RULES: tuple[Rule, ...] = (
+    *on_policy.LOOP_RULES,
+    Rule("agent.normalize_advantage", bool),
+    *POLICY_RULES,
 )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,14 @@ from rl_lab.tracking import Tracker
 from rl_lab.training import capture_rng, check_finite, interruption, restore_rng
 
 log = logging.getLogger(__name__)
+
+
+#: Called as ``hook(env_steps, mean_return)`` after every periodic evaluation (not the final
+#: one, which the task makes once training has ended), in the order added. A hook may raise an
+#: :class:`~rl_lab.errors.RLLabError` to stop the run there: ``python -m rl_lab.tune`` adds one
+#: that reports to the Optuna trial and raises :class:`~rl_lab.errors.RunPrunedError` when the
+#: pruner says so. Process-wide: add a hook for one run and remove it afterwards.
+EVAL_HOOKS: list[Callable[[int, float], None]] = []
 
 
 @dataclass
@@ -202,9 +211,13 @@ class Loop:
         return greedy_policy(self.agent, n_envs)
 
     def periodic_eval(self) -> dict[str, float]:
-        """Evaluate the greedy policy, log ``eval/*`` and keep ``best.pt`` up to date."""
+        """Evaluate the greedy policy, log ``eval/*``, keep ``best.pt`` up to date and call the
+        :data:`EVAL_HOOKS`."""
         result = self.evaluator.evaluate(self.eval_policy(self.evaluator.episodes))
-        return self.record_eval(result.mean_return, result.std_return, result.lengths)
+        entry = self.record_eval(result.mean_return, result.std_return, result.lengths)
+        for hook in list(EVAL_HOOKS):
+            hook(self.state.env_steps, result.mean_return)
+        return entry
 
     def record_eval(self, mean: float, std: float, lengths: list[int]) -> dict[str, float]:
         """Log one evaluation at the current step and save ``best.pt`` on a new best."""

@@ -1,9 +1,12 @@
-"""The on-policy loop, shared by every actor-critic agent (A2C, PPO, recurrent or not).
+"""The on-policy loops: fixed-length rollouts (A2C, PPO, recurrent or not) and whole episodes
+(REINFORCE).
 
-It owns time: it collects rollouts of ``n_steps`` vector steps into the rollout buffer,
-bootstraps truncated episodes from the value of their real last observation, computes GAE(λ)
-advantages, hands the rollout to the agent's ``update``, and around that evaluates, logs,
-checkpoints and honours interruption (all from :class:`~rl_lab.rl.loop.Loop`).
+:class:`OnPolicyLoop` owns time: it collects rollouts of ``n_steps`` vector steps into the
+rollout buffer, bootstraps truncated episodes from the value of their real last observation,
+computes GAE(λ) advantages, hands the rollout to the agent's ``update``, and around that
+evaluates, logs, checkpoints and honours interruption (all from :class:`~rl_lab.rl.loop.Loop`).
+:class:`EpisodeLoop` is the same loop with another rollout: ``n_episodes`` whole episodes per
+env from fresh resets, with Monte-Carlo returns and no bootstrapping.
 
 An agent plugged into this loop provides ``initial_state(n_envs)``, ``act(obs, state,
 episode_starts) -> PolicyStep``, ``value(obs, state, episode_starts)``, ``update(rollout,
@@ -33,7 +36,7 @@ from rl_lab.rl.normalization import (
     normalization_state,
     wrap_normalization,
 )
-from rl_lab.rl.rollout import RolloutBuffer
+from rl_lab.rl.rollout import EpisodeBuffer, RolloutBuffer
 from rl_lab.signals import GracefulStop
 from rl_lab.tracking import ProgressBar
 
@@ -48,6 +51,21 @@ LOOP_RULES: tuple[Rule, ...] = (
     Rule("agent.normalize_obs", bool),
     Rule("agent.normalize_reward", bool),
 )
+
+#: The ``cfg.agent`` keys :class:`EpisodeLoop` reads.
+EPISODE_LOOP_KEYS = ("n_episodes", "gamma", "normalize_obs", "normalize_reward")
+
+#: Validation of those keys.
+EPISODE_LOOP_RULES: tuple[Rule, ...] = (
+    Rule("agent.n_episodes", int, low=1),
+    Rule("agent.gamma", float, low=0.0, high=1.0),
+    Rule("agent.normalize_obs", bool),
+    Rule("agent.normalize_reward", bool),
+)
+
+#: Seeds of the resets that start each :class:`EpisodeLoop` rollout: ``seed + stride * env
+#: step``, so a resumed run plays the episodes the uninterrupted run would have played.
+EPISODE_SEED_STRIDE = 7919
 
 
 class OnPolicyLoop(Loop):
@@ -65,11 +83,20 @@ class OnPolicyLoop(Loop):
         envs = wrap_normalization(
             super().make_envs(), a.normalize_obs, a.normalize_reward, float(a.gamma)
         )
+        self.buffer = self.make_buffer(envs)
+        # recurrent state of the episodes in progress (None for feed-forward policies)
+        self.policy_state = self.agent.initial_state(envs.num_envs)
+        self._obs: np.ndarray | None = None  # the next observations; None: reset first
+        self._episode_starts = np.ones(envs.num_envs, dtype=bool)
+        return envs
+
+    def make_buffer(self, envs: Any) -> Any:
+        """The buffer one rollout fills, shaped by the envs' spaces."""
         space, action_space = envs.single_observation_space, envs.single_action_space
         floating = np.issubdtype(space.dtype, np.floating)
         discrete = isinstance(action_space, gym.spaces.Discrete)
-        self.buffer = RolloutBuffer(
-            int(a.n_steps),
+        return RolloutBuffer(
+            int(self.cfg.agent.n_steps),
             envs.num_envs,
             space.shape,
             np.dtype(np.float32) if floating else space.dtype,
@@ -77,9 +104,6 @@ class OnPolicyLoop(Loop):
             np.dtype(np.int64) if discrete else np.dtype(np.float32),
             device=self.agent.device,
         )
-        # recurrent state of the episodes in progress (None for feed-forward policies)
-        self.policy_state = self.agent.initial_state(envs.num_envs)
-        return envs
 
     # ----------------------------------------------------------------------------- state
     def extra_state(self, for_resume: bool) -> dict[str, Any]:
@@ -140,15 +164,23 @@ class OnPolicyLoop(Loop):
                 self._log_episodes(infos)
         return obs, episode_starts
 
+    def next_rollout(self) -> None:
+        """Collect the next rollout into the buffer and compute its GAE(λ) advantages; the
+        first one of a run (or of its resumption) starts from fresh episodes."""
+        if self._obs is None:
+            self._obs, _ = self.envs.reset(seed=self._reset_seed)
+            self._episode_starts = np.ones(self.num_envs, dtype=bool)  # reset any state
+        self._obs, self._episode_starts = self.collect_rollout(self._obs, self._episode_starts)
+        last_values = self.agent.value(self._obs, self.policy_state, self._episode_starts)
+        a = self.cfg.agent
+        self.buffer.compute_returns_and_advantages(last_values, float(a.gamma), float(a.gae_lambda))
+
     def run(self) -> LoopState:
         """Train until ``total_steps`` (in whole rollouts, so up to one rollout more, as SB3
         does); returns the final loop state (before final eval)."""
         cfg, agent, state = self.cfg, self.agent, self.state
         total = int(cfg.total_steps)
-        gamma, gae_lambda = float(cfg.agent.gamma), float(cfg.agent.gae_lambda)
         start_steps, start_time = state.env_steps, time.perf_counter() - state.wall_time_s
-        obs, _ = self.envs.reset(seed=self._reset_seed)
-        episode_starts = np.ones(self.num_envs, dtype=bool)  # fresh episodes: reset any state
         sps = 0.0
         description = f"{cfg.agent.name} {cfg.env.id} seed={cfg.seed}"
         with (
@@ -157,9 +189,7 @@ class OnPolicyLoop(Loop):
         ):
             while state.env_steps < total:
                 before = state.env_steps
-                obs, episode_starts = self.collect_rollout(obs, episode_starts)
-                last_values = agent.value(obs, self.policy_state, episode_starts)
-                self.buffer.compute_returns_and_advantages(last_values, gamma, gae_lambda)
+                self.next_rollout()
                 metrics = agent.update(self.buffer, state.env_steps)
                 self._check_finite(metrics)
 
@@ -169,3 +199,41 @@ class OnPolicyLoop(Loop):
                 self.after_steps(before, metrics, sps, stop)
         state.wall_time_s = time.perf_counter() - start_time
         return state
+
+
+class EpisodeLoop(OnPolicyLoop):
+    """Monte-Carlo rollouts: every env plays ``n_episodes`` whole episodes, then one update.
+
+    Each rollout starts every env from a reset (seeded from the run's seed and the env-step
+    count, :data:`EPISODE_SEED_STRIDE`), so all of its episodes are played by the current
+    policy. An env that has played its episodes keeps stepping while the others finish (a
+    vector env steps all of its envs); those steps count as env steps but are not learned
+    from. Returns run to the end of each episode: a time limit ends a return like a terminal
+    state (no bootstrapping). The agent's config supplies ``n_episodes``, ``gamma``,
+    ``normalize_obs`` and ``normalize_reward``; see :class:`~rl_lab.rl.loop.Loop` for the args.
+    """
+
+    def make_buffer(self, envs: Any) -> EpisodeBuffer:
+        """An :class:`~rl_lab.rl.rollout.EpisodeBuffer` for the envs."""
+        return EpisodeBuffer(envs.num_envs, device=self.agent.device)
+
+    def next_rollout(self) -> None:
+        """Play ``n_episodes`` whole episodes in every env and compute their returns."""
+        agent, buffer, state, n = self.agent, self.buffer, self.state, self.num_envs
+        n_episodes = int(self.cfg.agent.n_episodes)
+        obs, _ = self.envs.reset(seed=self.cfg.seed + EPISODE_SEED_STRIDE * state.env_steps)
+        episode_starts = np.ones(n, dtype=bool)
+        finished = np.zeros(n, dtype=np.int64)  # episodes each env has completed
+        buffer.reset()
+        while (kept := finished < n_episodes).any():
+            step = agent.act(obs, None, episode_starts)
+            next_obs, rewards, terminated, truncated, infos = self.envs.step(step.env_actions)
+            dones = terminated | truncated
+            buffer.add(obs, step.actions, rewards, dones, step.values, step.log_probs, kept)
+            obs, episode_starts = next_obs, dones
+            finished += dones
+            state.env_steps += n
+            state.vector_steps += 1
+            if "episode" in infos:
+                self._log_episodes(infos)
+        buffer.compute_returns(float(self.cfg.agent.gamma))

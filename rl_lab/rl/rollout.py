@@ -1,4 +1,4 @@
-"""The on-policy rollout buffer: ``n_steps`` transitions per env, GAE(λ), minibatches.
+"""On-policy rollout buffers: fixed-length rollouts with GAE(λ), and whole episodes.
 
 One rollout is ``n_steps`` consecutive vector steps of ``n_envs`` envs, stored time-major as
 ``(n_steps, n_envs, ...)`` NumPy arrays. After the rollout, :meth:`RolloutBuffer.
@@ -6,6 +6,10 @@ compute_returns_and_advantages` runs generalised advantage estimation (Schulman 
 https://arxiv.org/abs/1506.02438) and :meth:`RolloutBuffer.minibatches` serves torch tensors:
 shuffled transitions for feed-forward policies, or whole env sequences (with the recurrent state
 at the rollout start) for recurrent ones.
+
+:class:`EpisodeBuffer` holds whole episodes instead, for Monte-Carlo policy gradients
+(REINFORCE): their returns run to the end of each episode (:func:`discounted_returns`), with
+no bootstrapping, and it serves the same :class:`RolloutBatch` minibatches.
 """
 
 from __future__ import annotations
@@ -248,3 +252,128 @@ class RolloutBuffer:
             idx = order[start : start + batch_size].to(self.device)
             # index_select: a row copy each, ~10x faster than advanced indexing for frames
             yield RolloutBatch(**{key: value.index_select(0, idx) for key, value in flat.items()})
+
+
+def discounted_returns(rewards: np.ndarray, dones: np.ndarray, gamma: float) -> np.ndarray:
+    """Monte-Carlo returns ``G_t = r_t + gamma * G_{t+1}``, restarting after each episode end.
+
+    Args:
+        rewards: ``(T, N)`` reward of step t in env n (time-major).
+        dones: ``(T, N)`` step t was the last of its episode (terminated or truncated: a return
+            never bootstraps, so a time limit ends it too). Steps after an env's last ``done``
+            belong to an unfinished episode: their returns are partial sums.
+        gamma: discount factor.
+
+    Returns:
+        ``(T, N)`` float32 returns.
+    """
+    returns = np.zeros(rewards.shape, dtype=np.float64)
+    running = np.zeros(rewards.shape[1:], dtype=np.float64)
+    for t in reversed(range(len(rewards))):
+        running = rewards[t] + gamma * running * ~dones[t].astype(bool)
+        returns[t] = running
+    return returns.astype(np.float32)
+
+
+class EpisodeBuffer:
+    """Whole episodes of ``n_envs`` envs, collected one vector step at a time.
+
+    Each :meth:`add` takes a mask of the envs whose step counts (an env that has played its
+    episodes keeps stepping while the others finish; those steps are not kept). After the
+    rollout, :meth:`compute_returns` gives every kept step its Monte-Carlo return and its
+    advantage ``return - value`` (the value is 0 without a baseline); then :attr:`values`,
+    :attr:`returns` and :attr:`advantages` are flat ``(n_transitions,)`` arrays and
+    :meth:`minibatches` serves them, as :class:`RolloutBuffer` does.
+
+    Args:
+        n_envs: parallel envs.
+        device: where :meth:`minibatches` puts its tensors.
+    """
+
+    def __init__(self, n_envs: int, device: torch.device | str = "cpu") -> None:
+        self.n_envs = n_envs
+        self.device = torch.device(device)
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new rollout."""
+        self._steps: dict[str, list[np.ndarray]] = {
+            key: [] for key in ("obs", "actions", "rewards", "dones", "values", "log_probs", "kept")
+        }
+        self.obs = self.actions = self.log_probs = np.zeros(0)
+        self.values = self.returns = self.advantages = np.zeros(0, dtype=np.float32)
+        self._tensors: dict[str, Tensor] | None = None
+
+    @property
+    def n_transitions(self) -> int:
+        """Kept steps of the rollout (after :meth:`compute_returns`)."""
+        return len(self.returns)
+
+    def add(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        dones: np.ndarray,
+        values: np.ndarray,
+        log_probs: np.ndarray,
+        kept: np.ndarray,
+    ) -> None:
+        """Store one vector step; every argument has a leading ``n_envs`` dimension.
+
+        ``dones`` marks steps that ended their episode; ``kept`` the envs whose step belongs to
+        the rollout.
+        """
+        step = {
+            "obs": obs, "actions": actions, "rewards": rewards, "dones": dones,
+            "values": values, "log_probs": log_probs, "kept": kept,
+        }  # fmt: skip
+        for key, value in step.items():
+            self._steps[key].append(np.array(value))  # a copy: envs may reuse their arrays
+
+    def compute_returns(self, gamma: float) -> None:
+        """Monte-Carlo returns and advantages of the kept steps (see :func:`discounted_returns`).
+
+        Every env's kept steps must end with a ``done``: the rollout holds whole episodes.
+        """
+        stacked = {key: np.stack(steps) for key, steps in self._steps.items()}  # (T, N, ...)
+        kept, dones = stacked["kept"].astype(bool), stacked["dones"].astype(bool)
+        last_kept = kept & ~np.concatenate([kept[1:], np.zeros_like(kept[:1])])
+        if (last_kept & ~dones).any():
+            raise RuntimeError("the rollout holds an unfinished episode")
+        returns = discounted_returns(stacked["rewards"], dones, gamma)
+        # time-major order of the kept steps; the update sees them as one set of transitions
+        obs = stacked["obs"][kept]
+        self.obs = obs.astype(np.float32) if np.issubdtype(obs.dtype, np.floating) else obs
+        self.actions = stacked["actions"][kept]
+        self.log_probs = stacked["log_probs"][kept].astype(np.float32)
+        self.values = stacked["values"][kept].astype(np.float32)
+        self.returns = returns[kept]
+        self.advantages = self.returns - self.values
+        self._tensors = None
+
+    def minibatches(
+        self, batch_size: int | None, sequences: bool = False
+    ) -> Iterator[RolloutBatch]:
+        """One epoch of minibatches of the kept steps: all of them at once (``batch_size``
+        ``None``) or shuffled with torch's global RNG. Episodes are not served as sequences."""
+        if sequences:
+            raise ValueError("an EpisodeBuffer serves transitions, not recurrent sequences")
+        if self._tensors is None:
+            fields = {
+                "obs": self.obs,
+                "actions": self.actions,
+                "old_values": self.values,
+                "old_log_probs": self.log_probs,
+                "advantages": self.advantages,
+                "returns": self.returns,
+            }
+            self._tensors = {k: to_device(v, self.device) for k, v in fields.items()}
+        data, total = self._tensors, self.n_transitions
+        if batch_size is None or batch_size >= total:
+            yield RolloutBatch(**data)
+            return
+        order = torch.randperm(total)
+        for start in range(0, total, batch_size):
+            idx = order[start : start + batch_size].to(self.device)
+            yield RolloutBatch(**{key: value.index_select(0, idx) for key, value in data.items()})

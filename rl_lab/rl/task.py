@@ -32,7 +32,7 @@ from rl_lab.rl.evaluation import Evaluator, greedy_policy, record_episode_gif
 from rl_lab.rl.loop import Loop
 from rl_lab.rl.normalization import FrozenObsNormalizer
 from rl_lab.rl.off_policy import OffPolicyLoop
-from rl_lab.rl.on_policy import OnPolicyLoop
+from rl_lab.rl.on_policy import EpisodeLoop, OnPolicyLoop
 from rl_lab.run_dir import write_json
 from rl_lab.tracking import Tracker
 
@@ -43,10 +43,12 @@ log = logging.getLogger(__name__)
 IMPL_RULES: tuple[Rule, ...] = (Rule("impl", str, choices=tuple(IMPLS)),)
 
 #: Training loops of rl_lab's agents by kind of learning (an agent class's ``LOOP``); every
-#: agent of a kind shares its loop.
+#: agent of a kind shares its loop. ``episodes`` is the on-policy loop with whole-episode
+#: rollouts (Monte-Carlo returns).
 LOOPS: dict[str, type[Loop]] = {
     "off_policy": OffPolicyLoop,
     "on_policy": OnPolicyLoop,
+    "episodes": EpisodeLoop,
 }
 
 
@@ -283,6 +285,7 @@ def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> 
     results_path = run_dir / "results.json"
     try:
         state = loop.run()
+        updates = agent.updates  # of the training (select=best loads best.pt's agent below)
         if cfg.eval.select == "best":
             result, selection = final_eval_of_best(cfg, loop, agent, run_dir)
         else:
@@ -302,7 +305,7 @@ def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> 
             "seed": cfg.seed,
             "env_steps": state.env_steps,
             "episodes": state.episodes,
-            "gradient_steps": agent.updates,
+            "gradient_steps": updates,
             "wall_time_s": state.wall_time_s,
             "sps": state.env_steps / max(state.wall_time_s, 1e-9),
             "reward_threshold": check_env_id(cfg.env.id).reward_threshold,
@@ -347,7 +350,10 @@ def final_eval_of_best(
     evaluations (the last policy competes too, on the same episodes), scored on
     ``eval.final_episodes`` episodes disjoint from the ones it was picked on (seeds from
     ``eval.seed + eval.episodes`` on). ``last.pt`` keeps the last policy, for resuming."""
-    loop.periodic_eval()  # the last policy, on the selection episodes
+    # the last policy, on the selection episodes (not through periodic_eval: training is over,
+    # so no evaluation hook, e.g. a search's pruner, should see this one)
+    last_policy = loop.evaluator.evaluate(loop.eval_policy(loop.evaluator.episodes))
+    loop.record_eval(last_policy.mean_return, last_policy.std_return, last_policy.lengths)
     loop.save_checkpoint("last.pt")
     best_path = run_dir / "checkpoints" / "best.pt"
     best = checkpoint.load(best_path, kind="rl")

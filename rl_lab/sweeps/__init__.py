@@ -7,9 +7,12 @@
 - :mod:`rl_lab.sweeps.best_preset`: after an Optuna search, writes the best trial as a
   ready-to-run ``experiment=<name>`` preset (a Hydra callback, and ``python -m
   rl_lab.sweeps.best_preset SWEEP_DIR``).
-- :mod:`rl_lab.sweeps.trials`: the trials of an Optuna sweep, sorted by objective.
-- :mod:`rl_lab.sweeps.hparams_view`: one TensorBoard HPARAMS view for a whole sweep.
+- :mod:`rl_lab.sweeps.search`: search spaces (``tune.search_space``), samplers and pruners of
+  ``python -m rl_lab.tune`` (:mod:`rl_lab.tune`), and the callback that points
+  ``python -m rl_lab experiment=*_search`` at that command.
 
 The configs live in ``conf/hydra/launcher`` (ray), ``conf/hparams_search`` (search spaces) and
-``conf/experiment/*_search.yaml``; ``python -m rl_lab.summarize`` reads the results.
+``conf/experiment/*_search.yaml``; ``python -m rl_lab.summarize`` reads the results (the
+trials of an Optuna sweep ranked, one TensorBoard HPARAMS view for the whole sweep: see
+:mod:`rl_lab.reports`).
 """

@@ -29,7 +29,6 @@ Rewrite it from a finished or interrupted sweep with::
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import sys
@@ -43,6 +42,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from rl_lab.errors import RLLabError
+from rl_lab.reports.runs import RESULTS_FILE, job_number, read_hydra_config, read_results
 
 log = logging.getLogger(__name__)
 
@@ -73,21 +73,6 @@ class BestJob:
     config: dict[str, Any]  # the job's resolved config (its config.yaml)
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _job_number(run_dir: Path, hydra_cfg: DictConfig | None) -> int:
-    number = OmegaConf.select(hydra_cfg, "hydra.job.num") if hydra_cfg is not None else None
-    if isinstance(number, int):
-        return number
-    prefix = run_dir.name.split("_", 1)[0]  # hydra.sweep.subdir starts with the job number
-    return int(prefix) if prefix.isdigit() else sys.maxsize
-
-
 def find_best_job(sweep_dir: Path, direction: str = "maximize") -> BestJob:
     """The completed job under ``sweep_dir`` with the best finite ``objective``.
 
@@ -99,22 +84,18 @@ def find_best_job(sweep_dir: Path, direction: str = "maximize") -> BestJob:
     if direction not in ("maximize", "minimize"):
         raise PresetError(f"direction must be maximize or minimize, not {direction!r}.")
     candidates = []
-    for results_path in sorted(Path(sweep_dir).glob("*/results.json")):
-        results = _read_json(results_path)
-        if not isinstance(results, dict) or results.get("status") != "completed":
+    for results_path in sorted(Path(sweep_dir).glob(f"*/{RESULTS_FILE}")):
+        results = read_results(results_path)
+        if results is None or results.status != "completed":
             continue
-        objective = results.get("objective")
-        if isinstance(objective, bool) or not isinstance(objective, (int, float)):
-            continue
-        if not math.isfinite(objective):
+        if not math.isfinite(results.objective):
             continue
         run_dir = results_path.parent
-        hydra_path = run_dir / ".hydra" / "hydra.yaml"
-        hydra_cfg = OmegaConf.load(hydra_path) if hydra_path.is_file() else None
+        hydra_cfg = read_hydra_config(run_dir)
+        order = job_number(run_dir, hydra_cfg)
+        order = sys.maxsize if order is None else order  # unnumbered jobs lose ties
         sign = -1.0 if direction == "maximize" else 1.0
-        candidates.append(
-            (sign * float(objective), _job_number(run_dir, hydra_cfg), run_dir, results, hydra_cfg)
-        )
+        candidates.append((sign * results.objective, order, run_dir, results, hydra_cfg))
     if not candidates:
         raise PresetError(
             f"no completed job with a finite objective under {sweep_dir}: nothing to write. "
@@ -129,8 +110,8 @@ def find_best_job(sweep_dir: Path, direction: str = "maximize") -> BestJob:
     return BestJob(
         path=run_dir,
         number=number,
-        objective=float(results["objective"]),
-        seed=results.get("seed"),
+        objective=results.objective,
+        seed=results.seed,
         choices={str(k): str(v) for k, v in (choices or {}).items() if v is not None},
         config=OmegaConf.to_container(OmegaConf.load(config_path), resolve=False),
     )

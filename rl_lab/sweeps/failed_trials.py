@@ -15,7 +15,6 @@ failed job would stop the sweep, which is what the NaN avoids.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from pathlib import Path
@@ -24,6 +23,8 @@ from typing import Any
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+
+from rl_lab.reports.runs import read_results
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +41,9 @@ def is_optuna_sweep(config: DictConfig) -> bool:
 
 def job_error(run_dir: Path) -> str:
     """The first line of the error recorded in ``run_dir/results.json`` (or a generic text)."""
-    try:
-        error = json.loads((run_dir / "results.json").read_text()).get("error") or ""
-    except (OSError, ValueError, AttributeError):
-        error = ""
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else f"the job returned NaN (see {run_dir / 'run.log'})"
+    results = read_results(run_dir)
+    error = results.error_line if results is not None else ""
+    return error or f"the job returned NaN (see {run_dir / 'run.log'})"
 
 
 class NanAsFailedTrial(Callback):

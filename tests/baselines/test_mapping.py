@@ -17,6 +17,8 @@ from rl_lab.rl.task import build_agent, validate_config
 CONF = Path(__file__).resolve().parents[2] / "conf"
 #: Every agent config (conf/agent/<name>.yaml; files starting with _ are shared parts).
 AGENT_FILES = sorted(p.stem for p in (CONF / "agent").glob("*.yaml") if not p.stem.startswith("_"))
+#: The agents SB3 (or sb3-contrib) also implements.
+SB3_AGENTS = sorted(name for name, entry in AGENTS.items() if entry.sb3 is not None)
 PRESETS = [
     (name, path.stem)
     for name, entry in AGENTS.items()
@@ -27,9 +29,20 @@ PRESETS = [
 
 def test_every_agent_config_is_in_the_registry():
     assert sorted(AGENTS) == AGENT_FILES
+    # the continuous off-policy agents and their SB3 counterparts
+    assert {"sac", "ddpg"} <= set(SB3_AGENTS) and AGENTS["reinforce"].sb3 is None
 
 
-@pytest.mark.parametrize("name", AGENT_FILES)
+def test_an_agent_without_an_sb3_counterpart_is_a_clear_error(compose_cfg):
+    """SB3 has no REINFORCE: `impl=sb3` is refused before any work, naming the way out."""
+    cfg = compose_cfg("agent=reinforce", "impl=sb3", "env=CartPole-v1")
+    with pytest.raises(ConfigError, match="agent=reinforce has no Stable-Baselines3 .*impl=rl_lab"):
+        validate_config(cfg)
+    with pytest.raises(ConfigError, match="agents SB3 also implements are a2c, ddpg, dqn"):
+        sb3_algo("reinforce")
+
+
+@pytest.mark.parametrize("name", SB3_AGENTS)
 def test_every_agent_key_is_mapped(compose_cfg, name):
     """A new hyperparameter needs a mapping (or a reason SB3 has none) in mapping.py."""
     algo = sb3_algo(name)
@@ -64,12 +77,14 @@ def test_presets_map_one_to_one(compose_cfg, name, env):
     net, policy_kwargs = ours.agent.network, kwargs["policy_kwargs"]
     if name == "dqn":
         assert policy_kwargs["net_arch"] == list(net.encoder.hidden_sizes)
-    elif name == "td3":
+    elif name in ("td3", "ddpg", "sac"):
         assert policy_kwargs["net_arch"] == {
             "pi": list(net.actor.hidden_sizes),
             "qf": list(net.critic.hidden_sizes),
         }
-        assert kwargs["action_noise"]._sigma.tolist() == [ours.agent.action_noise_std]
+        assert policy_kwargs["n_critics"] == ours.agent.n_critics
+        if name != "sac":
+            assert kwargs["action_noise"]._sigma.tolist() == [ours.agent.action_noise_std]
     elif name == "ppo_lstm":
         assert kwargs["policy"] == "MlpLstmPolicy"
         assert policy_kwargs["net_arch"] == []
@@ -243,3 +258,47 @@ def test_td3_actor_and_critic_activations_must_match(compose_cfg):
     )
     with pytest.raises(ConfigError, match="one activation for actor and critic"):
         validate_config(cfg)
+
+
+def test_built_sb3_sac_has_the_mapped_settings(compose_cfg):
+    cfg = compose_cfg(
+        "agent=sac", "impl=sb3", "env=Pendulum-v1", "agent.ent_coef=auto_0.1",
+        "agent.n_steps=3", "agent.target_update_interval=2",
+    )  # fmt: skip
+    validate_config(cfg)
+    model = build_agent(cfg, *env_spaces(cfg.env), "cpu").model
+    assert model.learning_rate == 1e-3 and model.gamma == 0.99  # the preset, SB3's default
+    assert model.ent_coef == "auto_0.1" and model.target_entropy == -1.0
+    assert model.log_ent_coef.exp().item() == pytest.approx(0.1)
+    assert model.target_update_interval == 2 and model.replay_buffer.n_steps == 3
+    assert len(model.critic.q_networks) == 2
+    actor = [m.out_features for m in model.actor.latent_pi.modules() if isinstance(m, nn.Linear)]
+    assert actor == [256, 256]
+    fixed = compose_cfg("agent=sac", "impl=sb3", "env=Pendulum-v1", "agent.ent_coef=0.05")
+    assert build_agent(fixed, *env_spaces(fixed.env), "cpu").model.ent_coef_tensor.item() == (
+        pytest.approx(0.05)
+    )
+
+
+def test_built_sb3_ddpg_has_the_mapped_settings(compose_cfg):
+    cfg = compose_cfg("agent=ddpg", "impl=sb3", "env=Pendulum-v1")
+    validate_config(cfg)
+    model = build_agent(cfg, *env_spaces(cfg.env), "cpu").model
+    assert type(model).__name__ == "DDPG" and model.gamma == 0.98
+    assert model.policy_delay == 1 and model.target_noise_clip == 0.0
+    assert len(model.critic.q_networks) == 1
+    assert model.action_noise._sigma.tolist() == [0.1]
+    actor = [m.out_features for m in model.actor.mu.modules() if isinstance(m, nn.Linear)]
+    assert actor == [400, 300, 1]
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("agent.policy_delay=2", "agent.policy_delay=2 cannot be reproduced"),
+        ("agent.target_policy_noise=0.2", "no target policy smoothing"),
+    ],
+)
+def test_ddpg_options_sb3_fixes_are_errors_that_name_them(compose_cfg, override, named):
+    with pytest.raises(ConfigError, match=named):
+        validate_config(compose_cfg("agent=ddpg", "impl=sb3", "env=Pendulum-v1", override))

@@ -146,3 +146,18 @@ def test_a_loaded_sb3_dqn_keeps_its_n_step_buffer(tmp_path):
     loaded = DQN.load(tmp_path / "dqn.zip", env=gym.make("CartPole-v1"))
     assert isinstance(loaded.replay_buffer, NStepReplayBuffer)
     assert (loaded.replay_buffer.n_steps, loaded.replay_buffer.gamma) == (3, 0.9)
+
+
+@pytest.mark.parametrize("name", ["sac", "ddpg"])
+def test_sb3_sac_and_ddpg_run_on_a_continuous_env(compose_cfg, tmp_path, name):
+    overrides = [
+        f"agent={name}", "impl=sb3", "env=Pendulum-v1", "total_steps=400",
+        "agent.learning_starts=200", "agent.batch_size=32",
+        "agent.network.actor.hidden_sizes=[16]", "agent.network.critic.hidden_sizes=[16]",
+        "eval.freq=200", "eval.episodes=2", "eval.final_episodes=2", "progress=false",
+    ]  # fmt: skip
+    results = app.run(compose_cfg(*overrides), tmp_path, overrides)
+    assert results["agent"] == f"sb3_{name}" and results["env_steps"] == 400
+    assert results["gradient_steps"] == 200 and results["eval"]["mean_return"] < 0
+    assert "eval/mean_return" in _scalar_tags(tmp_path)
+    assert ("target_update_interval" in results["sb3_notes"]) == (name == "sac")

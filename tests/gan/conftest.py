@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from omegaconf import DictConfig
 
 from rl_lab.data import load_dataset
@@ -52,12 +51,8 @@ def gan_cfg(compose_cfg):
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread: these nets are tiny, and on a busy machine extra threads only wait."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _every_gan_test_on_one_thread(one_torch_thread):
+    """Every GAN test runs with ``one_torch_thread`` (tests/conftest.py): the nets are tiny."""
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,8 @@ import math
 import torch
 from torch import distributions as D
 
-from rl_lab.nets.distributions import Categorical, DiagGaussian
-from rl_lab.nets.heads import CategoricalHead, GaussianHead
+from rl_lab.nets.distributions import Categorical, DiagGaussian, SquashedDiagGaussian
+from rl_lab.nets.heads import CategoricalHead, GaussianHead, SquashedGaussianHead
 
 
 def test_categorical_matches_torch_distributions() -> None:
@@ -73,3 +73,54 @@ def test_gaussian_head_log_std_is_state_independent() -> None:
     torch.testing.assert_close(a.log_prob(actions), ref.log_prob(actions))
     assert head.output_layers() == [head.mean]
     assert head.log_std.requires_grad
+
+
+def _torch_squashed(mean: torch.Tensor, log_std: torch.Tensor) -> D.Distribution:
+    normal = D.Normal(mean, log_std.exp().expand_as(mean))
+    return D.Independent(D.TransformedDistribution(normal, [D.TanhTransform()]), 1)
+
+
+def test_squashed_gaussian_log_prob_matches_torch_distributions() -> None:
+    """The tanh change of variables, on random inputs, against torch's TanhTransform."""
+    torch.manual_seed(0)
+    mean = torch.randn(64, 3, dtype=torch.float64) * 2
+    log_std = torch.randn(64, 3, dtype=torch.float64) * 0.7
+    ours, ref = SquashedDiagGaussian(mean, log_std), _torch_squashed(mean, log_std)
+    pre_tanh = mean + log_std.exp() * torch.randn(64, 3, dtype=torch.float64)
+    actions = torch.tanh(pre_tanh)
+    torch.testing.assert_close(ours.gaussian_log_prob(pre_tanh), ref.log_prob(actions))
+    torch.testing.assert_close(ours.log_prob(actions), ref.log_prob(actions))
+    # far from the naive log(1 - tanh(u)^2): saturated samples stay finite
+    saturated = torch.full((1, 3), 30.0, dtype=torch.float64)
+    assert torch.isfinite(ours.gaussian_log_prob(saturated)).all()
+    assert torch.equal(ours.mode(), torch.tanh(mean))
+
+
+def test_squashed_gaussian_rsample_is_reparameterised_and_bounded() -> None:
+    torch.manual_seed(0)
+    mean = torch.zeros(20_000, 2, requires_grad=True)
+    log_std = torch.tensor([0.0, math.log(0.1)], requires_grad=True)
+    dist = SquashedDiagGaussian(mean, log_std)
+    actions, log_prob = dist.rsample()
+    assert actions.shape == (20_000, 2) and log_prob.shape == (20_000,)
+    assert (actions.abs() < 1).all()
+    torch.testing.assert_close(log_prob, dist.log_prob(actions), atol=1e-3, rtol=1e-4)
+    # the log-probability of its own samples: -mean is the entropy's Monte-Carlo estimate
+    ref = _torch_squashed(mean.detach(), log_std.detach())
+    torch.testing.assert_close(log_prob, ref.log_prob(actions), atol=1e-3, rtol=1e-4)
+    torch.testing.assert_close(actions[:, 1].std(), torch.tensor(0.1), atol=0.005, rtol=0)
+    (actions.sum() + log_prob.sum()).backward()  # gradients reach mean and log-std
+    assert mean.grad is not None and log_std.grad is not None and log_std.grad.abs().sum() > 0
+
+
+def test_squashed_gaussian_head_clamps_a_state_dependent_log_std() -> None:
+    torch.manual_seed(0)
+    head = SquashedGaussianHead(8, 2)
+    features = torch.randn(5, 8)
+    dist = head(features)
+    assert isinstance(dist, SquashedDiagGaussian)
+    torch.testing.assert_close(dist.gaussian.log_std, head.log_std(features))
+    with torch.no_grad():
+        head.log_std.bias.fill_(50.0)
+    assert dist.gaussian.log_std.shape == (5, 2) and (head(features).gaussian.log_std == 2.0).all()
+    assert head.output_layers() == [head.mean, head.log_std]

@@ -40,13 +40,8 @@ TINY = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny networks: a second thread only adds contention on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny networks: a second thread only adds contention on a busy CPU.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_agent(**kwargs) -> TD3:
@@ -185,7 +180,7 @@ def test_updates_reduce_the_critic_loss_on_a_fixed_batch():
     for _ in range(300):
         metrics = agent.update(fixed, 0)
     assert metrics["losses/critic_loss"].item() < 0.05 * first
-    actions = (torch.as_tensor(fixed.actions) - agent._bias_t) / agent._scale_t
+    actions = agent.scaling.to_scaled(torch.as_tensor(fixed.actions))
     q1, q2 = agent.critic(torch.as_tensor(fixed.obs), actions)
     target = torch.as_tensor(fixed.rewards)
     torch.testing.assert_close(q1, target, atol=0.2, rtol=0)

@@ -86,10 +86,5 @@ def metrics_only(history: list[dict[str, float]]) -> list[dict[str, float]]:
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread, as runs use by default (``torch_threads=1``): small models are
-    fastest that way, and the shared test machine is not oversubscribed."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _every_supervised_test_on_one_thread(one_torch_thread):
+    """Every supervised test runs with ``one_torch_thread`` (tests/conftest.py), as runs do."""

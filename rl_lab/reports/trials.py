@@ -4,7 +4,7 @@ Hydra's Optuna sweeper runs each trial as one job of the multirun (job number = 
 and, when the search ends, writes ``optimization_results.yaml`` (best parameters and value) into
 the sweep directory. :func:`optuna_search` recognises such a sweep from that file or, while it is
 still running, from a job's ``.hydra/hydra.yaml``; :func:`rank_trials` orders the trials for the
-summary.
+summary; :func:`read_trials` turns the sweep's runs into trials.
 """
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-RESULTS_FILE = "optimization_results.yaml"
+from rl_lab.reports.runs import RunRecord, job_number, run_objective
+
+#: Written by the Optuna sweeper into the sweep directory when the search ends.
+OPTUNA_RESULTS_FILE = "optimization_results.yaml"
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ def optuna_search(sweep_dir: Path) -> OptunaSearch | None:
         if isinstance(loaded, dict):
             sweeper = (loaded.get("hydra") or {}).get("sweeper")
             break
-    results = _load_yaml(sweep_dir / RESULTS_FILE)
+    results = _load_yaml(sweep_dir / OPTUNA_RESULTS_FILE)
     is_optuna = isinstance(sweeper, dict) and "optuna" in str(sweeper.get("_target_", "")).lower()
     if not is_optuna and not (isinstance(results, dict) and results.get("name") == "optuna"):
         return None
@@ -95,6 +98,26 @@ def trial_params(
     keys = [k for k in param_keys if k in all_keys]
     keys += sorted(varying - set(keys))
     return [{k: trial[k] for k in keys if k in trial} for trial in parsed]
+
+
+def read_trials(runs: Sequence[RunRecord], search: OptunaSearch) -> list[Trial]:
+    """The runs of an Optuna sweep as trials (number, state, objective, searched values).
+
+    Runs without a job number (not a job of the sweep) are left out.
+    """
+    numbered = [(r, job_number(r.path)) for r in runs]
+    numbered = [(r, n) for r, n in numbered if n is not None]
+    params = trial_params([list(r.overrides or ()) for r, _ in numbered], search.param_keys)
+    return [
+        Trial(
+            number=number,
+            state=run.state,
+            objective=run_objective(run),
+            params=values,
+            path=run.path,
+        )
+        for (run, number), values in zip(numbered, params, strict=True)
+    ]
 
 
 def rank_trials(trials: Sequence[Trial], direction: str) -> list[Trial]:

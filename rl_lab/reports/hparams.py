@@ -15,7 +15,8 @@ first and are flagged as differing.
 
 Values are made comparable across jobs: a key that is a number in every job that has it stays a
 number; otherwise (strings, or missing from some jobs) it becomes a string and a missing value
-reads ``n/a``.
+reads ``n/a``. :func:`hparams_sessions` makes the sessions of a summarised sweep: each job's
+config and final metrics.
 """
 
 from __future__ import annotations
@@ -28,10 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
 from tensorboard.compat.proto.event_pb2 import Event
 from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+from rl_lab.reports.runs import RunRecord, relative_name, run_objective
 
 #: Folder of the view inside the summary's output folder.
 VIEW_DIR = "hparams"
@@ -201,3 +205,48 @@ def write_hparams_view(out_dir: Path, sessions: Sequence[Session]) -> Path:
         ]
         _write(view_dir / _run_name(index, session.name), summaries)
     return view_dir
+
+
+def run_hparams(run_dir: Path) -> dict[str, Any]:
+    """Flat hyperparameters of a run: its config.yaml (resolved), else Hydra's job config."""
+    # tracking imports torch: only load it once a summary has runs to show
+    from rl_lab.tracking import flatten_hparams
+
+    for path in (run_dir / "config.yaml", run_dir / ".hydra" / "config.yaml"):
+        if path.is_file():
+            try:
+                loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+            except Exception:  # partial or unparsable file: try the next one
+                continue
+            if isinstance(loaded, dict):
+                return flatten_hparams(loaded)
+    return {}
+
+
+def hparams_sessions(groups: Mapping[str, Sequence[RunRecord]], run_root: Path) -> list[Session]:
+    """One :class:`Session` per run, grouped by configuration, with its final metrics.
+
+    A job whose config cannot be read yet (its directory was just created) is left out: it has
+    no values to show, and an empty row would turn every numeric column into text.
+    """
+    sessions = []
+    for label, members in sorted(groups.items()):
+        for run in sorted(members, key=lambda r: str(r.path)):
+            hparams = run_hparams(run.path)
+            if not hparams:
+                continue
+            metrics = {
+                "objective": run_objective(run),
+                "run/wall_time_s": run.wall_time_s,
+                "run/sps": run.sps,
+            }
+            sessions.append(
+                Session(
+                    name=relative_name(run.path, run_root),
+                    group=label,
+                    hparams=hparams,
+                    status=run.state,
+                    metrics=metrics if run.state == "completed" else {},
+                )
+            )
+    return sessions

@@ -1,0 +1,143 @@
+"""REINFORCE: the Monte-Carlo policy gradient, for discrete and continuous actions.
+
+Williams 1992, "Simple statistical gradient-following algorithms for connectionist
+reinforcement learning" (https://doi.org/10.1007/BF00992696). Every update plays whole
+episodes with the current policy and ascends ``mean_t (G_t - b(s_t)) * grad log pi(a_t|s_t)``,
+where ``G_t`` is the discounted return from step t to the end of its episode (no
+bootstrapping) and the baseline ``b`` is 0, or with ``baseline: true`` a learned value function
+``V(s)`` trained on the same returns (it lowers the variance, not the expected gradient).
+``normalize_returns`` standardises those weights over each update's batch.
+
+The policy, its heads (categorical for ``Discrete``, Gaussian for 1-D ``Box`` actions) and the
+loss are the actor-critic family's (:class:`~rl_lab.rl.actor_critic.ActorCritic`: one gradient
+step per rollout, as A2C); the rollouts are whole episodes, collected by
+:class:`~rl_lab.rl.on_policy.EpisodeLoop`. Stable-Baselines3 has no REINFORCE, so this agent
+has no ``impl=sb3`` counterpart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import Tensor
+
+from rl_lab.config import Rule, require
+from rl_lab.nets.flat import FlatAdam
+from rl_lab.rl import on_policy
+from rl_lab.rl.actor_critic import POLICY_RULES, ActorCritic, PolicyStep
+from rl_lab.rl.envs import check_env_id
+from rl_lab.rl.rollout import EpisodeBuffer
+
+
+class REINFORCE(ActorCritic):
+    """REINFORCE with an optional learned baseline.
+
+    Args:
+        observation_space: the env's (single) observation space.
+        action_space: ``Discrete`` or 1-D ``Box``.
+        total_steps: the run's env-step budget (for the learning-rate schedule).
+        device: torch device of the policy.
+        learning_rate: Adam step size (torch's defaults otherwise: betas 0.9, 0.999, eps 1e-8).
+        lr_schedule: ``"constant"`` or ``"linear"`` (decays to 0 at ``total_steps``).
+        baseline: subtract a learned ``V(s)`` from the returns (trained with weight
+            ``vf_coef`` on the squared error to the returns); false: the plain returns.
+        normalize_returns: standardise the policy-gradient weights (the returns, minus the
+            baseline when there is one) over each update's batch.
+        ent_coef: weight of the entropy bonus.
+        vf_coef: weight of the baseline's loss (unused without a baseline).
+        max_grad_norm: global gradient-norm clip.
+        recurrent: must be false (episodes are learned from as sets of transitions).
+        network: the actor-critic policy's settings, see
+            :class:`~rl_lab.rl.policies.ActorCriticPolicy`.
+        mixed_precision: run the forward passes in bfloat16 autocast (CUDA only).
+    """
+
+    name = "reinforce"
+    LOOP = "episodes"
+
+    LOOP_KEYS = on_policy.EPISODE_LOOP_KEYS
+
+    RULES: tuple[Rule, ...] = (
+        *on_policy.EPISODE_LOOP_RULES,
+        Rule("agent.baseline", bool),
+        Rule("agent.normalize_returns", bool),
+        *POLICY_RULES,
+    )
+
+    @staticmethod
+    def check_config(cfg: Any) -> None:
+        """Cross-field checks (after ``RULES``): a feed-forward policy, episodes that end."""
+        require(
+            not cfg.agent.recurrent,
+            "agent=reinforce has no recurrent policy: it learns from its episodes as sets of "
+            "transitions. Set agent.recurrent=false, or use agent=ppo_lstm for memory.",
+        )
+        limit = cfg.env.get("max_episode_steps") or check_env_id(cfg.env.id).max_episode_steps
+        require(
+            limit is not None,
+            f"agent=reinforce learns from whole episodes, but {cfg.env.id} has no time limit, "
+            "so an episode might never end. Give it one with env.max_episode_steps=<steps>.",
+        )
+
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        *,
+        total_steps: int,
+        device: torch.device | str = "cpu",
+        learning_rate: float = 1e-3,
+        lr_schedule: str = "constant",
+        baseline: bool = False,
+        normalize_returns: bool = True,
+        ent_coef: float = 0.0,
+        vf_coef: float = 0.5,
+        max_grad_norm: float = 10.0,
+        recurrent: bool = False,
+        network: Mapping[str, Any] | None = None,
+        mixed_precision: bool = False,
+    ) -> None:
+        self.baseline = baseline
+        super().__init__(
+            observation_space,
+            action_space,
+            total_steps=total_steps,
+            device=device,
+            learning_rate=learning_rate,
+            lr_schedule=lr_schedule,
+            n_epochs=1,
+            batch_size=None,
+            clip_range=None,  # the vanilla policy gradient
+            clip_range_schedule="constant",
+            clip_range_vf=None,
+            target_kl=None,
+            normalize_advantage=normalize_returns,
+            ent_coef=ent_coef,
+            # without a baseline the policy's value head is left untrained (and unused)
+            vf_coef=vf_coef if baseline else 0.0,
+            max_grad_norm=max_grad_norm,
+            recurrent=recurrent,
+            network=network,
+            mixed_precision=mixed_precision,
+            # FlatAdam: the fused Adam kernel on the flat parameters, without torch.optim's
+            # per-step bookkeeping (one small update per rollout of whole episodes)
+            optimizer=lambda params: FlatAdam(self.flat_params, lr=learning_rate),
+        )
+
+    def act(self, obs: np.ndarray, state: Tensor | None, episode_starts: np.ndarray) -> PolicyStep:
+        """Sample actions for one vector step; the values are the baseline (0 without one)."""
+        step = super().act(obs, state, episode_starts)
+        return step if self.baseline else step._replace(values=np.zeros_like(step.values))
+
+    def update(self, rollout: EpisodeBuffer, env_step: int) -> dict[str, Tensor]:
+        """One gradient step on the rollout's episodes (see :meth:`ActorCritic.update`);
+        without a baseline there is no value loss or explained variance to report."""
+        metrics = super().update(rollout, env_step)
+        if not self.baseline:
+            for key in ("losses/value_loss", "losses/explained_variance"):
+                metrics.pop(key, None)
+        return metrics
