@@ -140,8 +140,6 @@ def parse_args(argv: Sequence[str]) -> Options:
     """``key=value`` arguments (see the module doc); other ``key=value`` go to every run."""
     options = Options()
     extra = []
-    known_algos = {c.algo for c in ZOO}
-    known_envs = {c.env for c in ZOO}
     for arg in argv:
         if arg == "--report":
             options.report_only = True
@@ -149,22 +147,16 @@ def parse_args(argv: Sequence[str]) -> Options:
         key, eq, value = arg.partition("=")
         if not eq:
             raise ConfigError(f"`{arg}` is not key=value. Example: algos=dqn envs=CartPole-v1")
-        if key == "algos":
-            options.algos = tuple(v for v in value.split(",") if v)
-            unknown = set(options.algos) - known_algos
+        if key in ("algos", "envs"):
+            known = {c.algo for c in ZOO} if key == "algos" else {c.env for c in ZOO}
+            names = tuple(v for v in value.split(",") if v)
+            unknown = set(names) - known
             if unknown:
                 raise ConfigError(
-                    f"algos={value}: {', '.join(sorted(unknown))} has no benchmark cell; "
-                    f"the algos are {', '.join(sorted(known_algos))}."
+                    f"{key}={value}: {', '.join(sorted(unknown))} has no benchmark cell; the "
+                    f"{key} are {', '.join(sorted(known))}."
                 )
-        elif key == "envs":
-            options.envs = tuple(v for v in value.split(",") if v)
-            unknown = set(options.envs) - known_envs
-            if unknown:
-                raise ConfigError(
-                    f"envs={value}: {', '.join(sorted(unknown))} has no benchmark cell; "
-                    f"the envs are {', '.join(sorted(known_envs))}."
-                )
+            setattr(options, key, names)
         elif key in ("seeds", "jobs", "max_steps"):
             if not value.isdigit() or int(value) < 1:
                 raise ConfigError(f"{key}={value} must be a whole number >= 1 (e.g. {key}=3).")

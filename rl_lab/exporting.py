@@ -288,11 +288,20 @@ def check_export(model: Any, path: str | Path, fmt: str, n: int = 64) -> dict[st
         with torch.no_grad():
             result = loaded(*inputs.values())
         got = [r.numpy() for r in ([result] if isinstance(result, Tensor) else result)]
-    diff, same = 0.0, True
+    diff, relative, same = 0.0, 0.0, True
     for want, have in zip(expected, got, strict=True):
         want = want.numpy()
         if want.dtype.kind in "iub":
             same &= bool(np.array_equal(want, have))
         else:
-            diff = max(diff, float(np.abs(want - have).max()))
-    return {"inputs": n, "outputs": outputs, "max_abs_diff": diff, "same_discrete_outputs": same}
+            error = np.abs(want - have)
+            diff = max(diff, float(error.max()))
+            # relative to the output's size (at least 1): float32 rounding of Q-values near 100
+            relative = max(relative, float((error / np.maximum(np.abs(want), 1.0)).max()))
+    return {
+        "inputs": n,
+        "outputs": outputs,
+        "max_abs_diff": diff,
+        "max_rel_diff": relative,
+        "same_discrete_outputs": same,
+    }

@@ -66,6 +66,7 @@ def test_mode_export_writes_and_checks_the_file(dqn, tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     assert (results["mode"], results["file"]) == ("export", "policy.onnx")
     assert results["check"]["same_discrete_outputs"] and results["check"]["max_abs_diff"] < 1e-5
+    assert results["check"]["max_rel_diff"] <= results["check"]["max_abs_diff"]
     assert (tmp_path / "policy.onnx").stat().st_size > 0
 
 
