@@ -12,7 +12,7 @@ from rl_lab import app, benchmark
 from rl_lab.benchmark import ZOO, Options, main, parse_args, run_command
 from rl_lab.config import unknown_keys
 from rl_lab.errors import ConfigError
-from rl_lab.rl.task import available_presets
+from rl_lab.rl.task import available_presets, validate_config
 
 PRESETS = Path(__file__).resolve().parent.parent / "conf" / "preset"
 
@@ -44,6 +44,7 @@ def test_every_preset_names_itself_and_sets_only_known_keys(compose_cfg, agent, 
     # the same agent on an env without a preset: the schema the preset may only change
     schema = compose_cfg(f"agent={agent}", "env=rl_lab/NoPresetHere-v0")
     assert [k for k in unknown_keys(cfg, schema) if not k.startswith("env.kwargs")] == []
+    validate_config(cfg)  # and its values pass the agent's checks as they are
 
 
 def test_every_zoo_cell_has_a_preset():
