@@ -9,35 +9,13 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from rl_lab import app, checkpoint
 from rl_lab.errors import ConfigError
-from rl_lab.rl.buffers import ReplayBatch
 from rl_lab.rl.envs import env_spaces
 from rl_lab.rl.evaluation import Evaluator
 from rl_lab.rl.task import validate_config
 from rl_lab.rl.td3 import TD3
+from tests.rl.continuous import ACTIONS, NET, OBS, batch, params, same, tiny
 
-OBS = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
-# asymmetric bounds, so a unit mistake (env units vs [-1, 1]) shows
-ACTIONS = gym.spaces.Box(np.array([-1.0, 0.0], np.float32), np.array([3.0, 0.5], np.float32))
-SMALL = {"type": "mlp", "hidden_sizes": [16]}
-NET = {"actor": SMALL, "critic": SMALL, "init": "default"}
-
-#: A TD3 run on Pendulum that finishes in a few seconds (command-line values beat the preset).
-TINY = [
-    "agent=td3",
-    "env=Pendulum-v1",
-    "total_steps=600",
-    "agent.learning_starts=200",
-    "agent.batch_size=32",
-    "agent.buffer_size=2000",
-    "agent.network.actor.hidden_sizes=[16,16]",
-    "agent.network.critic.hidden_sizes=[16,16]",
-    "eval.freq=200",
-    "eval.episodes=2",
-    "eval.final_episodes=2",
-    "checkpointing.freq=200",
-    "logging.log_freq=100",
-    "progress=false",
-]
+TINY = tiny("td3")
 
 
 # Tiny networks: a second thread only adds contention on a busy CPU.
@@ -48,25 +26,6 @@ def make_agent(**kwargs) -> TD3:
     torch.manual_seed(0)
     defaults = {"total_steps": 1000, "network": NET, "learning_rate": 1e-2}
     return TD3(OBS, ACTIONS, **{**defaults, **kwargs})
-
-
-def batch(n: int = 8, terminated: float = 0.0, seed: int = 0) -> ReplayBatch:
-    rng = np.random.default_rng(seed)
-    return ReplayBatch(
-        rng.uniform(-1, 1, (n, 3)).astype(np.float32),
-        rng.uniform(ACTIONS.low, ACTIONS.high, (n, 2)).astype(np.float32),  # env units
-        rng.normal(size=n).astype(np.float32),
-        rng.uniform(-1, 1, (n, 3)).astype(np.float32),
-        np.full(n, terminated, np.float32),
-    )
-
-
-def params(net: torch.nn.Module) -> list[torch.Tensor]:
-    return [p.detach().clone() for p in net.parameters()]
-
-
-def same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
-    return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
 
 
 def test_actions_stay_within_the_bounds_and_cover_them():
