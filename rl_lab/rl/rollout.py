@@ -15,7 +15,7 @@ no bootstrapping, and it serves the same :class:`RolloutBatch` minibatches.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -88,6 +88,23 @@ class RolloutBatch(NamedTuple):
     returns: Tensor
     episode_starts: Tensor | None = None
     initial_state: Tensor | None = None
+
+
+def device_tensors(buffer: Any, episode_starts: bool) -> dict[str, Tensor]:
+    """A filled buffer's arrays on its device, by the names minibatches give them (``values`` →
+    ``old_values``, ...). Once per rollout; pinned, non-blocking copies on CUDA (uint8 frames
+    stay uint8)."""
+    fields = {
+        "obs": buffer.obs,
+        "actions": buffer.actions,
+        "old_values": buffer.values,
+        "old_log_probs": buffer.log_probs,
+        "advantages": buffer.advantages,
+        "returns": buffer.returns,
+    }
+    if episode_starts:
+        fields["episode_starts"] = buffer.episode_starts
+    return {k: to_device(v, buffer.device) for k, v in fields.items()}
 
 
 class RolloutBuffer:
@@ -192,17 +209,7 @@ class RolloutBuffer:
 
     def _as_tensors(self) -> dict[str, Tensor]:
         if self._tensors is None:
-            fields = {
-                "obs": self.obs,
-                "actions": self.actions,
-                "old_values": self.values,
-                "old_log_probs": self.log_probs,
-                "advantages": self.advantages,
-                "returns": self.returns,
-                "episode_starts": self.episode_starts,
-            }
-            # once per rollout; pinned, non-blocking copies on CUDA (uint8 frames stay uint8)
-            self._tensors = {k: to_device(v, self.device) for k, v in fields.items()}
+            self._tensors = device_tensors(self, episode_starts=True)
         return self._tensors
 
     def minibatches(
@@ -360,15 +367,7 @@ class EpisodeBuffer:
         if sequences:
             raise ValueError("an EpisodeBuffer serves transitions, not recurrent sequences")
         if self._tensors is None:
-            fields = {
-                "obs": self.obs,
-                "actions": self.actions,
-                "old_values": self.values,
-                "old_log_probs": self.log_probs,
-                "advantages": self.advantages,
-                "returns": self.returns,
-            }
-            self._tensors = {k: to_device(v, self.device) for k, v in fields.items()}
+            self._tensors = device_tensors(self, episode_starts=False)
         data, total = self._tensors, self.n_transitions
         if batch_size is None or batch_size >= total:
             yield RolloutBatch(**data)
