@@ -17,7 +17,9 @@ overrides, env, budget and evaluation protocol, then writes into ``out`` (defaul
   ratios ours/SB3;
 - ``learning_curves.png`` (eval return vs env steps, mean and CI band over seeds) and
   ``wall_time.png``;
-- ``commands.txt``: the exact command of every run.
+- ``commands.txt``: the exact command of every run;
+- ``tensorboard/``: both implementations in one TensorBoard view (``tensorboard --logdir
+  OUT/tensorboard``, see :func:`write_tensorboard_view`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +48,30 @@ from rl_lab.reports.runs import RunRecord, find_run_dirs, read_run
 
 ROOT = Path(__file__).resolve().parent.parent
 SIDES = ("ours", "sb3")
+#: Folder of the side-by-side TensorBoard view inside the comparison's output folder.
+TB_VIEW_DIR = "tensorboard"
+#: Tags of a side's seed aggregate in the TensorBoard view (its ``<agent>/mean`` run).
+MEAN_TAG, CI_LOW_TAG, CI_HIGH_TAG = (
+    "compare/eval_return",
+    "compare/eval_return_ci_low",
+    "compare/eval_return_ci_high",
+)
+THRESHOLD_TAG = "compare/reward_threshold"
+#: The CUSTOM SCALARS layout of the view: every chart shows both implementations.
+COMPARE_LAYOUT: dict[str, dict[str, list[Any]]] = {
+    "rl_lab vs Stable-Baselines3": {
+        "evaluation return: mean over seeds, 95% bootstrap CI": [
+            "Margin",
+            [MEAN_TAG, CI_LOW_TAG, CI_HIGH_TAG],
+        ],
+        "evaluation return: mean over seeds and the reward threshold": [
+            "Multiline",
+            [f"^{MEAN_TAG}$", f"^{THRESHOLD_TAG}$"],
+        ],
+        "evaluation return per seed": ["Multiline", ["^eval/mean_return$"]],
+        "training episodic return per seed": ["Multiline", ["^charts/episodic_return$"]],
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -169,7 +196,79 @@ def build_report(runs_dir: Path, out_dir: Path) -> list[SideReport]:
     write_tables(reports, out_dir, env=records[0].env or "?")
     plot_learning_curves([r.summary for r in reports], out_dir / "learning_curves.png")
     plot_wall_time(reports, by_side, out_dir / "wall_time.png")
+    write_tensorboard_view(reports, by_side, out_dir / TB_VIEW_DIR)
     return reports
+
+
+def _run_names(records: Sequence[RunRecord]) -> list[str]:
+    """``seed_<seed>`` per run; the run directory's name where the seed is unknown or repeated."""
+    seeds = [r.seed for r in records]
+    return [
+        f"seed_{r.seed}" if r.seed is not None and seeds.count(r.seed) == 1 else r.path.name
+        for r in records
+    ]
+
+
+def read_scalars(tb_dir: Path) -> dict[str, list[tuple[float, int, float]]]:
+    """Every scalar series of a run's ``tb/`` (all its event files) as ``tag → [(wall_time,
+    step, value), ...]``, as TensorBoard's own loader reads them."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(tb_dir), size_guidance={"scalars": 0})
+    accumulator.Reload()
+    return {
+        tag: [(e.wall_time, e.step, e.value) for e in accumulator.Scalars(tag)]
+        for tag in accumulator.Tags()["scalars"]
+    }
+
+
+def write_tensorboard_view(
+    reports: Sequence[SideReport], by_side: dict[str, list[RunRecord]], view_dir: Path
+) -> Path:
+    """Both implementations in one TensorBoard view; returns ``view_dir``.
+
+    ``tensorboard --logdir view_dir`` shows, for each side (run names start with the side's
+    agent label, e.g. ``dqn`` and ``sb3_dqn``):
+
+    - ``<agent>/seed_<s>``: every scalar of that run's ``tb/`` under its own tag
+      (``eval/mean_return``, ``charts/episodic_return``, ...), so each SCALARS chart holds both
+      implementations' seeds;
+    - ``<agent>/mean``: the seed average of the evaluation return with its 95% bootstrap band
+      (``compare/eval_return``, ``..._ci_low``, ``..._ci_high``, as in ``learning_curves.png``)
+      and the env's reward threshold (``compare/reward_threshold``), plus
+      :data:`COMPARE_LAYOUT`, the CUSTOM SCALARS charts that put the two sides together.
+
+    Event files an earlier call wrote there are replaced; nothing else is touched.
+    """
+    from torch.utils.tensorboard import SummaryWriter
+
+    view_dir.mkdir(parents=True, exist_ok=True)
+    for old in view_dir.glob("**/events.out.tfevents.*"):
+        old.unlink()
+    for report in reports:
+        side_dir = view_dir / report.agent
+        summary = report.summary
+        mean = SummaryWriter(log_dir=str(side_dir / "mean"))
+        mean.add_custom_scalars(COMPARE_LAYOUT)
+        curve = (summary.curve_steps, summary.curve_mean, summary.curve_low, summary.curve_high)
+        for step, value, low, high in zip(*curve, strict=True):
+            for tag, number in ((MEAN_TAG, value), (CI_LOW_TAG, low), (CI_HIGH_TAG, high)):
+                mean.add_scalar(tag, float(number), int(step))
+        if summary.threshold is not None and len(summary.curve_steps):
+            for step in sorted({int(summary.curve_steps[0]), int(summary.curve_steps[-1])}):
+                mean.add_scalar(THRESHOLD_TAG, float(summary.threshold), step)
+        mean.close()
+        records = by_side[report.side]
+        for record, name in zip(records, _run_names(records), strict=True):
+            tb_dir = record.path / "tb"
+            if not tb_dir.is_dir():
+                continue
+            writer = SummaryWriter(log_dir=str(side_dir / name))
+            for tag, events in read_scalars(tb_dir).items():
+                for wall_time, step, value in events:
+                    writer.add_scalar(tag, value, step, walltime=wall_time)
+            writer.close()
+    return view_dir
 
 
 COLUMNS = (
@@ -232,6 +331,12 @@ def write_tables(reports: Sequence[SideReport], out_dir: Path, env: str) -> None
     commands = out_dir / "commands.txt"
     if commands.exists():
         lines += ["", "Commands: see `commands.txt`."]
+    lines += [
+        "",
+        f"Both implementations in one TensorBoard: `tensorboard --logdir {TB_VIEW_DIR}` from "
+        "this folder (SCALARS: every seed of both sides on each chart; CUSTOM SCALARS: the seed "
+        "means with their 95% CI and the reward threshold).",
+    ]
     (out_dir / "report.md").write_text("\n".join(lines) + "\n")
 
 

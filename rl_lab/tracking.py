@@ -2,6 +2,9 @@
 
 TensorBoard tags are grouped the same way for every agent: ``charts/`` (episodic return and
 length, epsilon, SPS), ``losses/`` (td_loss, q_values, ...), ``eval/`` (mean_return, ...).
+Every RL run also writes :data:`RETURNS_LAYOUT` (CUSTOM SCALARS tab: training return,
+evaluation return and the env's reward threshold on one chart) and, with ``record_video=true``,
+its greedy evaluation episode (``videos/eval_episode``, an animated image in the IMAGES tab).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from PIL import Image
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import (
@@ -23,6 +27,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
@@ -96,6 +101,24 @@ def flatten_hparams(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
     return flat
 
 
+#: The scalar that draws the env's reward threshold (``env.spec.reward_threshold``) as a line.
+THRESHOLD_TAG = "charts/reward_threshold"
+#: The tag of the greedy evaluation episode (``record_video=true``).
+VIDEO_TAG = "videos/eval_episode"
+
+#: The CUSTOM SCALARS layout of every RL run (``SummaryWriter.add_custom_scalars``: category →
+#: chart title → ``["Multiline", tag regexes]``). Runs of any agent and env write the same
+#: layout, so TensorBoard merges them into one chart that shows every run's lines.
+RETURNS_LAYOUT: dict[str, dict[str, list[Any]]] = {
+    "returns": {
+        "training return, evaluation return and the reward threshold": [
+            "Multiline",
+            ["^charts/episodic_return$", "^eval/mean_return$", f"^{THRESHOLD_TAG}$"],
+        ],
+    },
+}
+
+
 class Tracker:
     """TensorBoard writer for one run (``run_dir/tb``); ``purge_step`` is set when resuming."""
 
@@ -116,6 +139,38 @@ class Tracker:
         """Log the resolved config as text (shown in TensorBoard's TEXT tab)."""
         text = OmegaConf.to_yaml(cfg, resolve=True)
         self.writer.add_text("config", "```yaml\n" + text + "\n```", 0)
+
+    def returns_chart(
+        self, reward_threshold: float | None, start_step: int, last_step: int
+    ) -> None:
+        """Write :data:`RETURNS_LAYOUT` and the reward threshold as a flat line up to
+        ``last_step`` (the budget, env steps; no line when the env has no threshold).
+
+        ``start_step`` is where this session's training starts: 0 for a new run, which writes
+        the layout and the line's first point at step 0; a resumed run keeps those and only
+        extends the line to its (new) budget.
+        """
+        if start_step == 0:
+            self.writer.add_custom_scalars(RETURNS_LAYOUT)
+        if reward_threshold is not None:
+            for step in sorted({0, last_step} if start_step == 0 else {last_step}):
+                self.writer.add_scalar(THRESHOLD_TAG, float(reward_threshold), step)
+
+    def video(self, tag: str, gif: Path, step: int) -> None:
+        """Show an animated GIF (an episode) under ``tag`` at ``step``.
+
+        This is the summary ``SummaryWriter.add_video`` writes (a GIF in an image summary,
+        shown animated in the IMAGES tab), made from the already encoded file, so it needs no
+        moviepy and no second encoding.
+        """
+        with Image.open(gif) as image:
+            width, height = image.size
+        encoded = Path(gif).read_bytes()
+        image_summary = Summary.Image(
+            height=height, width=width, colorspace=3, encoded_image_string=encoded
+        )
+        summary = Summary(value=[Summary.Value(tag=tag, image=image_summary)])
+        self.writer._get_file_writer().add_summary(summary, step)
 
     def hparams(self, cfg: DictConfig, metrics: Mapping[str, float]) -> None:
         """Write hyperparameters and final metrics into this run (HPARAMS tab).

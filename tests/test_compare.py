@@ -3,11 +3,23 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from rl_lab.compare import build_report, main, parse_seeds, run_commands, steps_to_threshold
+from rl_lab.compare import (
+    CI_HIGH_TAG,
+    CI_LOW_TAG,
+    MEAN_TAG,
+    THRESHOLD_TAG,
+    build_report,
+    main,
+    parse_seeds,
+    run_commands,
+    steps_to_threshold,
+)
 from rl_lab.errors import ConfigError
 from tests.conftest import ROOT, TINY
+from tests.tensorboard_data import TensorBoardView
 
 
 def test_parse_seeds():
@@ -123,6 +135,61 @@ def test_unknown_agent_is_rejected(capsys):
     assert "Supported: a2c, ddpg, dqn, ppo, ppo_lstm, sac, td3." in capsys.readouterr().err
 
 
+def write_tb(run_dir, history, episodic):
+    """A run's tb/ as rl_lab's tracker writes it: eval and training returns by env step."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(log_dir=str(run_dir / "tb"))
+    for step, value in history:
+        writer.add_scalar("eval/mean_return", value, step)
+    for step, value in episodic:
+        writer.add_scalar("charts/episodic_return", value, step)
+    writer.close()
+
+
+def test_the_tensorboard_view_puts_both_sides_on_the_same_charts(tmp_path):
+    runs = tmp_path / "runs"
+    histories = {
+        "ours": [[(2000, 480.0), (4000, 500.0)], [(2000, 100.0), (4000, 300.0)]],
+        "sb3": [[(2000, 100.0), (4000, 200.0)], [(2000, 50.0), (4000, 100.0)]],
+    }
+    for side, side_histories in histories.items():
+        for seed, history in enumerate(side_histories):
+            write_run(runs, side, seed, history[-1][1], 10.0, history)
+            episodic = [(500 * i, 10.0 * i + seed) for i in range(1, 9)]
+            write_tb(runs / side / f"seed_{seed}", history, episodic)
+    build_report(runs, tmp_path)
+    build_report(runs, tmp_path)  # rebuilt: the view's event files are replaced, not doubled
+    view = TensorBoardView(tmp_path / "tensorboard")
+    sides = {"dqn": "ours", "sb3_dqn": "sb3"}
+    assert view.runs == {
+        f"{agent}/{run}" for agent in sides for run in ("mean", "seed_0", "seed_1")
+    }
+    scalars = view.scalars()
+    for agent, side in sides.items():
+        for seed, history in enumerate(histories[side]):
+            copied = scalars[f"{agent}/seed_{seed}"]
+            assert copied["eval/mean_return"] == history  # the run's own curve, same tag
+            assert copied["charts/episodic_return"][0] == (500, 10.0 + seed)
+        mean = scalars[f"{agent}/mean"]
+        seed_means = np.mean([[value for _, value in h] for h in histories[side]], axis=0)
+        assert mean[MEAN_TAG] == list(zip((2000, 4000), seed_means, strict=True))
+        for (step, low), (_, value), (_, high) in zip(
+            mean[CI_LOW_TAG], mean[MEAN_TAG], mean[CI_HIGH_TAG], strict=True
+        ):
+            assert low <= value <= high and step in (2000, 4000)
+        assert mean[CI_LOW_TAG] != mean[CI_HIGH_TAG]  # two different seeds: a real band
+        assert mean[THRESHOLD_TAG] == [(2000, 475.0), (4000, 475.0)]
+    [charts] = view.layout().values()
+    assert charts["evaluation return: mean over seeds, 95% bootstrap CI"] == {
+        "margin": {"series": [{"value": MEAN_TAG, "lower": CI_LOW_TAG, "upper": CI_HIGH_TAG}]}
+    }
+    assert charts["evaluation return per seed"] == {"multiline": {"tag": ["^eval/mean_return$"]}}
+    assert charts["training episodic return per seed"] == {
+        "multiline": {"tag": ["^charts/episodic_return$"]}
+    }
+
+
 def test_tiny_comparison_end_to_end(tmp_path):
     out = tmp_path / "report"
     args = ["agent=dqn", "env=CartPole-v1", "seeds=2", f"out={out}", *TINY, "total_steps=800"]
@@ -131,6 +198,21 @@ def test_tiny_comparison_end_to_end(tmp_path):
     assert [r["runs"] for r in rows[:2]] == ["2", "2"]
     assert len((out / "commands.txt").read_text().splitlines()) == 4
     assert (out / "learning_curves.png").is_file() and (out / "wall_time.png").is_file()
+    # TensorBoard: every run of both implementations under the same tags, one view
+    view = TensorBoardView(out / "tensorboard")
+    for agent, side in (("dqn", "ours"), ("sb3_dqn", "sb3")):
+        for seed in (0, 1):
+            results = json.loads(
+                (out / "runs" / side / f"seed_{seed}" / "results.json").read_text()
+            )
+            shown = view.scalars(f"{agent}/seed_{seed}")[f"{agent}/seed_{seed}"]
+            history = [(h["env_steps"], h["mean_return"]) for h in results["eval_history"]]
+            assert shown["eval/mean_return"] == [(s, pytest.approx(v)) for s, v in history]
+            assert shown["charts/episodic_return"]
+        assert f"{agent}/mean" in view.runs
+    assert any(
+        tag.startswith("rollout/") for tag in view.scalars("sb3_dqn/seed_0")["sb3_dqn/seed_0"]
+    )
     # the report can be rebuilt from the run directories alone
     (out / "report.md").unlink()
     assert main(["--from-runs", str(out)]) == 0 and (out / "report.md").is_file()

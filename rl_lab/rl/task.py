@@ -34,7 +34,7 @@ from rl_lab.rl.normalization import FrozenObsNormalizer
 from rl_lab.rl.off_policy import OffPolicyLoop
 from rl_lab.rl.on_policy import EpisodeLoop, OnPolicyLoop
 from rl_lab.run_dir import write_json
-from rl_lab.tracking import Tracker
+from rl_lab.tracking import VIDEO_TAG, Tracker
 
 log = logging.getLogger(__name__)
 
@@ -279,6 +279,9 @@ def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> 
     tracker = Tracker(run_dir / "tb", purge_step=purge_step)
     if not resume:
         tracker.config(cfg)
+    tracker.returns_chart(
+        check_env_id(cfg.env.id).reward_threshold, purge_step or 0, int(cfg.total_steps)
+    )
     loop = trainer.loop_class(cfg)(agent, cfg, run_dir, tracker, resume_from=resume_payload)
     if resume_payload:
         log.info("Resuming from %s at env step %s", last, f"{loop.state.env_steps:,}")
@@ -328,6 +331,7 @@ def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> 
                 cfg.env, loop.eval_policy(1), run_dir / "videos" / "eval_episode.gif", cfg.eval.seed
             )
             results["video"] = str(gif.relative_to(run_dir))
+            tracker.video(VIDEO_TAG, gif, state.env_steps)
         write_json(results_path, results)
         log.info(
             "Final greedy evaluation over %d episodes: %.1f ± %.1f (%s env steps, %.0f s)",
