@@ -1,7 +1,8 @@
 """Figures of a supervised run: the confusion matrix and the LR range test's curve.
 
-Matplotlib is imported lazily with the non-interactive ``Agg`` backend, so training never needs
-a display and runs that draw nothing do not pay for the import.
+Matplotlib is imported lazily and every figure draws on its own ``Agg`` canvas, so training
+never needs a display, runs that draw nothing do not pay for the import, and pyplot's backend
+is left alone (a notebook that trains keeps plotting inline).
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import torch
 from torch import Tensor
 
 
-def _pyplot() -> Any:
-    import matplotlib
+def _figure(figsize: tuple[float, float]) -> Any:
+    """A matplotlib ``Figure`` on an ``Agg`` canvas of its own, outside pyplot."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    figure = Figure(figsize=figsize)
+    FigureCanvasAgg(figure)
+    return figure
 
 
 def confusion_matrix(labels: Tensor, predictions: Tensor, num_classes: int) -> Tensor:
@@ -33,12 +35,12 @@ def confusion_matrix(labels: Tensor, predictions: Tensor, num_classes: int) -> T
 def confusion_matrix_figure(matrix: Tensor, class_names: Sequence[Any], title: str) -> Any:
     """A matplotlib figure of ``matrix`` normalised per true class (rows sum to 1), with the
     counts written in the cells; for TensorBoard's ``add_figure`` (which closes it)."""
-    plt = _pyplot()
     counts = matrix.numpy()
     rates = counts / counts.sum(axis=1, keepdims=True).clip(min=1)
     n = len(class_names)
     size = max(4.0, 0.5 * n + 2)
-    figure, axes = plt.subplots(figsize=(size, size * 0.9))
+    figure = _figure((size, size * 0.9))
+    axes = figure.subplots()
     image = axes.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0)
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label="fraction of the true class")
     names = [str(name) for name in class_names]
@@ -68,8 +70,8 @@ def lr_find_figure(
     """Save the LR range test's smoothed loss against the learning rate (log x axis) to
     ``path`` (PNG): the suggested learning rate as a dashed line, ``others`` (e.g. the lowest
     loss's and the steepest descent's learning rates) as labelled points on the curve."""
-    plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(7, 4.5))
+    figure = _figure((7, 4.5))
+    axes = figure.subplots()
     axes.plot(lrs, losses, color="tab:blue", label="smoothed training loss")
     axes.set_xscale("log")
     axes.set_xlabel("learning rate (log scale)")
@@ -95,5 +97,4 @@ def lr_find_figure(
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
-    plt.close(figure)
     return path
