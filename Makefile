@@ -20,7 +20,7 @@ test: $(VENV)/.installed  ## the default (fast) test suite
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy rl_lab
 
 clean-venv:
 	rm -rf $(VENV)

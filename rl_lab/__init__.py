@@ -28,8 +28,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 #: The Python API, imported on first use (``import rl_lab`` stays light for the command line).
-_API = ("train", "load", "evaluate", "compose_config", "Run", "Agent", "Classifier")
-_API += ("GanGenerator", "summarize", "export")
+_API: tuple[str, ...] = ("train", "load", "evaluate", "compose_config", "Run", "Agent")
+_API += ("Classifier", "GanGenerator", "summarize", "export")
 
 
 def __getattr__(name: str) -> Any:

@@ -1,7 +1,8 @@
 """Every agent of ``agent=<name>`` and the two implementations that can train it (``impl=``).
 
 ``impl=rl_lab`` (the default) trains rl_lab's own agent; ``impl=sb3`` trains the
-Stable-Baselines3 (or sb3-contrib) algorithm with the same config: the same conf/agent file,
+Stable-Baselines3 (or sb3-contrib) algorithm with the same config: the same typed agent config
+(:mod:`rl_lab.rl.configs`),
 the same (agent, env) preset, mapped one to one by :mod:`rl_lab.baselines.mapping`.
 
 Like ``rl_lab.app.TASKS``, entries are import paths (``"module:attribute"``) imported on use:
@@ -24,9 +25,10 @@ class AgentEntry:
     """One agent and its implementations, as ``"module:attribute"`` import paths.
 
     Args:
-        rl_lab: the rl_lab agent class. Its ``RULES`` and ``check_config`` validate the agent's
-            config for both implementations; its ``LOOP`` and ``LOOP_KEYS`` say which loop
-            trains it (``impl=rl_lab``).
+        rl_lab: the rl_lab agent class. Its ``check_config`` checks the agent's config across
+            fields for both implementations (each field's own rule comes from the agent's
+            config class, :data:`rl_lab.rl.configs.AGENT_CONFIGS`); its ``LOOP`` says which
+            loop trains it (``impl=rl_lab``).
         sb3: the :class:`~rl_lab.baselines.mapping.Sb3Algo` that maps the same config onto
             Stable-Baselines3 (``impl=sb3``); ``None`` when SB3 has no counterpart.
     """
@@ -35,7 +37,7 @@ class AgentEntry:
     sb3: str | None = None
 
 
-#: Agents by ``agent.name`` (conf/agent/<name>.yaml). ``ppo_lstm`` is PPO with
+#: Agents by ``agent.name`` (:data:`rl_lab.rl.configs.AGENT_CONFIGS`). ``ppo_lstm`` is PPO with
 #: ``recurrent: true``, which SB3 has only as sb3-contrib's RecurrentPPO; ``ddpg`` is TD3 with
 #: one critic, no policy delay and no target smoothing, as SB3's DDPG is its TD3; SB3 has no
 #: REINFORCE.
@@ -73,7 +75,7 @@ IMPLS: dict[str, Impl] = {
     "sb3": Impl("rl_lab.baselines.sb3:SB3", "sb3_"),
 }
 
-#: What ``agent=sb3_<name>`` meant before ``impl`` existed (conf/agent/sb3_*.yaml).
+#: What ``agent=sb3_<name>`` meant before ``impl`` existed.
 RETIRED_PREFIX = "sb3_"
 
 

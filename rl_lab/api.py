@@ -34,6 +34,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 import rl_lab.__main__  # noqa: F401  (registers the env config source and the resolvers)
 from rl_lab import app, checkpoint
+from rl_lab.config_dict import load_mapping
 from rl_lab.errors import CheckpointError, ConfigError
 from rl_lab.run_dir import check_creatable, read_json
 from rl_lab.tracking import RunLogHandler, console_log_handler
@@ -148,7 +149,7 @@ def train(*overrides: str | Sequence[str], run_dir: str | Path | None = None) ->
         finally:
             torch.set_num_threads(threads)  # the run's torch_threads is not the caller's
     saved = directory / "config.yaml"
-    config = OmegaConf.load(saved) if saved.is_file() else cfg
+    config = load_mapping(saved) if saved.is_file() else cfg
     return Run(directory, config, results)
 
 

@@ -35,6 +35,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from rl_lab import checkpoint
 from rl_lab.allocator import reuse_freed_memory
 from rl_lab.config import FREE_FORM, unknown_keys, unknown_keys_message
+from rl_lab.config_dict import load_mapping
 from rl_lab.errors import (
     ConfigError,
     InterruptedRunError,
@@ -178,7 +179,7 @@ def resume_config(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> DictC
             "checkpoints/last.pt). Point hydra.run.dir at the run directory, e.g. "
             "`python -m rl_lab resume=true hydra.run.dir=outputs/runs/<date>/<run>`."
         )
-    saved = OmegaConf.load(saved_path)
+    saved = load_mapping(saved_path)  # a run's config.yaml holds a mapping
     for key, value in _NEWER_KEYS.items():
         if key not in saved:
             saved[key] = value

@@ -379,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             reports = build_report(runs_dir, ns.from_runs)
             print((ns.from_runs / "report.md").read_text())
             return 0 if reports else 1
-        options = {"seeds": "5", "jobs": "1", "out": None, "agent": "dqn"}
+        options = {"seeds": "5", "jobs": "1", "out": "", "agent": "dqn"}  # out="": default_out
         overrides = []
         for arg in ns.args:
             key, _, value = arg.partition("=")

@@ -7,11 +7,14 @@ what is allowed, and how to fix it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
-from collections.abc import Iterable, Sequence
+import types
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from difflib import get_close_matches
+from typing import Any, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -92,9 +95,10 @@ class Rule:
             return True, value
         elif self.kind is list:
             return isinstance(value, (list, tuple)), value
-        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+        number = cast(float, value)  # int or float here: the other kinds returned above
+        if self.low is not None and (number < self.low or (self.low_open and number == self.low)):
             return False, value
-        if self.high is not None and value > self.high:
+        if self.high is not None and number > self.high:
             return False, value
         return True, value
 
@@ -186,7 +190,7 @@ def _paths(node: object, prefix: str = "") -> list[str]:
         return []
     paths = []
     for key in node:
-        path = f"{prefix}{key}"
+        path = f"{prefix}{key!s}"
         paths.append(path)
         if path not in FREE_FORM:
             paths.extend(_paths(node._get_node(key), path + "."))  # no interpolation resolved
@@ -222,3 +226,181 @@ def unknown_keys_message(unknown: Sequence[str], reference: DictConfig, context:
         "the config has is set without `+`) or drop the override; `python -m rl_lab --cfg job` "
         "with your other overrides lists every key."
     )
+
+
+# ------------------------------------------------------------------------- typed configs
+# A config class is a frozen dataclass whose fields are declared with :func:`setting`: the type
+# annotation, the default, the bounds or choices and the one-line meaning of a key, in one
+# place. :func:`rules_of` derives the :class:`Rule` of every field, :func:`schema` the defaults
+# that Hydra composes from (registered with its ConfigStore), and :func:`build_config` the
+# instance a component receives from the validated config.
+
+
+def setting(
+    default: Any = dataclasses.MISSING,
+    help: str = "",
+    *,
+    factory: Callable[[], Any] | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    choices: Sequence[object] | None = None,
+    pattern: str | None = None,
+) -> Any:
+    """A field of a config class: its default (``factory`` for a list or mapping), its meaning
+    (``help``, shown by ``python -m rl_lab.schema``) and the bounds of :class:`Rule`."""
+    metadata = {
+        "help": help,
+        "low": low,
+        "high": high,
+        "low_open": low_open,
+        "choices": tuple(choices) if choices is not None else None,
+        "pattern": pattern,
+    }
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def _leaf_kind(hint: Any) -> tuple[type | None, bool]:
+    """The :class:`Rule` kind of a field's type and whether it is nullable; kind ``None`` for
+    types that no rule checks (free-form mappings, unions checked by the component)."""
+    nullable = False
+    if get_origin(hint) in (Union, types.UnionType):
+        args = [a for a in get_args(hint) if a is not type(None)]
+        nullable = len(args) < len(get_args(hint))
+        if len(args) != 1:
+            return None, nullable
+        hint = args[0]
+    if hint in (int, float, bool, str):
+        return hint, nullable
+    if hint is list or get_origin(hint) in (list, tuple):
+        return list, nullable
+    return None, nullable
+
+
+def _nested(hint: Any) -> type | None:
+    """The config class of a nested field (``network: DQNNetwork``), else ``None``."""
+    return hint if isinstance(hint, type) and dataclasses.is_dataclass(hint) else None
+
+
+def rules_of(cls: type, prefix: str) -> tuple[Rule, ...]:
+    """The :class:`Rule` of every field of config class ``cls``, at ``prefix.<field>``; the
+    fields of nested config classes at ``prefix.<field>.<subfield>``."""
+    rules: list[Rule] = []
+    hints = get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}.{f.name}"
+        nested = _nested(hints[f.name])
+        if nested is not None:
+            rules.extend(rules_of(nested, key))
+            continue
+        kind, nullable = _leaf_kind(hints[f.name])
+        if kind is None:
+            continue
+        meta = f.metadata
+        rules.append(
+            Rule(
+                key,
+                kind,
+                low=meta.get("low"),
+                high=meta.get("high"),
+                low_open=bool(meta.get("low_open")),
+                choices=meta.get("choices"),
+                nullable=nullable,
+                pattern=meta.get("pattern"),
+            )
+        )
+    return tuple(rules)
+
+
+def schema(cls: type) -> dict[str, Any]:
+    """The defaults of config class ``cls`` as nested plain dicts (what Hydra composes from)."""
+    return dataclasses.asdict(cls())
+
+
+_C = TypeVar("_C")
+
+
+def build_config(cls: type[_C], data: Mapping[str, Any]) -> _C:
+    """An instance of config class ``cls`` from a mapping of its fields (a validated
+    ``cfg.agent``, resolved); missing fields keep their defaults, nested mappings become the
+    nested config classes.
+
+    Raises:
+        TypeError: a key that is no field of ``cls``.
+    """
+    if isinstance(data, DictConfig):
+        data = OmegaConf.to_container(data, resolve=True)  # type: ignore[assignment]
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise TypeError(
+            f"{cls.__name__} has no field(s) {', '.join(unknown)}; its fields: "
+            f"{', '.join(sorted(names))}"
+        )
+    kwargs = {}
+    for name, value in data.items():
+        nested = _nested(hints[name])
+        kwargs[name] = build_config(nested, value) if nested is not None else value
+    return cls(**kwargs)
+
+
+def with_overrides(config: _C, overrides: Mapping[str, Any]) -> _C:
+    """``config`` with ``overrides`` applied: a mapping given for a nested config class
+    changes only the fields it names; any other value replaces the field (a free-form mapping
+    such as an encoder spec is replaced whole).
+
+    Raises:
+        TypeError: a key that is no field of ``config``'s class.
+    """
+    if not overrides:
+        return config
+    cls = type(config)
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise TypeError(
+            f"{cls.__name__} has no field(s) {', '.join(unknown)}; its fields: "
+            f"{', '.join(sorted(names))}"
+        )
+    changes = {}
+    for name, value in overrides.items():
+        nested = _nested(hints[name])
+        if nested is not None and isinstance(value, Mapping):
+            value = with_overrides(getattr(config, name), value)
+        changes[name] = value
+    return dataclasses.replace(config, **changes)  # type: ignore[type-var]
+
+
+def describe(cls: type, prefix: str) -> list[tuple[str, str, str, str]]:
+    """``(key, default, allowed, meaning)`` of every field of config class ``cls`` (nested
+    fields dotted), for ``python -m rl_lab.schema``."""
+    rows = []
+    rules = {rule.key: rule for rule in rules_of(cls, prefix)}
+    hints = get_type_hints(cls)
+    defaults = cls()
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}.{f.name}"
+        nested = _nested(hints[f.name])
+        if nested is not None:
+            rows.extend(describe(nested, key))
+            continue
+        rule = rules.get(key)
+        value = getattr(defaults, f.name)
+        if isinstance(value, Mapping):  # a free-form spec: one row per key of its default
+            rows.append((key, "", "a mapping", f.metadata.get("help", "")))
+            rows.extend((f"{key}.{k}", _shown(v), "", "") for k, v in value.items())
+            continue
+        allowed = rule.allowed() if rule is not None else "see the meaning"
+        rows.append((key, _shown(value), allowed, f.metadata.get("help", "")))
+    return rows
+
+
+def _shown(value: Any) -> str:
+    """A default as YAML spells it."""
+    if value is None:
+        return "null"
+    return str(value).lower() if isinstance(value, bool) else str(value)

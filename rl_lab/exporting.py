@@ -23,7 +23,7 @@ import importlib.util
 import logging
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -32,13 +32,19 @@ from torch import Tensor, nn
 from rl_lab.errors import ConfigError
 from rl_lab.rl.normalization import EPSILON, OBS_CLIP
 
+if TYPE_CHECKING:
+    from rl_lab.rl.policies import ActorCriticPolicy
+
 log = logging.getLogger(__name__)
 
 #: Export formats and the suffix of their files.
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 
 
-def _detached(module: nn.Module) -> nn.Module:
+_ModuleT = TypeVar("_ModuleT", bound=nn.Module)
+
+
+def _detached(module: _ModuleT) -> _ModuleT:
     """A copy with parameters of its own (rl_lab's flat-parameter views are not exportable)."""
     clone = copy.deepcopy(module).cpu().eval()
     for param in clone.parameters():
@@ -49,6 +55,9 @@ def _detached(module: nn.Module) -> nn.Module:
 
 class ObsNormalization(nn.Module):
     """``clip((obs - mean) / sqrt(var + eps), -10, 10)``, the frozen training statistics."""
+
+    mean: Tensor  # buffers, registered in __init__
+    scale: Tensor
 
     def __init__(self, mean: np.ndarray, var: np.ndarray) -> None:
         super().__init__()
@@ -72,6 +81,11 @@ class _DQNPolicy(nn.Module):
 
 class _ScaledActorPolicy(nn.Module):
     # TD3/DDPG/SAC: the actor's greedy action in [-1, 1], rescaled to the Box bounds
+    bias: Tensor  # buffers, registered in __init__
+    scale: Tensor
+    low: Tensor
+    high: Tensor
+
     def __init__(self, actor: nn.Module, norm: nn.Module, scaling: Any) -> None:
         super().__init__()
         self.actor, self.norm = actor, norm
@@ -85,7 +99,10 @@ class _ScaledActorPolicy(nn.Module):
 
 
 class _ActorCriticPolicy(nn.Module):
-    def __init__(self, policy: nn.Module, norm: nn.Module, bounds: Any) -> None:
+    low: Tensor  # buffers of a continuous policy, registered in __init__
+    high: Tensor
+
+    def __init__(self, policy: ActorCriticPolicy, norm: nn.Module, bounds: Any) -> None:
         super().__init__()
         self.policy, self.norm = policy, norm
         self.continuous = bounds is not None
@@ -166,7 +183,7 @@ def _agent_module(agent: Any) -> tuple[nn.Module, dict[str, Tensor], list[str]]:
     if hasattr(inner, "q_net"):
         return _DQNPolicy(_detached(inner.q_net), norm), {"obs": obs}, ["action", "q_values"]
     if hasattr(inner, "actor") and hasattr(inner, "scaling"):
-        module = _ScaledActorPolicy(_detached(inner.actor), norm, inner.scaling)
+        module: nn.Module = _ScaledActorPolicy(_detached(inner.actor), norm, inner.scaling)
         return module, {"obs": obs}, ["action"]
     if hasattr(inner, "policy") and hasattr(inner, "initial_state"):
         policy = _detached(inner.policy)

@@ -29,6 +29,7 @@ from omegaconf import OmegaConf
 
 from rl_lab import hydra_private_configs
 from rl_lab.agents import retired_name  # the registry: strings only, cheap to import early
+from rl_lab.rl import configs as agent_configs  # dataclasses only: cheap to import early
 
 GROUP = "env"
 AGENT_GROUP = "agent"
@@ -119,7 +120,9 @@ class GymEnvConfigSource(ConfigSource):
 
 
 def register() -> None:
-    """Register rl_lab's config sources with Hydra (idempotent): this one, and the one that
-    keeps private configs (``_`` names) out of Hydra's lists of choices."""
+    """Register rl_lab's configs with Hydra (idempotent): this source, the one that keeps
+    private configs (``_`` names) out of Hydra's lists of choices, and every agent's typed
+    defaults (the ``agent`` group, :mod:`rl_lab.rl.configs`)."""
     Plugins.instance().register(GymEnvConfigSource)
     hydra_private_configs.register()
+    agent_configs.register()

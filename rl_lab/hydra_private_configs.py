@@ -1,6 +1,6 @@
 """Keeps rl_lab's private config files out of Hydra's lists of choices.
 
-A config whose name starts with ``_`` (``conf/agent/_actor_critic.yaml``, ``conf/env/_base.yaml``,
+A config whose name starts with ``_`` (``conf/env/_base.yaml``,
 ``conf/preset/_atari/``, ``conf/hydra/launcher/_ray_settings.yaml``) is a part that other configs
 list in their defaults, not an option to choose. Hydra lists every file and folder of a group as
 a choice: under "Available options in 'agent'" when an option is misspelt, in ``--help`` and
@@ -24,7 +24,9 @@ from hydra._internal.core_plugins.file_config_source import FileConfigSource
 from hydra.core.config_search_path import ConfigSearchPath, SearchPathElement
 from hydra.core.object_type import ObjectType
 from hydra.core.plugins import Plugins
+from hydra.plugins.config_source import ConfigResult
 from hydra.plugins.search_path_plugin import SearchPathPlugin
+from omegaconf import open_dict
 
 #: rl_lab's config folder (as ``rl_lab.app.CONFIG_DIR``; not imported: it pulls in torch).
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -32,14 +34,42 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 #: Names of private configs and config folders start with this.
 PRIVATE_PREFIX = "_"
 
+#: The (agent, env) presets' group, and the root key that names the preset a run applied.
+PRESET_GROUP = "preset"
+TUNED_PRESET_KEY = "tuned_preset"
+
+
+def tuned_preset_name(config_path: str) -> str | None:
+    """``preset/dqn/CartPole-v1.yaml`` → ``dqn/CartPole-v1``; ``None`` for any other config
+    and for the private parts of presets (``preset/_atari/...``)."""
+    group, _, name = config_path.removesuffix(".yaml").partition("/")
+    if group != PRESET_GROUP or "/" not in name:
+        return None
+    if any(part.startswith(PRIVATE_PREFIX) for part in name.split("/")):
+        return None
+    return name
+
 
 class PublicFileConfigSource(FileConfigSource):
     """Hydra's file config source (scheme ``publicfile://``) whose listings omit private names:
-    they can still be loaded by name from a defaults list."""
+    they can still be loaded by name from a defaults list.
+
+    It also says which tuned preset a run applied: a preset file
+    ``conf/preset/<agent>/<env>.yaml`` is loaded with ``tuned_preset: <agent>/<env>`` added
+    (the RL task logs it and writes it into ``results.json``), so no preset restates its own
+    path."""
 
     @staticmethod
     def scheme() -> str:
         return "publicfile"
+
+    def load_config(self, config_path: str) -> ConfigResult:
+        result = super().load_config(config_path)
+        preset = tuned_preset_name(config_path)
+        if preset is not None:
+            with open_dict(result.config):
+                result.config[TUNED_PRESET_KEY] = preset
+        return result
 
     def list(self, config_path: str, results_filter: ObjectType | None) -> list[str]:
         return [

@@ -235,7 +235,8 @@ class ProgressBar:
         """Move the bar to ``completed`` steps and refresh the shown statistics."""
         if not self.enabled:
             return
-        fields = {"sps": f"{sps:,.0f}"}
+        # the task's own fields (rich takes them as **fields: Any, beside its typed options)
+        fields: dict[str, Any] = {"sps": f"{sps:,.0f}"}
         if episodic_return is not None:
             fields["ret"] = f"{episodic_return:.1f}"
         self._progress.update(self._task, completed=completed, **fields)

@@ -73,7 +73,10 @@ def capture_rng(
     }
     state["torch"] = torch.get_rng_state()
     if numpy_global:
-        np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+        np_state = np.random.get_state(legacy=True)
+        # the global RandomState is MT19937, whose legacy state is this 5-tuple
+        assert isinstance(np_state, tuple)
+        np_name, np_keys, np_pos, np_has_gauss, np_gauss = np_state
         # the uint32 key array as int64: torch has no uint32 tensors to store it in
         state[NUMPY_GLOBAL] = [
             np_name,

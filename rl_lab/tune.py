@@ -48,12 +48,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rl_lab import app
 from rl_lab.config import unknown_keys_message
+from rl_lab.config_dict import config_dict
 from rl_lab.errors import ConfigError, InterruptedRunError, RLLabError, RunPrunedError
 from rl_lab.run_dir import check_creatable, read_json, write_json
 from rl_lab.sweeps.best_preset import config_difference, group_overrides
@@ -100,7 +101,7 @@ class Settings:
     """A search: the config's ``tune`` node with the command's options on top."""
 
     study: str
-    direction: str
+    direction: Literal["maximize", "minimize"]
     n_trials: int
     sampler: str
     sampler_seed: int
@@ -181,7 +182,7 @@ def settings_from(cfg: DictConfig, options: Mapping[str, str]) -> Settings:
     Raises:
         SearchSpaceError: an unknown sampler, pruner or direction, a bad number.
     """
-    tune = OmegaConf.to_container(cfg.get("tune") or OmegaConf.create({}), resolve=True)
+    tune = config_dict(cfg.get("tune") or OmegaConf.create({}), resolve=True)
     sampler_node = dict(tune.get("sampler") or {})
     pruner_node = dict(tune.get("pruner") or {})
     sampler = options.get("sampler", sampler_node.pop("name", "tpe"))
@@ -204,7 +205,7 @@ def settings_from(cfg: DictConfig, options: Mapping[str, str]) -> Settings:
         raise ConfigError(f"resume={options['resume']} must be true or false.")
     return Settings(
         study=study,
-        direction=direction,
+        direction=cast(Literal["maximize", "minimize"], direction),  # checked above
         n_trials=_int_option(options, "n_trials", tune.get("n_trials", 20), 1),
         sampler=sampler,
         sampler_seed=_int_option(options, "sampler_seed", sampler_node.pop("seed", 0), 0),
@@ -684,11 +685,11 @@ def preset_text(study: Any, name: str, compose_cfg: Any = compose) -> str:
             f"The best trial {best.number} of {study.study_name} ran in {run_dir}, which has no "
             "config.yaml and .hydra/hydra.yaml (was it moved?): its preset cannot be rebuilt."
         )
-    config = OmegaConf.to_container(OmegaConf.load(config_path), resolve=False)
+    config = config_dict(OmegaConf.load(config_path), resolve=False)
     choices = OmegaConf.select(OmegaConf.load(hydra_path), "hydra.runtime.choices") or {}
     choices = {str(k): str(v) for k, v in choices.items() if v is not None}
     groups = group_overrides(choices)
-    baseline = OmegaConf.to_container(run_config(compose_cfg(groups)), resolve=True)
+    baseline = config_dict(run_config(compose_cfg(groups)), resolve=True)
     values = config_difference(config, baseline)
     for key in _NOT_IN_PRESET:
         values.pop(key, None)
@@ -780,9 +781,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = compose(overrides)
         settings = settings_from(cfg, command.options)
         space = parse_space(
-            OmegaConf.to_container(cfg.tune, resolve=True).get("search_space")
-            if cfg.get("tune")
-            else None
+            config_dict(cfg.tune, resolve=True).get("search_space") if cfg.get("tune") else None
         )
         check_space(cfg, space, overrides)
         make_sampler(settings.sampler, settings.sampler_seed, space)  # a bad choice fails now

@@ -15,9 +15,10 @@ Each :class:`Sb3Algo` says, for every key of our agent config, what happens to i
   ``VecNormalize`` around the training env) are translated by :func:`sb3_kwargs`.
 
 Which mapping belongs to which agent is said once, in :data:`rl_lab.agents.AGENTS`
-(``impl=sb3`` runs it). A test composes every conf/agent file and checks that each of its keys
-is covered here: mapped, or listed in ``requires``/``notes`` with the reason SB3 has no
-counterpart, so a new hyperparameter without a mapping fails it.
+(``impl=sb3`` runs it). A test walks every field of every agent's config class
+(:mod:`rl_lab.rl.configs`) and checks that each is covered here: mapped, or listed in
+``requires``/``notes`` with the reason SB3 has no counterpart, so a new field without a mapping
+fails it.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.utils import LinearSchedule
 
 from rl_lab.agents import AGENTS, agent_entry, load
 from rl_lab.baselines.extractors import MlpFeatures
+from rl_lab.config_dict import config_dict
 from rl_lab.errors import ConfigError
 from rl_lab.nets import ACTIVATIONS
 from rl_lab.rl.normalization import EPSILON, OBS_CLIP
@@ -263,7 +265,7 @@ TD3 = Sb3Algo(
 )
 
 #: SB3's DDPG is its TD3 with these settings fixed (stable_baselines3/ddpg/ddpg.py); rl_lab's
-#: ddpg is TD3 with the same values (conf/agent/ddpg.yaml).
+#: ddpg is TD3 with the same values (rl_lab.rl.configs.DDPGConfig).
 DDPG = Sb3Algo(
     sb3_class="stable_baselines3.DDPG",
     direct=_OFF_POLICY_DIRECT,
@@ -434,7 +436,7 @@ def sb3_kwargs(
         ConfigError: a key has a value SB3 cannot take, or the mapping does not know a key.
     """
     if isinstance(agent_cfg, DictConfig):
-        agent_cfg = OmegaConf.to_container(agent_cfg, resolve=True)
+        agent_cfg = config_dict(agent_cfg, resolve=True)
     flat = _flatten(agent_cfg)
     name = flat.get("name", "<agent>")
     unknown = sorted(set(flat) - algo.covered_keys())

@@ -26,6 +26,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 from hydra.utils import get_class
 from omegaconf import DictConfig
@@ -67,9 +68,9 @@ def make_sb3_env(env_cfg: DictConfig) -> VecEnv:
     """
     vec_cls = SubprocVecEnv if env_cfg.vectorization == "async" else DummyVecEnv
     if is_atari(env_cfg.id):
-        factory = partial(make_env, env_cfg, training=True, monitor=Monitor)
+        factory: Callable[[], gym.Env] = partial(make_env, env_cfg, training=True, monitor=Monitor)
         return vec_cls([factory] * int(env_cfg.num_envs))
-    factories = [partial(make_env, env_cfg)] * int(env_cfg.num_envs)
+    factories: list[Callable[[], gym.Env]] = [partial(make_env, env_cfg)] * int(env_cfg.num_envs)
     return VecMonitor(vec_cls(factories))
 
 
@@ -189,8 +190,9 @@ class Sb3Agent:
         charts = {"charts/learning_rate": float(model.lr_schedule(progress))}
         if hasattr(model, "exploration_rate"):
             charts["charts/epsilon"] = float(model.exploration_rate)
-        if callable(getattr(model, "clip_range", None)):
-            charts["charts/clip_range"] = float(model.clip_range(progress))
+        clip_range = getattr(model, "clip_range", None)  # PPO's schedule of the ratio clip
+        if callable(clip_range):
+            charts["charts/clip_range"] = float(clip_range(progress))
         log_std = getattr(model.policy, "log_std", None)
         if log_std is not None:
             charts["charts/action_std"] = log_std.detach().exp().mean().item()

@@ -15,6 +15,7 @@ import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -69,7 +70,7 @@ def save_cached(
         return None
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, **cast(dict[str, Any], arrays))  # (savez also has flags)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp_name, 0o644)  # mkstemp creates 0600; a shared data_dir needs readable entries

@@ -333,6 +333,8 @@ def _load(options: Options) -> ImageDataset:
     arrays = read_arrays(options)
     train_images, train_labels = arrays["train_images"], arrays["train_labels"]
     val_count = resolve_count(options["val_size"], len(train_labels))
+    val_rows: slice | np.ndarray
+    train_rows: slice | np.ndarray
     if options["val_selection"] == "first":
         # Slices are views: no copy before the float conversion.
         val_rows, train_rows = slice(0, val_count), slice(val_count, None)

@@ -142,10 +142,10 @@ def _check_values(images: np.ndarray, path: Path) -> None:
         raise DatasetError(
             f"{path} holds {bad} NaN or infinite pixel value(s); clean the array before using it."
         )
-    low, high = float(images.min()), float(images.max())
-    if low < 0 or high > 1:
+    lowest, highest = float(images.min()), float(images.max())
+    if lowest < 0 or highest > 1:
         raise DatasetError(
-            f"{path} holds float pixels from {low:g} to {high:g}; float images must lie in "
+            f"{path} holds float pixels from {lowest:g} to {highest:g}; float images must lie in "
             "[0, 1] (divide 0..255 data by 255, or save it as uint8)."
         )
 

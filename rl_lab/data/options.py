@@ -10,11 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
 from rl_lab.config import Rule
+from rl_lab.config_dict import config_dict
 from rl_lab.data.splits import resolve_count
 from rl_lab.errors import ConfigError
 
@@ -58,11 +59,12 @@ class DatasetKind:
 def as_options(cfg: Mapping[str, Any] | DictConfig, defaults: Mapping[str, Any]) -> Options:
     """``cfg`` resolved to a plain dict, with ``defaults`` for the keys it leaves out."""
     if isinstance(cfg, DictConfig):
-        given = OmegaConf.to_container(cfg, resolve=True)
+        given = config_dict(cfg, resolve=True)
     else:
+        plain = cast(Mapping[str, Any], cfg)  # mypy keeps DictConfig in the union here
         given = {
             k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
-            for k, v in dict(cfg).items()
+            for k, v in dict(plain).items()
         }
     return {**defaults, **given}
 

@@ -36,6 +36,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from rl_lab import checkpoint
+from rl_lab.config_dict import config_dict, load_mapping
 from rl_lab.errors import CheckpointError, ConfigError, InterruptedRunError
 from rl_lab.run_dir import write_json
 from rl_lab.supervised.classifier import ClassifierTrainer
@@ -104,7 +105,7 @@ def classifier_settings(cfg: DictConfig) -> tuple[DictConfig, DictConfig]:
                 f"(available: {available}). Choose one, e.g. `metrics.classifier.model=lenet`, "
                 "or give a model mapping as in conf/task/gan.yaml."
             )
-        model = OmegaConf.load(model_path)
+        model = load_mapping(model_path)
     trainer = OmegaConf.merge(
         OmegaConf.load(CONF_DIR / "trainer" / "default.yaml"), settings.get("trainer") or {}
     )
@@ -123,7 +124,7 @@ def classifier_settings(cfg: DictConfig) -> tuple[DictConfig, DictConfig]:
 
 def cache_key(dataset_cfg: DictConfig, model: DictConfig, trainer: DictConfig, size: int) -> str:
     """``<dataset>_<size>px_<hash>``: the classifier of this dataset, image size and settings."""
-    data = OmegaConf.to_container(dataset_cfg, resolve=True)
+    data = config_dict(dataset_cfg, resolve=True)
     for key in _LOCATION_KEYS:
         data.pop(key, None)
     spec = {

@@ -169,10 +169,14 @@ class Discriminator(nn.Module):
         n_features = conv_output_size(self.features, (in_channels, height, height))
         self.head = nn.Linear(n_features, 1)
         self.label_map = (
-            nn.Embedding(num_classes, height * height) if self.conditioning == "label_map" else None
+            nn.Embedding(num_classes, height * height)
+            if num_classes and self.conditioning == "label_map"
+            else None
         )
         self.label_projection = (
-            nn.Embedding(num_classes, n_features) if self.conditioning == "projection" else None
+            nn.Embedding(num_classes, n_features)
+            if num_classes and self.conditioning == "projection"
+            else None
         )
         init_dcgan_weights(self)
 

@@ -99,6 +99,7 @@ class SampleQuality:
         }
         entropy = None
         if predicted is not None:
+            assert self.num_classes is not None  # a classifier exists only for labelled data
             entropy = label_entropy(predicted.numpy(), self.num_classes)
             results["val/label_entropy"] = entropy
             if labels is not None:

@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from rl_lab.gan.models import Generator
 
 
 def to_signed(images: Tensor) -> Tensor:
@@ -124,7 +128,7 @@ def interpolation_noise(latent_dim: int, seed: int, steps: int) -> Tensor:
 
 
 def write_samples(
-    generator: nn.Module,
+    generator: Generator,
     out_dir: str | Path,
     n: int,
     seed: int,
@@ -161,7 +165,7 @@ def write_samples(
     arrays = {"images": to_hwc(images)}
     if labels is not None:
         arrays["labels"] = labels.numpy()
-    np.savez(out_dir / "samples.npz", **arrays)
+    np.savez(out_dir / "samples.npz", **cast(dict[str, Any], arrays))  # (savez also has flags)
 
     z_line = interpolation_noise(latent_dim, seed, interpolation_steps)
     line_labels = None

@@ -170,9 +170,14 @@ def load_gan_dataset(cfg: DictConfig) -> ImageDataset:
 
 def model_spec(dataset: ImageDataset, conditional: bool) -> dict[str, Any]:
     """What rebuilding the networks needs besides the config (stored in checkpoints)."""
+    num_classes = None
+    if conditional:
+        if dataset.num_classes is None:  # load_gan_dataset refuses such a dataset
+            raise DatasetError(f"dataset={dataset.name} has no labels for a conditional GAN.")
+        num_classes = int(dataset.num_classes)
     return {
         "image_shape": list(dataset.image_shape),
-        "num_classes": int(dataset.num_classes) if conditional else None,
+        "num_classes": num_classes,
         "dataset_classes": int(dataset.num_classes) if dataset.num_classes else None,
         "class_names": list(dataset.class_names) if dataset.class_names else None,
     }

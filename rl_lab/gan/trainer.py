@@ -46,6 +46,7 @@ from torch.optim import Optimizer
 
 from rl_lab.config import Rule
 from rl_lab.errors import TrainingDivergedError
+from rl_lab.gan.models import Discriminator, Generator
 from rl_lab.gan.sampling import enlarge, generate, image_grid, noise, png_scale, to_signed
 from rl_lab.supervised.callbacks import Callback, Checkpoint, LRSchedule
 from rl_lab.supervised.optimizers import OPTIMIZERS, build_optimizer
@@ -55,7 +56,7 @@ from rl_lab.tracking import Tracker
 log = logging.getLogger(__name__)
 
 #: The optimizer keys of ``trainer.generator_optimizer`` / ``trainer.discriminator_optimizer``.
-_OPTIMIZER_RULES = (
+_OPTIMIZER_RULES: tuple[tuple[str, type, dict[str, Any]], ...] = (
     ("name", str, {"choices": tuple(OPTIMIZERS)}),
     ("lr", float, {"low": 0.0, "low_open": True}),
     ("betas", list, {}),
@@ -137,7 +138,9 @@ class CollapseGuard(Callback):
         self.streak = 0
         self.last_good_epoch = 0
 
-    def on_epoch_end(self, trainer: AdversarialTrainer, record: dict[str, float]) -> None:
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, float]) -> None:
+        state = trainer.state
+        assert isinstance(state, AdversarialState)  # the state of an AdversarialTrainer
         d_loss, g_loss = record["losses/discriminator"], record["losses/generator"]
         epoch = int(record["epoch"])
         if d_loss < self.floor + self.d_loss and g_loss > self.g_loss:
@@ -154,7 +157,7 @@ class CollapseGuard(Callback):
         else:
             self.streak = 0
             self.last_good_epoch = epoch
-        trainer.state.hold_last_checkpoint = self.streak > 0
+        state.hold_last_checkpoint = self.streak > 0
         if self.streak >= self.patience:
             last = trainer.ckpt_dir / "last.pt" if trainer.ckpt_dir is not None else None
             kept = (
@@ -186,7 +189,9 @@ class SampleQualityCheckpoint(Checkpoint):
     skipped), and ``last.pt`` unless :class:`CollapseGuard` holds it (the last epoch always
     writes it)."""
 
-    def on_epoch_end(self, trainer: AdversarialTrainer, record: dict[str, float]) -> None:
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, float]) -> None:
+        state = trainer.state
+        assert isinstance(state, AdversarialState)  # the state of an AdversarialTrainer
         epoch = int(record["epoch"])
         if (
             self.save_best
@@ -194,9 +199,9 @@ class SampleQualityCheckpoint(Checkpoint):
             and self.best.update(record[self.monitor], epoch)
         ):
             trainer.save_checkpoint("best.pt")
-        final = epoch >= trainer.epochs or trainer.state.stop_reason is not None
+        final = epoch >= trainer.epochs or state.stop_reason is not None
         periodic = self.every > 0 and epoch % self.every == 0
-        if final or (periodic and not trainer.state.hold_last_checkpoint):
+        if final or (periodic and not state.hold_last_checkpoint):
             trainer.save_checkpoint("last.pt")
 
 
@@ -272,8 +277,8 @@ class AdversarialTrainer(Trainer):
         cfg: DictConfig,
         run_dir: Path | None,
         device: str,
-        generator: nn.Module,
-        discriminator: nn.Module,
+        generator: Generator,
+        discriminator: Discriminator,
         images: Tensor,
         labels: Tensor | None = None,
         tracker: Tracker | None = None,
@@ -314,7 +319,7 @@ class AdversarialTrainer(Trainer):
         if self.num_classes and labels is None:
             raise ValueError("a conditional generator needs the training labels")
         train = [to_signed(images).to(self.device)]  # (N, C, H, W) in [-1, 1]
-        if self.num_classes:
+        if self.num_classes and labels is not None:  # labels is not None: checked above
             train.append(labels.to(self.device))
         self._train = tuple(train)
         self.quality = quality
@@ -362,6 +367,7 @@ class AdversarialTrainer(Trainer):
         images = generate(self.gen, self.fixed_z, self.fixed_labels)
         ncol = len(self.fixed_z) // self.num_classes if self.num_classes else 8
         grid = enlarge(image_grid(images, ncol), png_scale(images.shape[-1]))
+        assert self.tracker is not None  # log_epoch_extras is called only with a tracker
         self.tracker.writer.add_image("samples/fixed_noise", grid, epoch)
 
     def extra_state(self, for_resume: bool) -> dict[str, Any]:

@@ -16,9 +16,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import Tensor, nn
 
+from rl_lab.config_dict import config_dict
 from rl_lab.nets.conv import NatureCNN
 from rl_lab.nets.dense import MLP
 from rl_lab.nets.heads import DuelingQHead, QHead
@@ -51,7 +52,7 @@ class QNetwork(nn.Module):
 
 def _to_dict(spec: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(spec, DictConfig):
-        return OmegaConf.to_container(spec, resolve=True)  # type: ignore[return-value]
+        return config_dict(spec, resolve=True)
     return dict(spec)
 
 
@@ -165,9 +166,10 @@ def build_q_network(
         A :class:`QNetwork` mapping ``(batch, *obs_shape)`` to ``(batch, n_actions)``.
     """
     enc = build_encoder(encoder, obs_shape)
-    if not hasattr(enc, "out_features"):
+    in_features = getattr(enc, "out_features", None)
+    if in_features is None:
         raise ValueError(f"encoder {type(enc).__name__} must expose an 'out_features' attribute")
-    q_head = build_head(head, enc.out_features, n_actions)
+    q_head = build_head(head, in_features, n_actions)
     init_weights(enc, init)
     init_weights(q_head, init)
     if init != "default":  # "default" keeps torch's initialisation everywhere

@@ -8,6 +8,8 @@
 4. Classifier blocks: :class:`ConvStack`, conv/pool blocks that adapt to the image size.
 """
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -98,7 +100,7 @@ class NatureCNN(nn.Module):
         Returns:
             ``(batch, features)`` float features.
         """
-        first = self.conv[0]
+        first = cast(nn.Conv2d, self.conv[0])  # built in __init__
         # Training passes run channels-last, where oneDNN's convolution backward is fastest on
         # CPUs (about 15% off a whole DQN or PPO update); forward-only passes (acting, targets)
         # are as fast or faster in the default layout.

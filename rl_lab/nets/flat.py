@@ -10,6 +10,7 @@ before.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypedDict
 
 import torch
 from torch import nn
@@ -35,13 +36,13 @@ class FlatParameters:
         total = sum(p.numel() for p in params)
         first = params[0]
         self.param = nn.Parameter(torch.empty(total, dtype=first.dtype, device=first.device))
-        self.param.grad = torch.zeros_like(self.param)
+        self.param.grad = grad = torch.zeros_like(self.param)
         offset = 0
         for p in params:
             n = p.numel()
             self.param.data[offset : offset + n].copy_(p.data.reshape(-1))
             p.data = self.param.data[offset : offset + n].view_as(p)
-            p.grad = self.param.grad[offset : offset + n].view_as(p)
+            p.grad = grad[offset : offset + n].view_as(p)
             offset += n
         self.params = params  # the module's parameters, views into ``param``
 
@@ -52,7 +53,9 @@ class FlatParameters:
 
     def zero_grad(self) -> None:
         """Zero the gradients in place (never set them to None: that would break the views)."""
-        self.param.grad.zero_()
+        grad = self.param.grad
+        assert grad is not None  # set in __init__, and never reset to None
+        grad.zero_()
 
     def clip_grad_norm_(self, max_norm: float) -> torch.Tensor:
         """Scale gradients so their global L2 norm is at most ``max_norm``; returns the norm.
@@ -60,9 +63,20 @@ class FlatParameters:
         Same rule as ``torch.nn.utils.clip_grad_norm_``, without a device sync.
         """
         grad = self.param.grad
+        assert grad is not None  # set in __init__, and never reset to None
         norm = torch.linalg.vector_norm(grad)
         grad.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
         return norm
+
+
+class FlatAdamState(TypedDict):
+    """What :meth:`FlatAdam.state_dict` returns: the moments (shaped like ``param``), the step
+    count (a 0-d float32 tensor) and the learning rate."""
+
+    exp_avg: torch.Tensor
+    exp_avg_sq: torch.Tensor
+    step: torch.Tensor
+    lr: float
 
 
 class FlatAdam:
@@ -101,7 +115,9 @@ class FlatAdam:
 
     def step(self) -> None:
         """One Adam update of ``param`` from ``param.grad``."""
-        self._fused_step([self.param.data], [self.param.grad], [self.exp_avg], [self.exp_avg_sq])
+        grad = self.param.grad
+        assert grad is not None  # FlatParameters sets it, and never resets it to None
+        self._fused_step([self.param.data], [grad], [self.exp_avg], [self.exp_avg_sq])
 
     def step_from(self, grads: Sequence[torch.Tensor], max_grad_norm: float) -> torch.Tensor:
         """One Adam update from per-parameter gradients, clipped to ``max_grad_norm``.
@@ -152,7 +168,7 @@ class FlatAdam:
             grad_scale=grad_scale,
         )
 
-    def state_dict(self) -> dict[str, torch.Tensor | float]:
+    def state_dict(self) -> FlatAdamState:
         """Moments, step count and learning rate (checkpoint-safe)."""
         return {
             "exp_avg": self.exp_avg,
@@ -161,7 +177,7 @@ class FlatAdam:
             "lr": self.param_groups[0]["lr"],
         }
 
-    def load_state_dict(self, state: dict[str, torch.Tensor | float]) -> None:
+    def load_state_dict(self, state: FlatAdamState) -> None:
         """Restore what :meth:`state_dict` saved."""
         self.exp_avg.copy_(state["exp_avg"])
         self.exp_avg_sq.copy_(state["exp_avg_sq"])

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from torch import Tensor, nn
 
 #: Layer types whose ``weight`` and ``bias`` :func:`init_weights` sets.
-INIT_LAYER_TYPES: tuple[type[nn.Module], ...] = (
+INIT_LAYER_TYPES = (
     nn.Linear,
     nn.Conv1d,
     nn.Conv2d,
@@ -90,8 +90,9 @@ def output_layers(module: nn.Module) -> list[nn.Module]:
     :mod:`rl_lab.nets.heads` does), otherwise the last Linear/Conv/ConvTranspose layer in
     registration order.
     """
-    if hasattr(module, "output_layers"):
-        return list(module.output_layers())
+    own_output_layers = getattr(module, "output_layers", None)
+    if own_output_layers is not None:
+        return list(own_output_layers())
     layers = [layer for layer in module.modules() if isinstance(layer, INIT_LAYER_TYPES)]
     if not layers:
         raise ValueError(f"{type(module).__name__} has no Linear/Conv layer to initialise")

@@ -2,6 +2,8 @@
 boundaries (policies), and :class:`LSTMEncoder`, which encodes a whole sequence into its last
 output (sequence classifiers)."""
 
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
@@ -47,7 +49,7 @@ class LSTMCore(nn.Module):
         Returns:
             ``(h, c)``, each zeros of shape ``(num_layers, batch_size, hidden_size)``.
         """
-        weight = self.lstm.weight_ih_l0
+        weight = cast(Tensor, self.lstm.weight_ih_l0)  # a Parameter of nn.LSTM
         device = weight.device if device is None else device
         shape = (self.num_layers, batch_size, self.hidden_size)
         h = torch.zeros(shape, dtype=weight.dtype, device=device)

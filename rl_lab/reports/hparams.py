@@ -35,6 +35,7 @@ from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
+from rl_lab.config_dict import config_dict
 from rl_lab.reports.runs import RunRecord, relative_name, run_objective
 
 #: Folder of the view inside the summary's output folder.
@@ -215,11 +216,10 @@ def run_hparams(run_dir: Path) -> dict[str, Any]:
     for path in (run_dir / "config.yaml", run_dir / ".hydra" / "config.yaml"):
         if path.is_file():
             try:
-                loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
-            except Exception:  # partial or unparsable file: try the next one
+                loaded = config_dict(OmegaConf.load(path), resolve=False)
+            except Exception:  # partial, unparsable or not a mapping: try the next one
                 continue
-            if isinstance(loaded, dict):
-                return flatten_hparams(loaded)
+            return flatten_hparams(loaded)
     return {}
 
 

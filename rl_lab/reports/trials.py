@@ -105,8 +105,7 @@ def read_trials(runs: Sequence[RunRecord], search: OptunaSearch) -> list[Trial]:
 
     Runs without a job number (not a job of the sweep) are left out.
     """
-    numbered = [(r, job_number(r.path)) for r in runs]
-    numbered = [(r, n) for r, n in numbered if n is not None]
+    numbered = [(r, n) for r in runs if (n := job_number(r.path)) is not None]
     params = trial_params([list(r.overrides or ()) for r, _ in numbered], search.param_keys)
     return [
         Trial(

@@ -18,8 +18,9 @@ collects rollouts, computes advantages and calls :meth:`ActorCritic.update`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -27,38 +28,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rl_lab.config import Rule, require
+from rl_lab.config import require, with_overrides
 from rl_lab.errors import ConfigError
 from rl_lab.nets.flat import FlatParameters
-from rl_lab.rl import on_policy
 from rl_lab.rl.buffers import check_mixed_precision, to_device
+from rl_lab.rl.configs import A2CConfig, PolicyNetworkConfig, PPOConfig
 from rl_lab.rl.policies import ActorCriticPolicy
-from rl_lab.rl.rollout import RolloutBatch, RolloutBuffer
+from rl_lab.rl.rollout import Rollout, RolloutBatch
 from rl_lab.rl.schedules import scheduled
-
-#: Settings of the policy and its optimisation that every agent built on :class:`ActorCritic`
-#: has, whichever loop trains it (validated before any work starts).
-POLICY_RULES: tuple[Rule, ...] = (
-    Rule("agent.learning_rate", float, low=0.0, low_open=True),
-    Rule("agent.lr_schedule", str, choices=("constant", "linear")),
-    Rule("agent.ent_coef", float, low=0.0),
-    Rule("agent.vf_coef", float, low=0.0),
-    Rule("agent.max_grad_norm", float, low=0.0, low_open=True),
-    Rule("agent.recurrent", bool),
-    Rule("agent.mixed_precision", bool),
-    Rule("agent.network.shared", bool),
-    Rule("agent.network.init", str, choices=("orthogonal", "kaiming", "xavier", "default")),
-    Rule("agent.network.log_std_init", float),
-    Rule("agent.network.lstm.hidden_size", int, low=1),
-    Rule("agent.network.lstm.num_layers", int, low=1),
-)
-
-#: Settings every actor-critic agent of the rollout loop (A2C, PPO) has.
-ACTOR_CRITIC_RULES: tuple[Rule, ...] = (
-    *on_policy.LOOP_RULES,
-    Rule("agent.normalize_advantage", bool),
-    *POLICY_RULES,
-)
 
 
 class PolicyStep(NamedTuple):
@@ -78,6 +55,28 @@ def explained_variance(values: np.ndarray, returns: np.ndarray) -> float:
     """
     var = float(np.var(returns))
     return float("nan") if var == 0 else 1.0 - float(np.var(returns - values)) / var
+
+
+class PolicyOptimizer(Protocol):
+    """What :class:`ActorCritic` uses of its optimizer: a ``torch.optim.Optimizer``, or
+    :class:`~rl_lab.nets.flat.FlatAdam` (the fused Adam step on the flat parameter tensor)."""
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        """The parameter groups; ``["lr"]`` of each is set by the learning-rate schedule."""
+        ...
+
+    def step(self) -> None:
+        """One step on the gradients in the parameters' ``.grad``."""
+        ...
+
+    def state_dict(self) -> Any:
+        """The optimizer's state, for checkpoints."""
+        ...
+
+    def load_state_dict(self, state: Any, /) -> None:
+        """Restore what :meth:`state_dict` saved."""
+        ...
 
 
 class ActorCritic:
@@ -102,16 +101,15 @@ class ActorCritic:
         vf_coef: weight of the value loss.
         max_grad_norm: global gradient-norm clip.
         recurrent: use an LSTM core (``network.lstm``) in every trunk.
-        network: ``{"encoder": zoo spec, "shared": bool, "lstm": {...}, "init": str,
-            "log_std_init": float}``, see :class:`~rl_lab.rl.policies.ActorCriticPolicy`.
-        optimizer: ``params -> torch.optim.Optimizer`` for the flat parameter tensor.
+        network: the policy's settings (:class:`~rl_lab.rl.configs.PolicyNetworkConfig`),
+            see :class:`~rl_lab.rl.policies.ActorCriticPolicy`.
+        optimizer: ``params -> optimizer`` for the flat parameter tensor (a
+            ``torch.optim.Optimizer`` or anything else with :class:`PolicyOptimizer`'s methods).
         mixed_precision: run the forward passes in bfloat16 autocast (CUDA only; losses,
             gradients and weights stay float32).
     """
 
     LOOP = "on_policy"
-
-    LOOP_KEYS = on_policy.LOOP_KEYS
 
     def __init__(
         self,
@@ -133,11 +131,10 @@ class ActorCritic:
         vf_coef: float,
         max_grad_norm: float,
         recurrent: bool,
-        network: Mapping[str, Any] | None,
-        optimizer: Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer],
+        network: PolicyNetworkConfig,
+        optimizer: Callable[[list[torch.nn.Parameter]], PolicyOptimizer],
         mixed_precision: bool = False,
     ) -> None:
-        network = dict(network or {})
         self.device = torch.device(device)
         check_mixed_precision(mixed_precision, self.device)
         self.total_steps = total_steps
@@ -152,11 +149,11 @@ class ActorCritic:
             self.policy = ActorCriticPolicy(
                 observation_space,
                 action_space,
-                encoder=network.get("encoder", {"type": "mlp", "hidden_sizes": [64, 64]}),
-                shared=bool(network.get("shared", False)),
-                lstm=network.get("lstm", {"hidden_size": 256}) if recurrent else None,
-                init=network.get("init", "orthogonal"),
-                log_std_init=float(network.get("log_std_init", 0.0)),
+                encoder=network.encoder,
+                shared=network.shared,
+                lstm=dataclasses.asdict(network.lstm) if recurrent else None,
+                init=network.init,
+                log_std_init=network.log_std_init,
                 mixed_precision=mixed_precision,
             ).to(self.device)
         except (ValueError, TypeError) as exc:
@@ -291,11 +288,11 @@ class ActorCritic:
             )
         return F.mse_loss(values, returns)
 
-    def _minibatches(self, rollout: RolloutBuffer) -> Iterator[RolloutBatch]:
+    def _minibatches(self, rollout: Rollout) -> Iterator[RolloutBatch]:
         for _ in range(self.n_epochs):
             yield from rollout.minibatches(self.batch_size, sequences=self.recurrent)
 
-    def update(self, rollout: RolloutBuffer, env_step: int) -> dict[str, Tensor]:
+    def update(self, rollout: Rollout, env_step: int) -> dict[str, Tensor]:
         """Learn from a complete rollout with advantages; returns mean metrics (tensors).
 
         ``losses/loss`` comes first: the loop checks it for NaN/inf.
@@ -406,140 +403,123 @@ def _check_rollout_split(cfg: Any, batch_size: int) -> None:
 
 
 class PPO(ActorCritic):
-    """Proximal Policy Optimization with clipped surrogate (SB3's ``PPO`` defaults).
+    """Proximal Policy Optimization with clipped surrogate (SB3's ``PPO``), Adam with ε = 1e-5.
 
-    See :class:`ActorCritic` for the arguments; ``optimizer`` is Adam with ε = 1e-5.
+    Args:
+        observation_space, action_space: the env's (single) spaces (``Discrete`` or 1-D
+            ``Box``).
+        config: the hyperparameters (:class:`~rl_lab.rl.configs.PPOConfig`, or
+            :class:`~rl_lab.rl.configs.PPOLSTMConfig` for the recurrent defaults).
+        total_steps: the run's env-step budget (for linear schedules).
+        device: torch device of the policy.
+        **overrides: fields of ``config`` to change (``network={"shared": True}`` changes
+            only that field of the policy).
     """
 
     name = "ppo"
 
-    RULES: tuple[Rule, ...] = (
-        *ACTOR_CRITIC_RULES,
-        Rule("agent.batch_size", int, low=1),
-        Rule("agent.n_epochs", int, low=1),
-        Rule("agent.clip_range", float, low=0.0, low_open=True),
-        Rule("agent.clip_range_schedule", str, choices=("constant", "linear")),
-        Rule("agent.clip_range_vf", float, low=0.0, low_open=True, nullable=True),
-        Rule("agent.target_kl", float, low=0.0, low_open=True, nullable=True),
-    )
-
     @staticmethod
     def check_config(cfg: Any) -> None:
-        """Cross-field checks of a run config using this agent (after ``RULES``)."""
+        """Cross-field checks of a run config using this agent (after its config's rules)."""
         _check_rollout_split(cfg, cfg.agent.batch_size)
 
     def __init__(
         self,
         observation_space: gym.Space,
         action_space: gym.Space,
+        config: PPOConfig | None = None,
         *,
         total_steps: int,
         device: torch.device | str = "cpu",
-        learning_rate: float = 3e-4,
-        lr_schedule: str = "constant",
-        batch_size: int = 64,
-        n_epochs: int = 10,
-        clip_range: float = 0.2,
-        clip_range_schedule: str = "constant",
-        clip_range_vf: float | None = None,
-        normalize_advantage: bool = True,
-        ent_coef: float = 0.0,
-        vf_coef: float = 0.5,
-        max_grad_norm: float = 0.5,
-        target_kl: float | None = None,
-        recurrent: bool = False,
-        network: Mapping[str, Any] | None = None,
-        mixed_precision: bool = False,
+        **overrides: Any,
     ) -> None:
+        self.config = c = with_overrides(config or PPOConfig(), overrides)
         super().__init__(
             observation_space,
             action_space,
             total_steps=total_steps,
             device=device,
-            learning_rate=learning_rate,
-            lr_schedule=lr_schedule,
-            n_epochs=n_epochs,
-            batch_size=batch_size,
-            clip_range=clip_range,
-            clip_range_schedule=clip_range_schedule,
-            clip_range_vf=clip_range_vf,
-            target_kl=target_kl,
-            normalize_advantage=normalize_advantage,
-            ent_coef=ent_coef,
-            vf_coef=vf_coef,
-            max_grad_norm=max_grad_norm,
-            recurrent=recurrent,
-            network=network,
-            mixed_precision=mixed_precision,
+            learning_rate=c.learning_rate,
+            lr_schedule=c.lr_schedule,
+            n_epochs=c.n_epochs,
+            batch_size=c.batch_size,
+            clip_range=c.clip_range,
+            clip_range_schedule=c.clip_range_schedule,
+            clip_range_vf=c.clip_range_vf,
+            target_kl=c.target_kl,
+            normalize_advantage=c.normalize_advantage,
+            ent_coef=c.ent_coef,
+            vf_coef=c.vf_coef,
+            max_grad_norm=c.max_grad_norm,
+            recurrent=c.recurrent,
+            network=c.network,
+            mixed_precision=c.mixed_precision,
             optimizer=lambda params: torch.optim.Adam(
-                params, lr=learning_rate, eps=1e-5, fused=True
+                params, lr=c.learning_rate, eps=1e-5, fused=True
             ),
         )
 
 
 class A2C(ActorCritic):
-    """Advantage Actor-Critic (SB3's ``A2C`` defaults): one full-rollout step per rollout.
+    """Advantage Actor-Critic (SB3's ``A2C``): one full-rollout step per rollout.
 
-    See :class:`ActorCritic` for the arguments. ``use_rms_prop`` selects RMSprop (α = 0.99,
-    ε = ``rms_prop_eps``) as in the paper, else Adam with ε = 1e-5.
+    ``use_rms_prop`` selects RMSprop (α = 0.99, ε = ``rms_prop_eps``) as in the paper, else
+    Adam with ε = 1e-5.
+
+    Args:
+        observation_space, action_space: the env's (single) spaces (``Discrete`` or 1-D
+            ``Box``).
+        config: the hyperparameters (:class:`~rl_lab.rl.configs.A2CConfig`).
+        total_steps: the run's env-step budget (for the learning-rate schedule).
+        device: torch device of the policy.
+        **overrides: fields of ``config`` to change.
     """
 
     name = "a2c"
 
-    RULES: tuple[Rule, ...] = (
-        *ACTOR_CRITIC_RULES,
-        Rule("agent.use_rms_prop", bool),
-        Rule("agent.rms_prop_eps", float, low=0.0, low_open=True),
-    )
-
     @staticmethod
     def check_config(cfg: Any) -> None:
-        """Cross-field checks of a run config using this agent (after ``RULES``)."""
+        """Cross-field checks of a run config using this agent (after its config's rules)."""
         _check_rollout_split(cfg, cfg.agent.n_steps * cfg.env.num_envs)
 
     def __init__(
         self,
         observation_space: gym.Space,
         action_space: gym.Space,
+        config: A2CConfig | None = None,
         *,
         total_steps: int,
         device: torch.device | str = "cpu",
-        learning_rate: float = 7e-4,
-        lr_schedule: str = "constant",
-        normalize_advantage: bool = False,
-        ent_coef: float = 0.0,
-        vf_coef: float = 0.5,
-        max_grad_norm: float = 0.5,
-        use_rms_prop: bool = True,
-        rms_prop_eps: float = 1e-5,
-        recurrent: bool = False,
-        network: Mapping[str, Any] | None = None,
-        mixed_precision: bool = False,
+        **overrides: Any,
     ) -> None:
+        self.config = c = with_overrides(config or A2CConfig(), overrides)
+
         def optimizer(params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
-            if use_rms_prop:
-                return torch.optim.RMSprop(params, lr=learning_rate, alpha=0.99, eps=rms_prop_eps)
-            return torch.optim.Adam(params, lr=learning_rate, eps=1e-5, fused=True)
+            if c.use_rms_prop:
+                return torch.optim.RMSprop(
+                    params, lr=c.learning_rate, alpha=0.99, eps=c.rms_prop_eps
+                )
+            return torch.optim.Adam(params, lr=c.learning_rate, eps=1e-5, fused=True)
 
         super().__init__(
             observation_space,
             action_space,
             total_steps=total_steps,
             device=device,
-            learning_rate=learning_rate,
-            lr_schedule=lr_schedule,
+            learning_rate=c.learning_rate,
+            lr_schedule=c.lr_schedule,
             n_epochs=1,
             batch_size=None,
             clip_range=None,
             clip_range_schedule="constant",
             clip_range_vf=None,
             target_kl=None,
-            normalize_advantage=normalize_advantage,
-            ent_coef=ent_coef,
-            vf_coef=vf_coef,
-            max_grad_norm=max_grad_norm,
-            recurrent=recurrent,
-            network=network,
-            mixed_precision=mixed_precision,
+            normalize_advantage=c.normalize_advantage,
+            ent_coef=c.ent_coef,
+            vf_coef=c.vf_coef,
+            max_grad_norm=c.max_grad_norm,
+            recurrent=c.recurrent,
+            network=c.network,
+            mixed_precision=c.mixed_precision,
             optimizer=optimizer,
         )

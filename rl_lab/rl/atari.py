@@ -43,17 +43,21 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, SupportsFloat, cast
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv, VectorWrapper
 from gymnasium.wrappers import AtariPreprocessing, ClipReward, FrameStackObservation, TimeLimit
 from gymnasium.wrappers.vector import ClipReward as VectorClipReward
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from rl_lab.config import Rule, require
+from rl_lab.config_dict import config_dict
 from rl_lab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ale_py.env import AtariEnv
 
 #: Env ids that get the Atari preprocessing (and ``conf/env/atari.yaml``).
 ATARI_PREFIX = "ALE/"
@@ -119,7 +123,7 @@ class AtariSettings:
                 f"env with `env={env_cfg['id']}` (which applies conf/env/atari.yaml), not only "
                 "`env.id=...`."
             )
-        values = OmegaConf.to_container(block) if isinstance(block, DictConfig) else dict(block)
+        values = config_dict(block, resolve=False) if isinstance(block, DictConfig) else dict(block)
         known = [f.name for f in fields(cls)]
         unknown = sorted(set(values) - set(known))
         if unknown:
@@ -140,6 +144,11 @@ def check_atari_config(cfg: DictConfig) -> None:
 
 
 # --------------------------------------------------------------------------- per-game wrappers
+def _game(env: gym.Env) -> AtariEnv:
+    """The ale-py game under ``env``'s wrappers (its action meanings and its ``ale`` interface)."""
+    return cast("AtariEnv", env.unwrapped)  # every ALE/ id is made by ale-py's AtariEnv
+
+
 class FireReset(gym.Wrapper):
     """Press FIRE after every reset, for games that wait for it (Breakout launches the ball).
 
@@ -148,7 +157,7 @@ class FireReset(gym.Wrapper):
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
-        meanings = env.unwrapped.get_action_meanings()
+        meanings = _game(env).get_action_meanings()
         if "FIRE" not in meanings:
             raise ValueError(f"{env.spec.id if env.spec else env} has no FIRE action")
         self.fire = meanings.index("FIRE")
@@ -174,10 +183,10 @@ class EpisodicLife(gym.Wrapper):
         self.lives = 0
         self.game_over = True
 
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
         self.game_over = terminated or truncated
-        lives = self.env.unwrapped.ale.lives()
+        lives = _game(self.env).ale.lives()
         if 0 < lives < self.lives:
             terminated = True
         self.lives = lives
@@ -191,7 +200,7 @@ class EpisodicLife(gym.Wrapper):
             if terminated or truncated:
                 obs, info = self.env.reset(**kwargs)
         self.game_over = False
-        self.lives = self.env.unwrapped.ale.lives()
+        self.lives = _game(self.env).ale.lives()
         return obs, info
 
 
@@ -241,7 +250,7 @@ def make_atari_env(
         env = TimeLimit(env, max_episode_steps)
     if monitor is not None:
         env = monitor(env)
-    if settings.fire_reset and "FIRE" in env.unwrapped.get_action_meanings():
+    if settings.fire_reset and "FIRE" in _game(env).get_action_meanings():
         env = FireReset(env)
     env = FrameStackObservation(env, settings.frame_stack, padding_type="zero")
     if training and settings.terminal_on_life_loss:
@@ -405,7 +414,7 @@ def make_atari_vec_env(
             training,
             max_episode_steps=max_steps,
             render_mode=render_mode,
-            kwargs=OmegaConf.to_container(kwargs, resolve=True) if kwargs else None,
+            kwargs=config_dict(kwargs, resolve=True) if kwargs else None,
         )
         vector_cls = AsyncVectorEnv if env_cfg.vectorization == "async" else SyncVectorEnv
         envs = vector_cls([make_one] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)

@@ -11,7 +11,8 @@ copies on CUDA). Stacked Atari frames have their own, leaner buffer:
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -98,7 +99,7 @@ def n_step_returns(
     steps = (idx[:, None] + k[None, :] * num_envs) % capacity  # (batch, n)
     exists = age[:, None] + k[None, :] * num_envs < size
     # step k counts if it exists and no earlier step of the return ended its episode
-    ended_before = np.cumsum(dones[steps] & exists, axis=1) - (dones[steps] & exists)
+    ended_before: np.ndarray = np.cumsum(dones[steps] & exists, axis=1) - (dones[steps] & exists)
     alive = exists & (ended_before == 0)
     count = alive.sum(axis=1)  # >= 1: step 0 always counts
     returns = (rewards[steps] * alive * gamma ** k[None, :]).sum(axis=1)
@@ -209,7 +210,7 @@ class ReplayBuffer:
             discounts,
         )
 
-    def state_dict(self) -> dict[str, object]:
+    def state_dict(self) -> dict[str, Any]:
         """The filled part of the buffer as tensors (checkpoint-safe, ``weights_only`` loadable)."""
         n = self.size
         return {
@@ -222,7 +223,7 @@ class ReplayBuffer:
             },
         }
 
-    def load_state_dict(self, state: dict[str, object]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore contents saved by :meth:`state_dict` into a buffer of the same capacity."""
         if state["capacity"] != self.capacity:
             raise ValueError(

@@ -19,7 +19,7 @@ import functools
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import gymnasium as gym
 import numpy as np
@@ -29,9 +29,6 @@ from torch import Tensor, nn
 from rl_lab.errors import ConfigError
 from rl_lab.nets import build_encoder, init_weights
 from rl_lab.rl.buffers import ReplayBatch, bootstrap_discounts
-
-#: The ``agent.network.init`` schemes of these agents.
-INIT_SCHEMES = ("orthogonal", "kaiming", "xavier", "default")
 
 
 class ActionScaling:
@@ -95,7 +92,7 @@ class QFunction(nn.Module):
     def __init__(self, trunk: nn.Module) -> None:
         super().__init__()
         self.trunk = trunk
-        self.q = nn.Linear(trunk.out_features, 1)
+        self.q = nn.Linear(trunk_features(trunk), 1)
 
     def forward(self, obs: Tensor, action: Tensor) -> Tensor:
         """Q-values ``(batch,)`` of ``obs (batch, *obs_shape)`` and scaled ``action``."""
@@ -146,6 +143,12 @@ def build_trunk(
     return trunk
 
 
+def trunk_features(trunk: nn.Module) -> int:
+    """The width of ``trunk``'s output features, its ``out_features`` (see :func:`build_trunk`)."""
+    # torch types module attributes as Tensor | Module; zoo encoders set out_features to an int
+    return cast(int, trunk.out_features)
+
+
 def build_critics(
     spec: Mapping[str, Any], obs_shape: tuple[int, ...], action_dim: int, n_critics: int, init: str
 ) -> Critics:
@@ -169,8 +172,8 @@ class PolyakTargets:
 
     def __init__(self, pairs: Sequence[tuple[nn.Module, nn.Module]]) -> None:
         # tensor lists gathered once: walking the modules on every update is slow
-        self._targets = [p for t, _ in pairs for p in t.parameters()]
-        self._online = [p for _, o in pairs for p in o.parameters()]
+        self._targets: list[Tensor] = [p for t, _ in pairs for p in t.parameters()]
+        self._online: list[Tensor] = [p for _, o in pairs for p in o.parameters()]
         self._target_buffers = [b for t, _ in pairs for b in t.buffers()]
         self._online_buffers = [b for _, o in pairs for b in o.buffers()]
 

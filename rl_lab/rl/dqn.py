@@ -22,12 +22,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rl_lab.config import Rule
+from rl_lab.config import with_overrides
 from rl_lab.errors import ConfigError
 from rl_lab.nets import build_q_network
 from rl_lab.nets.flat import FlatAdam, FlatParameters
 from rl_lab.rl import off_policy
 from rl_lab.rl.buffers import ReplayBatch, bootstrap_discounts, check_mixed_precision, to_device
+from rl_lab.rl.configs import DQNConfig
 from rl_lab.rl.schedules import linear_schedule, scheduled
 
 _LOSSES = {"huber": F.smooth_l1_loss, "mse": F.mse_loss}
@@ -39,103 +40,55 @@ class DQN:
     Args:
         observation_space: the env's (single) observation space.
         action_space: the env's (single) action space; must be ``Discrete``.
+        config: the hyperparameters (:class:`~rl_lab.rl.configs.DQNConfig`, which documents
+            each); the loop's keys among them (replay, cadence) are the off-policy loop's.
         total_steps: the run's env-step budget (for the ε and learning-rate schedules).
         device: torch device of the networks.
-        learning_rate: Adam step size.
-        lr_schedule: ``"constant"`` or ``"linear"`` (decays to 0 at ``total_steps``).
-        gamma: discount factor.
-        tau: target update coefficient: 1.0 copies the online network, < 1 is Polyak averaging
-            ``target <- tau * online + (1 - tau) * target``.
-        target_update_interval: env steps between target updates.
-        exploration_fraction: fraction of ``total_steps`` over which ε decays linearly.
-        exploration_initial_eps, exploration_final_eps: ε at the start and end of the decay.
-        max_grad_norm: global gradient-norm clip.
-        loss: ``"huber"`` (smooth L1) or ``"mse"`` TD loss.
-        double_q: select the next action with the online network, evaluate it with the target.
-        network: zoo spec ``{"encoder": {...}, "head": "q" | "dueling", "init": ...}``.
-        mixed_precision: run the forward passes in bfloat16 autocast (CUDA only; the loss, the
-            gradients and the weights stay float32).
+        **overrides: fields of ``config`` to change (``network={"head": "dueling"}`` changes
+            only the head), e.g. ``DQN(obs_space, action_space, total_steps=n, gamma=0.9)``.
     """
 
     name = "dqn"
     LOOP = "off_policy"
 
-    LOOP_KEYS = off_policy.LOOP_KEYS
-
-    RULES: tuple[Rule, ...] = off_policy.LOOP_RULES + (
-        Rule("agent.learning_rate", float, low=0.0, low_open=True),
-        Rule("agent.lr_schedule", str, choices=("constant", "linear")),
-        Rule("agent.tau", float, low=0.0, high=1.0, low_open=True),
-        Rule("agent.gamma", float, low=0.0, high=1.0),
-        Rule("agent.target_update_interval", int, low=1),
-        Rule("agent.exploration_fraction", float, low=0.0, high=1.0),
-        Rule("agent.exploration_initial_eps", float, low=0.0, high=1.0),
-        Rule("agent.exploration_final_eps", float, low=0.0, high=1.0),
-        Rule("agent.max_grad_norm", float, low=0.0, low_open=True),
-        Rule("agent.loss", str, choices=tuple(_LOSSES)),
-        Rule("agent.double_q", bool),
-        Rule("agent.network.head", str, choices=("q", "dueling")),
-        Rule("agent.network.init", str, choices=("orthogonal", "kaiming", "xavier", "default")),
-        Rule("agent.mixed_precision", bool),
-    )
-
     @staticmethod
     def check_config(cfg: Any) -> None:
-        """Cross-field checks of a run config using this agent (after ``RULES``)."""
+        """Cross-field checks of a run config using this agent (after its config's rules)."""
         off_policy.check_loop_config(cfg)
 
     def __init__(
         self,
         observation_space: gym.Space,
         action_space: gym.Space,
+        config: DQNConfig | None = None,
         *,
         total_steps: int,
         device: torch.device | str = "cpu",
-        learning_rate: float = 1e-4,
-        lr_schedule: str = "constant",
-        gamma: float = 0.99,
-        tau: float = 1.0,
-        target_update_interval: int = 10_000,
-        exploration_fraction: float = 0.1,
-        exploration_initial_eps: float = 1.0,
-        exploration_final_eps: float = 0.05,
-        max_grad_norm: float = 10.0,
-        loss: str = "huber",
-        double_q: bool = False,
-        network: Mapping[str, Any] | None = None,
-        mixed_precision: bool = False,
+        **overrides: Any,
     ) -> None:
+        self.config = c = with_overrides(config or DQNConfig(), overrides)
         if not isinstance(action_space, gym.spaces.Discrete):
             raise ConfigError(
                 f"DQN needs a discrete action space, but this env's is {action_space}. "
                 "Choose an env with discrete actions (e.g. env=CartPole-v1) or an agent for "
                 "continuous control."
             )
-        network = dict(network or {"encoder": {"type": "mlp"}, "head": "q"})
         self.device = torch.device(device)
-        check_mixed_precision(mixed_precision, self.device)
-        self.mixed_precision = mixed_precision
+        check_mixed_precision(c.mixed_precision, self.device)
+        self.mixed_precision = c.mixed_precision
         self.n_actions = int(action_space.n)
         self.total_steps = total_steps
-        self.learning_rate = learning_rate
-        self.lr_schedule = lr_schedule
-        self.gamma = gamma
-        self.tau = tau
-        self.target_update_interval = target_update_interval
-        self.exploration_fraction = exploration_fraction
-        self.exploration_initial_eps = exploration_initial_eps
-        self.exploration_final_eps = exploration_final_eps
-        self.max_grad_norm = max_grad_norm
-        self.loss_fn = _LOSSES[loss]
-        self.double_q = double_q
+        self.loss_fn = _LOSSES[c.loss]
+        # encode_observations gives the agents Box observations, which always have a shape
+        assert observation_space.shape is not None
 
         try:
             self.q_net: nn.Module = build_q_network(
-                network["encoder"],
-                network.get("head", "q"),
+                c.network.encoder,
+                c.network.head,
                 tuple(observation_space.shape),
                 self.n_actions,
-                init=network.get("init", "orthogonal"),
+                init=c.network.init,
             ).to(self.device)
         except ValueError as exc:
             raise ConfigError(
@@ -147,7 +100,7 @@ class DQN:
         # One flat parameter tensor + the fused Adam kernel: a few kernels per step instead of a
         # few per layer, which is what bounds small networks on a CPU.
         self.flat_params = FlatParameters(self.q_net)
-        self.optimizer = FlatAdam(self.flat_params, lr=learning_rate)
+        self.optimizer = FlatAdam(self.flat_params, lr=c.learning_rate)
         # Tensor lists for target updates, gathered once (walking the modules is slow).
         self._target_tensors = [*self.target_net.parameters(), *self.target_net.buffers()]
         self._online_tensors = [*self.q_net.parameters(), *self.q_net.buffers()]
@@ -159,15 +112,15 @@ class DQN:
         self._target_floats = [t for t, _ in floats]
         self._online_floats = [o for _, o in floats]
         self.updates = 0  # gradient steps taken
-        self._next_target_update = target_update_interval  # env step of the next target update
+        self._next_target_update = c.target_update_interval  # env step of the next target update
 
     # ----------------------------------------------------------------------------- acting
     def epsilon(self, env_step: int) -> float:
         """ε at ``env_step``: linear from the initial to the final value, then constant."""
         return linear_schedule(
-            self.exploration_initial_eps,
-            self.exploration_final_eps,
-            self.exploration_fraction * self.total_steps,
+            self.config.exploration_initial_eps,
+            self.config.exploration_final_eps,
+            self.config.exploration_fraction * self.total_steps,
             env_step,
         )
 
@@ -210,7 +163,9 @@ class DQN:
 
         The metrics stay tensors so the loop can read them (one device sync) only when it logs.
         """
-        lr = scheduled(self.learning_rate, self.lr_schedule, env_step, self.total_steps)
+        lr = scheduled(
+            self.config.learning_rate, self.config.lr_schedule, env_step, self.total_steps
+        )
         self.optimizer.param_groups[0]["lr"] = lr
         device = self.device
         # (batch, *obs_shape), uint8 frames stay uint8 until the network scales them
@@ -218,10 +173,10 @@ class DQN:
         actions = to_device(batch.actions, device).long()
         rewards = to_device(batch.rewards, device)
         terminated = to_device(batch.terminated, device)
-        discounts = bootstrap_discounts(batch, self.gamma, device)  # n-step aware
+        discounts = bootstrap_discounts(batch, self.config.gamma, device)  # n-step aware
         with torch.no_grad(), self._autocast():
             next_q_target = self.target_net(next_obs).float()  # (batch, n_actions)
-            if self.double_q:
+            if self.config.double_q:
                 next_actions = self.q_net(next_obs).argmax(dim=1, keepdim=True)
                 next_q = next_q_target.gather(1, next_actions).squeeze(1)
             else:
@@ -235,7 +190,7 @@ class DQN:
         # fresh gradients straight into the fused Adam step (clipping included): no zeroing of
         # and accumulating into .grad
         grads = torch.autograd.grad(loss, self.flat_params.params)
-        self.optimizer.step_from(grads, self.max_grad_norm)
+        self.optimizer.step_from(grads, self.config.max_grad_norm)
         self.updates += 1
         return {"losses/td_loss": loss.detach(), "losses/q_values": q.detach().mean()}
 
@@ -244,12 +199,12 @@ class DQN:
         if env_step < self._next_target_update:
             return
         while self._next_target_update <= env_step:
-            self._next_target_update += self.target_update_interval
+            self._next_target_update += self.config.target_update_interval
         with torch.no_grad():
-            if self.tau >= 1.0:
+            if self.config.tau >= 1.0:
                 torch._foreach_copy_(self._target_tensors, self._online_tensors)
             else:
-                torch._foreach_lerp_(self._target_floats, self._online_floats, self.tau)
+                torch._foreach_lerp_(self._target_floats, self._online_floats, self.config.tau)
 
     # ----------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:

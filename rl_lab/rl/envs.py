@@ -18,15 +18,16 @@ shape is kept (the MLP encoder flattens it, the Nature CNN reads image stacks). 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.wrappers.vector import RecordEpisodeStatistics
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from rl_lab.config_dict import config_dict
 from rl_lab.errors import ConfigError
 from rl_lab.rl.atari import AtariSettings, is_atari, make_atari_env, make_atari_vec_env
 from rl_lab.rl.envs_custom import register_custom_envs
@@ -98,8 +99,8 @@ def encode_observations(env: gym.Env) -> gym.Env:
     return gym.wrappers.DtypeObservation(gym.wrappers.FlattenObservation(env), np.float32)
 
 
-def _make_kwargs(env_cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
-    kwargs = dict(OmegaConf.to_container(env_cfg.kwargs, resolve=True) if env_cfg.kwargs else {})
+def _make_kwargs(env_cfg: DictConfig) -> dict[str, Any]:
+    kwargs = config_dict(env_cfg.kwargs, resolve=True) if env_cfg.kwargs else {}
     if env_cfg.max_episode_steps is not None:
         kwargs["max_episode_steps"] = int(env_cfg.max_episode_steps)
     return kwargs
@@ -130,7 +131,9 @@ def make_vec_env(
         num_envs=num_envs,
         vectorization_mode=env_cfg.vectorization,
         vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
-        wrappers=[encode_observations],
+        # gymnasium types the wrappers as returning a Wrapper, but it only calls each on the
+        # env and keeps what comes back; encode_observations returns Box envs as they are
+        wrappers=[encode_observations],  # type: ignore[list-item]
         **kwargs,
     )
     return RecordEpisodeStatistics(envs)
@@ -186,7 +189,7 @@ def make_env(
             max_episode_steps=None if max_steps is None else int(max_steps),
             render_mode=render_mode,
             monitor=monitor,
-            kwargs=OmegaConf.to_container(kwargs, resolve=True) if kwargs else None,
+            kwargs=config_dict(kwargs, resolve=True) if kwargs else None,
         )
     kwargs = _make_kwargs(env_cfg)
     if render_mode is not None:

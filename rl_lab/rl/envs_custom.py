@@ -24,6 +24,7 @@ class CartPoleNoVelocity(gym.ObservationWrapper):
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
         space = env.observation_space
+        assert isinstance(space, gym.spaces.Box)  # CartPole observes a Box of 4 floats
         self.observation_space = gym.spaces.Box(
             low=space.low[CARTPOLE_POSITIONS],
             high=space.high[CARTPOLE_POSITIONS],

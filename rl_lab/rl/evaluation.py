@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from omegaconf import DictConfig
@@ -86,7 +86,9 @@ class Evaluator:
         :func:`greedy_policy`) to each call when it carries state between steps.
         """
         n = self.episodes
-        obs, _ = self.envs.reset(seed=[self.seed + i for i in range(n)])
+        # one seed per sub-env: gymnasium's VectorEnv.reset is typed for one int, but its vector
+        # envs (and the wrappers, which pass the seed on) take a list
+        obs, _ = self.envs.reset(seed=[self.seed + i for i in range(n)])  # type: ignore[arg-type]
         returns = np.zeros(n)
         lengths = np.zeros(n, dtype=np.int64)
         running = np.ones(n, dtype=bool)
@@ -122,6 +124,7 @@ def record_episode_gif(
     finally:
         env.close()
     path.parent.mkdir(parents=True, exist_ok=True)
-    images = [Image.fromarray(frame) for frame in frames]
+    # render_mode="rgb_array" renders each frame as one (height, width, 3) uint8 array
+    images = [Image.fromarray(cast(np.ndarray, frame)) for frame in frames]
     images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
     return path

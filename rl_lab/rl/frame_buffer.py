@@ -24,6 +24,8 @@ oldest transitions are dropped with their frames, so ``len(buffer)`` can stay so
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -236,7 +238,7 @@ class FrameReplayBuffer:
         )
 
     # ----------------------------------------------------------------------------- state
-    def state_dict(self) -> dict[str, object]:
+    def state_dict(self) -> dict[str, Any]:
         """The written part of the buffer as tensors (checkpoint-safe, ``weights_only``
         loadable). A resumed run starts fresh episodes, so the stacks in progress are not kept.
         """
@@ -257,7 +259,7 @@ class FrameReplayBuffer:
             },
         }
 
-    def load_state_dict(self, state: dict[str, object]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore contents saved by :meth:`state_dict` into a buffer of the same shape."""
         if (state["capacity"], state["frame_capacity"]) != (self.capacity, self.frame_capacity):
             raise ValueError(

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rl_lab.config import Rule, require
+from rl_lab.config import require
 from rl_lab.rl.atari import is_atari
 from rl_lab.rl.buffers import ReplayBuffer
 from rl_lab.rl.frame_buffer import FrameReplayBuffer
@@ -26,29 +26,10 @@ from rl_lab.rl.loop import Loop, LoopState
 from rl_lab.signals import GracefulStop
 from rl_lab.tracking import ProgressBar
 
-#: The ``cfg.agent`` keys this loop reads (an off-policy agent does not take them itself).
-LOOP_KEYS = (
-    "buffer_size",
-    "batch_size",
-    "learning_starts",
-    "train_freq",
-    "gradient_steps",
-    "n_steps",
-)
-
-#: Validation of those keys, shared by every off-policy agent.
-LOOP_RULES: tuple[Rule, ...] = (
-    Rule("agent.buffer_size", int, low=1),
-    Rule("agent.learning_starts", int, low=0),
-    Rule("agent.batch_size", int, low=1),
-    Rule("agent.train_freq", int, low=1),
-    Rule("agent.gradient_steps", int, low=1),
-    Rule("agent.n_steps", int, low=1),
-)
-
 
 def check_loop_config(cfg: Any) -> None:
-    """Cross-field checks of the loop keys (after :data:`LOOP_RULES`)."""
+    """Cross-field checks of the loop keys (after the rules of
+    :class:`~rl_lab.rl.configs.OffPolicyLoopConfig`)."""
     a = cfg.agent
     require(
         a.buffer_size >= a.batch_size,

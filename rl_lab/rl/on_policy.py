@@ -27,7 +27,6 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rl_lab.config import Rule
 from rl_lab.rl.evaluation import Policy, greedy_policy
 from rl_lab.rl.loop import Loop, LoopState
 from rl_lab.rl.normalization import (
@@ -39,29 +38,6 @@ from rl_lab.rl.normalization import (
 from rl_lab.rl.rollout import EpisodeBuffer, RolloutBuffer
 from rl_lab.signals import GracefulStop
 from rl_lab.tracking import ProgressBar
-
-#: The ``cfg.agent`` keys this loop reads (an on-policy agent does not take them itself).
-LOOP_KEYS = ("n_steps", "gamma", "gae_lambda", "normalize_obs", "normalize_reward")
-
-#: Validation of those keys, shared by every on-policy agent.
-LOOP_RULES: tuple[Rule, ...] = (
-    Rule("agent.n_steps", int, low=1),
-    Rule("agent.gamma", float, low=0.0, high=1.0),
-    Rule("agent.gae_lambda", float, low=0.0, high=1.0),
-    Rule("agent.normalize_obs", bool),
-    Rule("agent.normalize_reward", bool),
-)
-
-#: The ``cfg.agent`` keys :class:`EpisodeLoop` reads.
-EPISODE_LOOP_KEYS = ("n_episodes", "gamma", "normalize_obs", "normalize_reward")
-
-#: Validation of those keys.
-EPISODE_LOOP_RULES: tuple[Rule, ...] = (
-    Rule("agent.n_episodes", int, low=1),
-    Rule("agent.gamma", float, low=0.0, high=1.0),
-    Rule("agent.normalize_obs", bool),
-    Rule("agent.normalize_reward", bool),
-)
 
 #: Seeds of the resets that start each :class:`EpisodeLoop` rollout: ``seed + stride * env
 #: step``, so a resumed run plays the episodes the uninterrupted run would have played.

@@ -22,7 +22,7 @@ knowing the layout.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import torch
@@ -47,7 +47,10 @@ class Trunk(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.lstm = lstm
-        self.out_features = lstm.out_features if lstm is not None else encoder.out_features
+        # torch types module attributes as Tensor | Module; zoo encoders set out_features to an int
+        self.out_features: int = (
+            lstm.out_features if lstm is not None else cast(int, encoder.out_features)
+        )
 
 
 class ActorCriticPolicy(nn.Module):
@@ -81,17 +84,21 @@ class ActorCriticPolicy(nn.Module):
         mixed_precision: bool = False,
     ) -> None:
         super().__init__()
+        # encode_observations gives the policies Box observations, which always have a shape
+        assert observation_space.shape is not None
         self.obs_shape = tuple(observation_space.shape)
         self.mixed_precision = mixed_precision
         self.recurrent = lstm is not None
 
         def trunk() -> Trunk:
             enc = build_encoder(encoder, self.obs_shape)
-            core = LSTMCore(enc.out_features, **dict(lstm)) if lstm is not None else None
+            enc_features = cast(int, enc.out_features)  # zoo encoders set out_features to an int
+            core = LSTMCore(enc_features, **dict(lstm)) if lstm is not None else None
             return Trunk(enc, core)
 
-        self.trunks = nn.ModuleList([trunk()] if shared else [trunk(), trunk()])
-        features = self.trunks[0].out_features
+        trunks = [trunk()] if shared else [trunk(), trunk()]
+        self.trunks = nn.ModuleList(trunks)
+        features = trunks[0].out_features
         if isinstance(action_space, gym.spaces.Discrete):
             self.action_head: nn.Module = CategoricalHead(features, int(action_space.n))
         elif isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
@@ -103,18 +110,24 @@ class ActorCriticPolicy(nn.Module):
             )
         self.value_head = nn.Linear(features, 1)
         if init != "default":
-            for t in self.trunks:
+            for t in trunks:
                 init_weights(t.encoder, init)  # orthogonal: gain sqrt(2)
             init_weights(self.action_head, init)
             init_output_layers(self.action_head, init, gain=0.01)
             init_weights(self.value_head, init, gain=1.0)
+
+    def _trunk(self, index: int) -> Trunk:
+        """Trunk ``index``: 0 is the actor's (or the shared one), 1 the critic's."""
+        return cast(Trunk, self.trunks[index])  # the ModuleList holds only Trunks
 
     # ----------------------------------------------------------------------------- state
     def initial_state(self, n_envs: int) -> Tensor | None:
         """Zero recurrent state ``(n_cores, 2, num_layers, n_envs, hidden)``; ``None`` if MLP."""
         if not self.recurrent:
             return None
-        h, _ = self.trunks[0].lstm.initial_state(n_envs)
+        lstm = self._trunk(0).lstm
+        assert lstm is not None  # a recurrent policy gives every trunk an LSTM core
+        h, _ = lstm.initial_state(n_envs)
         return h.new_zeros((len(self.trunks), 2, *h.shape))
 
     # ----------------------------------------------------------------------------- forward
@@ -126,7 +139,7 @@ class ActorCriticPolicy(nn.Module):
         ``obs`` is ``(B, *obs_shape)`` (one step of ``B`` envs) or, for recurrent policies,
         ``(T, B, *obs_shape)`` (sequences, flattened time-major in the output).
         """
-        trunk = self.trunks[index]
+        trunk = self._trunk(index)
         if trunk.lstm is None:
             return self._encode(trunk, obs), None
         sequence = obs.dim() == len(self.obs_shape) + 2
@@ -135,6 +148,7 @@ class ActorCriticPolicy(nn.Module):
             x = x.view(obs.shape[0], obs.shape[1], -1)  # (T, B, F)
         if state is None:
             state = self.initial_state(x.shape[-2])
+            assert state is not None  # this trunk has an LSTM core, so the policy is recurrent
         out, (h, c) = trunk.lstm(x, (state[index, 0], state[index, 1]), starts)
         return out.reshape(-1, out.shape[-1]), torch.stack((h, c))
 
@@ -161,7 +175,12 @@ class ActorCriticPolicy(nn.Module):
             new_state = None if actor_state is None else actor_state.unsqueeze(0)
         else:
             critic, critic_state = self._features(1, obs, state, episode_starts)
-            new_state = None if actor_state is None else torch.stack((actor_state, critic_state))
+            # both trunks have an LSTM core or neither has
+            new_state = (
+                None
+                if actor_state is None or critic_state is None
+                else torch.stack((actor_state, critic_state))
+            )
         return self.action_head(actor), self.value_head(critic).squeeze(-1), new_state
 
     def value(

@@ -17,7 +17,6 @@ has no ``impl=sb3`` counterpart.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -25,12 +24,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rl_lab.config import Rule, require
+from rl_lab.config import require, with_overrides
 from rl_lab.nets.flat import FlatAdam
-from rl_lab.rl import on_policy
-from rl_lab.rl.actor_critic import POLICY_RULES, ActorCritic, PolicyStep
+from rl_lab.rl.actor_critic import ActorCritic, PolicyStep
+from rl_lab.rl.configs import REINFORCEConfig
 from rl_lab.rl.envs import check_env_id
-from rl_lab.rl.rollout import EpisodeBuffer
+from rl_lab.rl.rollout import Rollout
 
 
 class REINFORCE(ActorCritic):
@@ -39,38 +38,23 @@ class REINFORCE(ActorCritic):
     Args:
         observation_space: the env's (single) observation space.
         action_space: ``Discrete`` or 1-D ``Box``.
+        config: the hyperparameters (:class:`~rl_lab.rl.configs.REINFORCEConfig`): Adam with
+            torch's defaults otherwise (betas 0.9, 0.999, eps 1e-8); with ``baseline`` a
+            learned ``V(s)`` is trained with weight ``vf_coef`` on the squared error to the
+            returns, which it is subtracted from; ``recurrent`` must be false (episodes are
+            learned from as sets of transitions).
         total_steps: the run's env-step budget (for the learning-rate schedule).
         device: torch device of the policy.
-        learning_rate: Adam step size (torch's defaults otherwise: betas 0.9, 0.999, eps 1e-8).
-        lr_schedule: ``"constant"`` or ``"linear"`` (decays to 0 at ``total_steps``).
-        baseline: subtract a learned ``V(s)`` from the returns (trained with weight
-            ``vf_coef`` on the squared error to the returns); false: the plain returns.
-        normalize_returns: standardise the policy-gradient weights (the returns, minus the
-            baseline when there is one) over each update's batch.
-        ent_coef: weight of the entropy bonus.
-        vf_coef: weight of the baseline's loss (unused without a baseline).
-        max_grad_norm: global gradient-norm clip.
-        recurrent: must be false (episodes are learned from as sets of transitions).
-        network: the actor-critic policy's settings, see
-            :class:`~rl_lab.rl.policies.ActorCriticPolicy`.
-        mixed_precision: run the forward passes in bfloat16 autocast (CUDA only).
+        **overrides: fields of ``config`` to change.
     """
 
     name = "reinforce"
     LOOP = "episodes"
 
-    LOOP_KEYS = on_policy.EPISODE_LOOP_KEYS
-
-    RULES: tuple[Rule, ...] = (
-        *on_policy.EPISODE_LOOP_RULES,
-        Rule("agent.baseline", bool),
-        Rule("agent.normalize_returns", bool),
-        *POLICY_RULES,
-    )
-
     @staticmethod
     def check_config(cfg: Any) -> None:
-        """Cross-field checks (after ``RULES``): a feed-forward policy, episodes that end."""
+        """Cross-field checks (after its config's rules): a feed-forward policy, episodes
+        that end."""
         require(
             not cfg.agent.recurrent,
             "agent=reinforce has no recurrent policy: it learns from its episodes as sets of "
@@ -87,45 +71,38 @@ class REINFORCE(ActorCritic):
         self,
         observation_space: gym.Space,
         action_space: gym.Space,
+        config: REINFORCEConfig | None = None,
         *,
         total_steps: int,
         device: torch.device | str = "cpu",
-        learning_rate: float = 1e-3,
-        lr_schedule: str = "constant",
-        baseline: bool = False,
-        normalize_returns: bool = True,
-        ent_coef: float = 0.0,
-        vf_coef: float = 0.5,
-        max_grad_norm: float = 10.0,
-        recurrent: bool = False,
-        network: Mapping[str, Any] | None = None,
-        mixed_precision: bool = False,
+        **overrides: Any,
     ) -> None:
-        self.baseline = baseline
+        self.config = c = with_overrides(config or REINFORCEConfig(), overrides)
+        self.baseline = c.baseline
         super().__init__(
             observation_space,
             action_space,
             total_steps=total_steps,
             device=device,
-            learning_rate=learning_rate,
-            lr_schedule=lr_schedule,
+            learning_rate=c.learning_rate,
+            lr_schedule=c.lr_schedule,
             n_epochs=1,
             batch_size=None,
             clip_range=None,  # the vanilla policy gradient
             clip_range_schedule="constant",
             clip_range_vf=None,
             target_kl=None,
-            normalize_advantage=normalize_returns,
-            ent_coef=ent_coef,
+            normalize_advantage=c.normalize_returns,
+            ent_coef=c.ent_coef,
             # without a baseline the policy's value head is left untrained (and unused)
-            vf_coef=vf_coef if baseline else 0.0,
-            max_grad_norm=max_grad_norm,
-            recurrent=recurrent,
-            network=network,
-            mixed_precision=mixed_precision,
+            vf_coef=c.vf_coef if c.baseline else 0.0,
+            max_grad_norm=c.max_grad_norm,
+            recurrent=c.recurrent,
+            network=c.network,
+            mixed_precision=c.mixed_precision,
             # FlatAdam: the fused Adam kernel on the flat parameters, without torch.optim's
             # per-step bookkeeping (one small update per rollout of whole episodes)
-            optimizer=lambda params: FlatAdam(self.flat_params, lr=learning_rate),
+            optimizer=lambda params: FlatAdam(self.flat_params, lr=c.learning_rate),
         )
 
     def act(self, obs: np.ndarray, state: Tensor | None, episode_starts: np.ndarray) -> PolicyStep:
@@ -133,8 +110,9 @@ class REINFORCE(ActorCritic):
         step = super().act(obs, state, episode_starts)
         return step if self.baseline else step._replace(values=np.zeros_like(step.values))
 
-    def update(self, rollout: EpisodeBuffer, env_step: int) -> dict[str, Tensor]:
-        """One gradient step on the rollout's episodes (see :meth:`ActorCritic.update`);
+    def update(self, rollout: Rollout, env_step: int) -> dict[str, Tensor]:
+        """One gradient step on the rollout's episodes, an
+        :class:`~rl_lab.rl.rollout.EpisodeBuffer` (see :meth:`ActorCritic.update`);
         without a baseline there is no value loss or explained variance to report."""
         metrics = super().update(rollout, env_step)
         if not self.baseline:

@@ -15,7 +15,7 @@ no bootstrapping, and it serves the same :class:`RolloutBatch` minibatches.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -105,6 +105,27 @@ def device_tensors(buffer: Any, episode_starts: bool) -> dict[str, Tensor]:
     if episode_starts:
         fields["episode_starts"] = buffer.episode_starts
     return {k: to_device(v, buffer.device) for k, v in fields.items()}
+
+
+class Rollout(Protocol):
+    """What an actor-critic update reads from a rollout: :class:`RolloutBuffer` (fixed-length
+    rollouts with GAE) or :class:`EpisodeBuffer` (whole episodes)."""
+
+    @property
+    def values(self) -> np.ndarray:
+        """The values ``V(obs)`` the rollout was collected with."""
+        ...
+
+    @property
+    def returns(self) -> np.ndarray:
+        """The returns the critic learns (same shape as :attr:`values`)."""
+        ...
+
+    def minibatches(
+        self, batch_size: int | None, sequences: bool = False
+    ) -> Iterator[RolloutBatch]:
+        """One epoch of minibatches (``batch_size`` ``None``: the whole rollout at once)."""
+        ...
 
 
 class RolloutBuffer:

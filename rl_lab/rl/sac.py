@@ -26,7 +26,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -34,26 +34,23 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rl_lab.config import Rule
+from rl_lab.config import with_overrides
 from rl_lab.errors import ConfigError
 from rl_lab.nets import SquashedDiagGaussian, SquashedGaussianHead, init_output_layers
 from rl_lab.nets.flat import FlatAdam, FlatParameters
 from rl_lab.rl import off_policy
 from rl_lab.rl.buffers import ReplayBatch
+from rl_lab.rl.configs import SACConfig
 from rl_lab.rl.continuous import (
-    INIT_SCHEMES,
     ActionScaling,
     PolyakTargets,
     build_critics,
     build_trunk,
     frozen,
     replay_tensors,
+    trunk_features,
 )
 from rl_lab.rl.schedules import scheduled
-
-_MLP_256 = {"type": "mlp", "hidden_sizes": [256, 256], "activation": "relu"}
-#: SB3's SAC networks: [256, 256] ReLU MLPs, torch's default initialisation.
-DEFAULT_NETWORK = {"actor": _MLP_256, "critic": _MLP_256, "init": "default"}
 
 AUTO = "auto"
 
@@ -111,7 +108,7 @@ class SquashedGaussianActor(nn.Module):
     def __init__(self, trunk: nn.Module, action_dim: int) -> None:
         super().__init__()
         self.trunk = trunk
-        self.head = SquashedGaussianHead(trunk.out_features, action_dim)
+        self.head = SquashedGaussianHead(trunk_features(trunk), action_dim)
 
     def distribution(self, obs: Tensor) -> SquashedDiagGaussian:
         """The policy at ``obs (batch, *obs_shape)``."""
@@ -145,43 +142,21 @@ class SAC:
     Args:
         observation_space: the env's (single) observation space.
         action_space: the env's (single) action space; a ``Box`` with finite bounds.
+        config: the hyperparameters (:class:`~rl_lab.rl.configs.SACConfig`, which documents
+            each).
         total_steps: the run's env-step budget (for the learning-rate schedule).
         device: torch device of the networks.
-        learning_rate: Adam step size of the actor, the critics and the entropy coefficient.
-        lr_schedule: ``"constant"`` or ``"linear"`` (decays to 0 at ``total_steps``).
-        gamma: discount factor.
-        tau: Polyak coefficient of the target critics,
-            ``target <- tau * online + (1 - tau) * target``.
-        ent_coef: ``"auto"`` / ``"auto_<initial>"`` to learn the entropy coefficient (from 1 /
-            from ``initial``), or a fixed number (see :func:`parse_ent_coef`).
-        target_entropy: the entropy (nats) the learned coefficient steers the policy to;
-            ``"auto"`` is ``-dim(A)``.
-        target_update_interval: gradient steps between target updates.
-        n_critics: number of critics; targets and the actor use the smallest of their values.
-        network: ``{"actor": encoder spec, "critic": encoder spec, "init": scheme}``; the
-            specs are the zoo's (:func:`rl_lab.nets.build_encoder`). The actor's trunk feeds a
-            :class:`~rl_lab.nets.SquashedGaussianHead`, each critic's a Linear output.
+        **overrides: fields of ``config`` to change (``network={"actor": {...}}`` replaces
+            only the actor's spec).
     """
 
     name = "sac"
     LOOP = "off_policy"
 
-    LOOP_KEYS = off_policy.LOOP_KEYS
-
-    RULES: tuple[Rule, ...] = off_policy.LOOP_RULES + (
-        Rule("agent.learning_rate", float, low=0.0, low_open=True),
-        Rule("agent.lr_schedule", str, choices=("constant", "linear")),
-        Rule("agent.tau", float, low=0.0, high=1.0, low_open=True),
-        Rule("agent.gamma", float, low=0.0, high=1.0),
-        Rule("agent.target_update_interval", int, low=1),
-        Rule("agent.n_critics", int, low=1),
-        Rule("agent.network.init", str, choices=INIT_SCHEMES),
-    )
-
     @staticmethod
     def check_config(cfg: Any) -> None:
-        """Cross-field checks of a run config using this agent (after ``RULES``): the loop's,
-        and the spellings of ``ent_coef`` and ``target_entropy``."""
+        """Cross-field checks of a run config using this agent (after its config's rules):
+        the loop's, and the spellings of ``ent_coef`` and ``target_entropy``."""
         off_policy.check_loop_config(cfg)
         parse_ent_coef(cfg.agent.ent_coef)
         parse_target_entropy(cfg.agent.target_entropy, 1)
@@ -190,38 +165,28 @@ class SAC:
         self,
         observation_space: gym.Space,
         action_space: gym.Space,
+        config: SACConfig | None = None,
         *,
         total_steps: int,
         device: torch.device | str = "cpu",
-        learning_rate: float = 3e-4,
-        lr_schedule: str = "constant",
-        gamma: float = 0.99,
-        tau: float = 0.005,
-        ent_coef: str | float = AUTO,
-        target_entropy: str | float = AUTO,
-        target_update_interval: int = 1,
-        n_critics: int = 2,
-        network: Mapping[str, Any] | None = None,
+        **overrides: Any,
     ) -> None:
+        self.config = c = with_overrides(config or SACConfig(), overrides)
         self.device = torch.device(device)
         self.scaling = ActionScaling(action_space, self.device, "SAC")
-        network = {**DEFAULT_NETWORK, **dict(network or {})}
         self.total_steps = total_steps
-        self.learning_rate = learning_rate
-        self.lr_schedule = lr_schedule
-        self.gamma = gamma
-        self.tau = tau
-        self.target_update_interval = target_update_interval
         action_dim = self.scaling.dim
-        self.learn_ent_coef, initial_ent_coef = parse_ent_coef(ent_coef)
-        self.target_entropy = parse_target_entropy(target_entropy, action_dim)
+        self.learn_ent_coef, initial_ent_coef = parse_ent_coef(c.ent_coef)
+        self.target_entropy = parse_target_entropy(c.target_entropy, action_dim)
 
-        init = network.get("init", "default")
+        init = c.network.init
+        # encode_observations gives the agents Box observations, which always have a shape
+        assert observation_space.shape is not None
         obs_shape = tuple(observation_space.shape)
         self.actor = SquashedGaussianActor(
-            build_trunk(network["actor"], obs_shape, init, "actor"), action_dim
+            build_trunk(c.network.actor, obs_shape, init, "actor"), action_dim
         ).to(self.device)
-        self.critic = build_critics(network["critic"], obs_shape, action_dim, n_critics, init)
+        self.critic = build_critics(c.network.critic, obs_shape, action_dim, c.n_critics, init)
         self.critic.to(self.device)
         if init != "default":  # the head's mean and log-std layers: the scheme with gain 1
             init_output_layers(self.actor.head, init, gain=1.0)
@@ -229,14 +194,14 @@ class SAC:
         # flat parameters + fused Adam, as TD3 (created after the deep copy)
         self.actor_flat = FlatParameters(self.actor)
         self.critic_flat = FlatParameters(self.critic)
-        self.actor_optimizer = FlatAdam(self.actor_flat, lr=learning_rate)
-        self.critic_optimizer = FlatAdam(self.critic_flat, lr=learning_rate)
+        self.actor_optimizer = FlatAdam(self.actor_flat, lr=c.learning_rate)
+        self.critic_optimizer = FlatAdam(self.critic_flat, lr=c.learning_rate)
         self.ent_coef = EntropyCoefficient(initial_ent_coef).to(self.device)
         self.ent_coef.requires_grad_(self.learn_ent_coef)
         self.ent_coef_optimizer: FlatAdam | None = None
         if self.learn_ent_coef:
             self.ent_coef_flat = FlatParameters(self.ent_coef)
-            self.ent_coef_optimizer = FlatAdam(self.ent_coef_flat, lr=learning_rate)
+            self.ent_coef_optimizer = FlatAdam(self.ent_coef_flat, lr=c.learning_rate)
         self._critic_params = list(self.critic.parameters())
         self.targets = PolyakTargets([(self.critic_target, self.critic)])  # no actor target
         self.updates = 0  # gradient steps taken
@@ -280,13 +245,15 @@ class SAC:
         min Q)``), ``losses/q_values`` (mean Q1 of the batch), ``losses/entropy`` (``-mean log
         pi`` of the batch's fresh actions) and, when learned, ``losses/ent_coef_loss``.
         """
-        lr = scheduled(self.learning_rate, self.lr_schedule, env_step, self.total_steps)
+        lr = scheduled(
+            self.config.learning_rate, self.config.lr_schedule, env_step, self.total_steps
+        )
         optimizers = [self.actor_optimizer, self.critic_optimizer]
         if self.ent_coef_optimizer is not None:
             optimizers.append(self.ent_coef_optimizer)
         for optimizer in optimizers:
             optimizer.param_groups[0]["lr"] = lr
-        t = replay_tensors(batch, self.scaling, self.gamma, self.device)  # n-step aware
+        t = replay_tensors(batch, self.scaling, self.config.gamma, self.device)  # n-step aware
 
         # fresh actions for the batch's states; their graph trains the actor below
         actions_pi, log_prob = self.actor.distribution(t.obs).rsample()  # (batch, A), (batch,)
@@ -308,7 +275,8 @@ class SAC:
             td_target = t.rewards + t.bootstrap * next_q  # (batch,)
 
         q_values = self.critic(t.obs, t.actions)
-        critic_loss = 0.5 * sum(F.mse_loss(q, td_target) for q in q_values)
+        # a Tensor, not sum's start value 0: Critics holds at least one Q-function
+        critic_loss = 0.5 * cast(Tensor, sum(F.mse_loss(q, td_target) for q in q_values))
         self.critic_flat.zero_grad()
         critic_loss.backward()
         self.critic_optimizer.step()
@@ -320,7 +288,7 @@ class SAC:
             actor_loss.backward()
         self.actor_optimizer.step()
 
-        if self.updates % self.target_update_interval == 0:
+        if self.updates % self.config.target_update_interval == 0:
             self.update_targets()
         self.updates += 1
         return {
@@ -333,7 +301,7 @@ class SAC:
 
     def update_targets(self) -> None:
         """Polyak update of the target critics; their buffers are copied."""
-        self.targets.update(self.tau)
+        self.targets.update(self.config.tau)
 
     def on_env_step(self, env_step: int) -> None:
         """Nothing: SAC's target updates count gradient steps, inside :meth:`update`."""

@@ -13,6 +13,7 @@ package, never the reverse.
 from __future__ import annotations
 
 import difflib
+import functools
 import logging
 import time
 from pathlib import Path
@@ -24,9 +25,10 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rl_lab import checkpoint
 from rl_lab.agents import IMPLS, agent_entry, agent_label, load, retired_name
-from rl_lab.config import COMMON_RULES, ENV_RULES, RL_RULES, Rule, validate
+from rl_lab.config import COMMON_RULES, ENV_RULES, RL_RULES, Rule, build_config, rules_of, validate
 from rl_lab.errors import ConfigError
 from rl_lab.rl.atari import ATARI_RULES, AtariSettings, check_atari_config, is_atari
+from rl_lab.rl.configs import AGENT_CONFIGS
 from rl_lab.rl.envs import check_env_id, env_spaces
 from rl_lab.rl.evaluation import Evaluator, greedy_policy, record_episode_gif
 from rl_lab.rl.loop import Loop
@@ -54,8 +56,8 @@ LOOPS: dict[str, type[Loop]] = {
 
 class Implementation(Protocol):
     """Who trains ``agent=<name>`` (one value of ``impl``): builds the agent and its loop from
-    the same run config. The agent's own config checks (its rl_lab class's ``RULES`` and
-    ``check_config``) apply to every implementation before :meth:`check_config`."""
+    the same run config. The agent's own config checks (its config class's rules and its
+    rl_lab class's ``check_config``) apply to every implementation before :meth:`check_config`."""
 
     def check_config(self, cfg: DictConfig) -> None:
         """Raise a ConfigError for what this implementation cannot run (the config's values
@@ -73,10 +75,32 @@ class Implementation(Protocol):
         """Entries this implementation adds to a training run's ``results.json``."""
 
 
-def agent_class(name: str) -> type:
-    """The rl_lab agent class of ``agent.name`` (imported on use), whose ``RULES`` and
-    ``check_config`` validate the agent's config; a ConfigError lists the available agents."""
-    return load(agent_entry(name).rl_lab)
+class AgentClass(Protocol):
+    """What the task needs of an rl_lab agent class before any agent exists."""
+
+    #: The loop of the agent's kind, a key of :data:`LOOPS`.
+    LOOP: str
+
+    def __call__(
+        self, observation_space: Any, action_space: Any, config: Any, **kwargs: Any
+    ) -> Any:
+        """The agent."""
+
+    def check_config(self, cfg: DictConfig) -> None:
+        """Raise a ConfigError for values that are valid alone but not together."""
+
+
+def agent_class(name: str) -> AgentClass:
+    """The rl_lab agent class of ``agent.name`` (imported on use), whose ``check_config``
+    checks the agent's config across fields; a ConfigError lists the available agents."""
+    cls: AgentClass = load(agent_entry(name).rl_lab)
+    return cls
+
+
+@functools.cache
+def agent_rules(name: str) -> tuple[Rule, ...]:
+    """The rules of every ``agent.*`` key of ``agent=<name>``, from its config class."""
+    return rules_of(AGENT_CONFIGS[name], "agent")
 
 
 class RlLabImplementation:
@@ -88,13 +112,11 @@ class RlLabImplementation:
     def build_agent(
         self, cfg: DictConfig, observation_space: Any, action_space: Any, device: str
     ) -> Any:
-        """Instantiate the agent class with ``cfg.agent`` (loop-level keys are the loop's)."""
+        """The agent class with its typed config, built from ``cfg.agent``."""
         cls = agent_class(cfg.agent.name)
-        kwargs = OmegaConf.to_container(cfg.agent, resolve=True)
-        for key in ("name", *cls.LOOP_KEYS):
-            kwargs.pop(key, None)
+        config = build_config(AGENT_CONFIGS[cfg.agent.name], cfg.agent)
         return cls(
-            observation_space, action_space, total_steps=cfg.total_steps, device=device, **kwargs
+            observation_space, action_space, config, total_steps=cfg.total_steps, device=device
         )
 
     def loop_class(self, cfg: DictConfig) -> type[Loop]:
@@ -179,7 +201,7 @@ def validate_config(cfg: DictConfig) -> None:
     upgrade_saved_config(cfg)
     validate(cfg, COMMON_RULES + RL_RULES + IMPL_RULES + ENV_RULES)
     cls = agent_class(cfg.agent.name)
-    validate(cfg, cls.RULES)
+    validate(cfg, agent_rules(cfg.agent.name))
     cls.check_config(cfg)
     implementation(cfg).check_config(cfg)
     check_env_id(cfg.env.id)
@@ -256,7 +278,7 @@ def preset_message(cfg: DictConfig) -> tuple[int, str]:
     others = sorted(a for a, envs in presets.items() if env in envs and a != agent)
     return logging.WARNING, (
         f"No tuned preset exists for agent={agent} on {env}: the agent's defaults are used "
-        f"(conf/agent/{agent}.yaml), which are not tuned for this env. "
+        f"(`python -m rl_lab.schema agent={agent}` lists them), which are not tuned for this env. "
         + (f"Nearest presets of {agent}: {', '.join(near)}. " if near else "")
         + (f"Agents with a preset for {env}: {', '.join(others)}." if others else "")
     )

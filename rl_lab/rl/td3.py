@@ -10,7 +10,7 @@ Fujimoto et al. 2018, "Addressing Function Approximation Error in Actor-Critic M
   (``target_policy_noise``, ``target_noise_clip``).
 
 DDPG (Lillicrap et al. 2016, https://arxiv.org/abs/1509.02971) is this agent without the three:
-``n_critics=1, policy_delay=1, target_policy_noise=0`` (conf/agent/ddpg.yaml), as
+``n_critics=1, policy_delay=1, target_policy_noise=0`` (rl_lab.rl.configs.DDPGConfig), as
 Stable-Baselines3 derives its ``DDPG`` from its ``TD3``.
 
 Hyperparameter names, defaults and semantics follow Stable-Baselines3's ``TD3`` so presets map
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -34,25 +34,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rl_lab.config import Rule
+from rl_lab.config import with_overrides
 from rl_lab.nets import init_weights
 from rl_lab.nets.flat import FlatAdam, FlatParameters
 from rl_lab.rl import off_policy
 from rl_lab.rl.buffers import ReplayBatch
+from rl_lab.rl.configs import TD3Config
 from rl_lab.rl.continuous import (
-    INIT_SCHEMES,
     ActionScaling,
     PolyakTargets,
     build_critics,
     build_trunk,
     frozen,
     replay_tensors,
+    trunk_features,
 )
 from rl_lab.rl.schedules import scheduled
-
-_MLP_400_300 = {"type": "mlp", "hidden_sizes": [400, 300], "activation": "relu"}
-#: SB3's TD3 networks: [400, 300] ReLU MLPs, torch's default initialisation.
-DEFAULT_NETWORK = {"actor": _MLP_400_300, "critic": _MLP_400_300, "init": "default"}
 
 
 class DeterministicActor(nn.Module):
@@ -66,7 +63,7 @@ class DeterministicActor(nn.Module):
     def __init__(self, trunk: nn.Module, action_dim: int) -> None:
         super().__init__()
         self.trunk = trunk
-        self.mu = nn.Linear(trunk.out_features, action_dim)
+        self.mu = nn.Linear(trunk_features(trunk), action_dim)
 
     def forward(self, obs: Tensor) -> Tensor:
         """Actions ``(batch, action_dim)`` in ``[-1, 1]`` (the scaled action space)."""
@@ -79,88 +76,49 @@ class TD3:
     Args:
         observation_space: the env's (single) observation space.
         action_space: the env's (single) action space; a ``Box`` with finite bounds.
+        config: the hyperparameters (:class:`~rl_lab.rl.configs.TD3Config`, or
+            :class:`~rl_lab.rl.configs.DDPGConfig`: TD3 without its three additions). The
+            noise scales are on the ``[-1, 1]`` action scale; ``action_noise_std`` is SB3's
+            ``NormalActionNoise(sigma=...)``, 0 disables it, as ``target_policy_noise=0``
+            disables target policy smoothing.
         total_steps: the run's env-step budget (for the learning-rate schedule).
         device: torch device of the networks.
-        learning_rate: Adam step size of the actor and of the critics.
-        lr_schedule: ``"constant"`` or ``"linear"`` (decays to 0 at ``total_steps``).
-        gamma: discount factor.
-        tau: Polyak coefficient of the target updates,
-            ``target <- tau * online + (1 - tau) * target``.
-        policy_delay: critic updates per actor update (and per target update).
-        target_policy_noise: std of the Gaussian noise added to the target action, on the
-            ``[-1, 1]`` action scale; 0 disables target policy smoothing.
-        target_noise_clip: that noise is clipped to ``[-clip, clip]`` (same scale).
-        action_noise_std: std of the Gaussian exploration noise added to the actor's action
-            while collecting, on the ``[-1, 1]`` scale (a fraction of half the action range),
-            as SB3's ``NormalActionNoise(sigma=action_noise_std)``. 0 disables it.
-        n_critics: number of critics; the TD target takes the smallest of their target values
-            (2: clipped double Q-learning; 1: DDPG's single critic).
-        network: ``{"actor": encoder spec, "critic": encoder spec, "init": scheme}``; the
-            specs are the zoo's (:func:`rl_lab.nets.build_encoder`), each followed by a Linear
-            output layer.
+        **overrides: fields of ``config`` to change (``network={"actor": {...}}`` replaces
+            only the actor's spec).
     """
 
     name = "td3"
     LOOP = "off_policy"
 
-    LOOP_KEYS = off_policy.LOOP_KEYS
-
-    RULES: tuple[Rule, ...] = off_policy.LOOP_RULES + (
-        Rule("agent.learning_rate", float, low=0.0, low_open=True),
-        Rule("agent.lr_schedule", str, choices=("constant", "linear")),
-        Rule("agent.tau", float, low=0.0, high=1.0, low_open=True),
-        Rule("agent.gamma", float, low=0.0, high=1.0),
-        Rule("agent.policy_delay", int, low=1),
-        Rule("agent.target_policy_noise", float, low=0.0),
-        Rule("agent.target_noise_clip", float, low=0.0),
-        Rule("agent.action_noise_std", float, low=0.0),
-        Rule("agent.n_critics", int, low=1),
-        Rule("agent.network.init", str, choices=INIT_SCHEMES),
-    )
-
     @staticmethod
     def check_config(cfg: Any) -> None:
-        """Cross-field checks of a run config using this agent (after ``RULES``)."""
+        """Cross-field checks of a run config using this agent (after its config's rules)."""
         off_policy.check_loop_config(cfg)
 
     def __init__(
         self,
         observation_space: gym.Space,
         action_space: gym.Space,
+        config: TD3Config | None = None,
         *,
         total_steps: int,
         device: torch.device | str = "cpu",
-        learning_rate: float = 1e-3,
-        lr_schedule: str = "constant",
-        gamma: float = 0.99,
-        tau: float = 0.005,
-        policy_delay: int = 2,
-        target_policy_noise: float = 0.2,
-        target_noise_clip: float = 0.5,
-        action_noise_std: float = 0.1,
-        n_critics: int = 2,
-        network: Mapping[str, Any] | None = None,
+        **overrides: Any,
     ) -> None:
+        self.config = c = with_overrides(config or TD3Config(), overrides)
         self.device = torch.device(device)
         self.scaling = ActionScaling(action_space, self.device, "TD3")
-        network = {**DEFAULT_NETWORK, **dict(network or {})}
         self.total_steps = total_steps
-        self.learning_rate = learning_rate
-        self.lr_schedule = lr_schedule
-        self.gamma = gamma
-        self.tau = tau
-        self.policy_delay = policy_delay
-        self.target_policy_noise = target_policy_noise
-        self.target_noise_clip = target_noise_clip
-        self.action_noise_std = action_noise_std
 
-        init = network.get("init", "default")
+        init = c.network.init
+        # encode_observations gives the agents Box observations, which always have a shape
+        assert observation_space.shape is not None
         obs_shape = tuple(observation_space.shape)
         action_dim = self.scaling.dim
         self.actor = DeterministicActor(
-            build_trunk(network["actor"], obs_shape, init, "actor"), action_dim
+            build_trunk(c.network.actor, obs_shape, init, "actor"), action_dim
         ).to(self.device)
-        self.critic = build_critics(network["critic"], obs_shape, action_dim, n_critics, init)
+        self.critic = build_critics(c.network.critic, obs_shape, action_dim, c.n_critics, init)
         self.critic.to(self.device)
         if init != "default":  # the actor's output layer: the scheme with gain 1
             init_weights(self.actor.mu, init, gain=1.0)
@@ -170,8 +128,8 @@ class TD3:
         # of a few per layer (see rl_lab.nets.flat). Created after the deep copies.
         self.actor_flat = FlatParameters(self.actor)
         self.critic_flat = FlatParameters(self.critic)
-        self.actor_optimizer = FlatAdam(self.actor_flat, lr=learning_rate)
-        self.critic_optimizer = FlatAdam(self.critic_flat, lr=learning_rate)
+        self.actor_optimizer = FlatAdam(self.actor_flat, lr=c.learning_rate)
+        self.critic_optimizer = FlatAdam(self.critic_flat, lr=c.learning_rate)
         self._critic_params = list(self.critic.parameters())
         self.targets = PolyakTargets(
             [(self.actor_target, self.actor), (self.critic_target, self.critic)]
@@ -192,8 +150,10 @@ class TD3:
     def act(self, obs: np.ndarray, env_step: int, rng: np.random.Generator) -> np.ndarray:
         """Actor's actions plus Gaussian exploration noise, clipped to the bounds (env units)."""
         scaled = self._scaled_actions(obs)
-        if self.action_noise_std > 0:
-            scaled = np.clip(scaled + rng.normal(0.0, self.action_noise_std, scaled.shape), -1, 1)
+        if self.config.action_noise_std > 0:
+            scaled = np.clip(
+                scaled + rng.normal(0.0, self.config.action_noise_std, scaled.shape), -1, 1
+            )
         return self.scaling.to_env(scaled)
 
     def random_actions(self, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -204,7 +164,7 @@ class TD3:
         """Agent-specific chart values at ``env_step`` (logged under ``charts/``)."""
         return {
             "charts/learning_rate": self.critic_optimizer.param_groups[0]["lr"],
-            "charts/action_noise_std": self.action_noise_std,
+            "charts/action_noise_std": self.config.action_noise_std,
         }
 
     # ----------------------------------------------------------------------------- learning
@@ -216,29 +176,32 @@ class TD3:
         actor update's ``-Q1(s, actor(s))``, absent before the first one) and
         ``losses/q_values`` (mean Q1 of the batch).
         """
-        lr = scheduled(self.learning_rate, self.lr_schedule, env_step, self.total_steps)
+        lr = scheduled(
+            self.config.learning_rate, self.config.lr_schedule, env_step, self.total_steps
+        )
         for optimizer in (self.actor_optimizer, self.critic_optimizer):
             optimizer.param_groups[0]["lr"] = lr
-        t = replay_tensors(batch, self.scaling, self.gamma, self.device)  # n-step aware
+        t = replay_tensors(batch, self.scaling, self.config.gamma, self.device)  # n-step aware
 
         with torch.no_grad():
             next_actions = self.actor_target(t.next_obs)
-            if self.target_policy_noise > 0:
+            if self.config.target_policy_noise > 0:
                 # target policy smoothing: clipped noise on the target action, kept in [-1, 1]
-                noise = torch.randn_like(next_actions).mul_(self.target_policy_noise)
-                noise.clamp_(-self.target_noise_clip, self.target_noise_clip)
+                noise = torch.randn_like(next_actions).mul_(self.config.target_policy_noise)
+                noise.clamp_(-self.config.target_noise_clip, self.config.target_noise_clip)
                 next_actions = (next_actions + noise).clamp_(-1.0, 1.0)
             next_q = self.critic_target.min(t.next_obs, next_actions)  # (batch,)
             td_target = t.rewards + t.bootstrap * next_q
 
         q_values = self.critic(t.obs, t.actions)
-        critic_loss = sum(F.mse_loss(q, td_target) for q in q_values)
+        # a Tensor, not sum's start value 0: Critics holds at least one Q-function
+        critic_loss = cast(Tensor, sum(F.mse_loss(q, td_target) for q in q_values))
         self.critic_flat.zero_grad()
         critic_loss.backward()
         self.critic_optimizer.step()
         self.updates += 1
 
-        if self.updates % self.policy_delay == 0:
+        if self.updates % self.config.policy_delay == 0:
             self._update_actor(t.obs)
             self.update_targets()
         metrics = {
@@ -252,7 +215,7 @@ class TD3:
     def _update_actor(self, obs: Tensor) -> None:
         """One step of the deterministic policy gradient: maximise ``Q1(s, actor(s))``."""
         with frozen(self._critic_params):
-            actor_loss = -self.critic.q1(obs, self.actor(obs)).mean()
+            actor_loss = -self.critic.q_functions[0](obs, self.actor(obs)).mean()  # Q1
             self.actor_flat.zero_grad()
             actor_loss.backward()
         self.actor_optimizer.step()
@@ -260,7 +223,7 @@ class TD3:
 
     def update_targets(self) -> None:
         """Polyak update ``target <- tau * online + (1 - tau) * target``; buffers are copied."""
-        self.targets.update(self.tau)
+        self.targets.update(self.config.tau)
 
     def on_env_step(self, env_step: int) -> None:
         """Nothing: TD3's target updates are tied to actor updates, inside :meth:`update`."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from omegaconf import DictConfig
 from torch.optim import Optimizer
@@ -123,7 +123,7 @@ class LRSchedule(Callback):
         factor: float = 0.1,
         patience: int = 5,
         monitor: str = "val/loss",
-        mode: str = "min",
+        mode: Literal["min", "max"] = "min",
     ) -> None:
         if name not in ("constant", "step", "cosine", "plateau"):
             raise ValueError(f"unknown schedule {name!r}; valid: constant, step, cosine, plateau")

@@ -204,6 +204,7 @@ class ClassifierTrainer(Trainer):
         matrix = confusion_matrix(self.splits["val"][1].cpu(), predicted, len(self.class_names))
         title = f"validation, epoch {epoch}" + (" (final model)" if final else "")
         figure = confusion_matrix_figure(matrix, self.class_names, title)
+        assert self.tracker is not None  # log_epoch_extras is called only with a tracker
         self.tracker.writer.add_figure("val/confusion_matrix", figure, epoch)
 
     def extra_state(self, for_resume: bool) -> dict[str, Any]:

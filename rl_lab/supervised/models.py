@@ -21,10 +21,11 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from rl_lab.config import Rule
+from rl_lab.config_dict import config_dict
 from rl_lab.errors import ConfigError
 from rl_lab.nets.activations import ACTIVATIONS
 from rl_lab.nets.conv import ConvStack
@@ -200,7 +201,7 @@ COMMON_MODEL_KEYS = ("name", "type", "init")
 
 def _model_dict(cfg: Mapping[str, Any] | DictConfig) -> dict[str, Any]:
     if isinstance(cfg, DictConfig):
-        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+        return config_dict(cfg, resolve=True)
     return dict(cfg)
 
 

@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch.optim import Optimizer
 
+from rl_lab.config_dict import config_dict
+
 #: Optimizer name → ``(class, the cfg.trainer.optimizer keys it takes besides lr)``.
-OPTIMIZERS: dict[str, tuple[type[Optimizer], tuple[str, ...]]] = {
+OPTIMIZERS: dict[str, tuple[Callable[..., Optimizer], tuple[str, ...]]] = {
     "sgd": (torch.optim.SGD, ("momentum", "nesterov", "weight_decay")),
     "adam": (torch.optim.Adam, ("betas", "eps", "weight_decay")),
     "adamw": (torch.optim.AdamW, ("betas", "eps", "weight_decay")),
@@ -28,7 +31,7 @@ def build_optimizer(params: Any, spec: DictConfig | dict[str, Any]) -> Optimizer
             ``weight_decay``; RMSprop: ``alpha``, ``eps``, ``momentum``, ``weight_decay``);
             keys another optimizer would take are ignored.
     """
-    spec = OmegaConf.to_container(spec, resolve=True) if isinstance(spec, DictConfig) else spec
+    spec = config_dict(spec, resolve=True) if isinstance(spec, DictConfig) else spec
     cls, keys = OPTIMIZERS[spec["name"]]
     kwargs = {key: spec[key] for key in keys if key in spec}
     if "betas" in kwargs:

@@ -127,8 +127,14 @@ def _check_monitor(cfg: DictConfig, dataset: ImageDataset) -> None:
         )
 
 
+def _num_classes(dataset: ImageDataset) -> int:
+    """The classes of a dataset from :func:`load_labelled`, which has them."""
+    assert dataset.num_classes is not None
+    return int(dataset.num_classes)
+
+
 def _model_spec(dataset: ImageDataset) -> dict[str, Any]:
-    return {"in_shape": list(dataset.image_shape), "num_classes": int(dataset.num_classes)}
+    return {"in_shape": list(dataset.image_shape), "num_classes": _num_classes(dataset)}
 
 
 def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> dict[str, Any]:
@@ -139,7 +145,7 @@ def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> 
     dataset = load_labelled(cfg.dataset)
     _check_monitor(cfg, dataset)
     seed_everything(cfg.seed)  # before building: the initial weights depend on the seed
-    model = build_classifier(cfg.model, dataset.image_shape, dataset.num_classes)
+    model = build_classifier(cfg.model, dataset.image_shape, _num_classes(dataset))
     log.info(
         "%s on %s: %s parameters; %s train / %s val / %s test images of shape %s",
         cfg.model.name,
@@ -252,7 +258,7 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: Path, device: str) -> dict[str
             f"classes, but its dataset now loads as {list(dataset.image_shape)} with "
             f"{dataset.num_classes} classes; evaluate it where its data is the same."
         )
-    model = build_classifier(saved.model, dataset.image_shape, dataset.num_classes)
+    model = build_classifier(saved.model, dataset.image_shape, _num_classes(dataset))
     try:
         model.load_state_dict(payload["networks"]["model"])
     except (KeyError, RuntimeError) as exc:
@@ -298,10 +304,11 @@ def find_lr(cfg: DictConfig, run_dir: Path, device: str) -> dict[str, Any]:
     options = cfg.lr_find
     dataset = load_labelled(cfg.dataset)
     seed_everything(cfg.seed)
-    model = build_classifier(cfg.model, dataset.image_shape, dataset.num_classes).to(device)
+    model = build_classifier(cfg.model, dataset.image_shape, _num_classes(dataset)).to(device)
     optimizer = build_optimizer(model.parameters(), cfg.trainer.optimizer)
     loss_fn = classification_loss(cfg.trainer.loss, cfg.trainer.mse_output)
     images = dataset.train.images.to(device)
+    assert dataset.train.labels is not None  # load_labelled checked it
     labels = dataset.train.labels.to(device)
     generator = torch.Generator().manual_seed(int(cfg.seed))
     batches = endless_batches(images, labels, int(cfg.trainer.batch_size), generator)

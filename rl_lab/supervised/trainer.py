@@ -217,7 +217,8 @@ class Trainer:
 
     def log_epoch_extras(self, epoch: int, final: bool) -> None:
         """Figures/images for TensorBoard every ``figures_every`` epochs and once at the end
-        (``final``, after early stopping restored the best weights); never when it is 0."""
+        (``final``, after early stopping restored the best weights); never when it is 0, nor
+        without a tracker."""
 
     def extra_state(self, for_resume: bool) -> dict[str, Any]:
         """Subclass-specific checkpoint content (added at the top level of the payload)."""
@@ -300,13 +301,13 @@ class Trainer:
         n_samples = tensors[0].shape[0]
         size = self.batch_size
         if self.state.batch == 0:  # a new epoch (else: continue an interrupted one)
-            order = torch.randperm(n_samples, generator=self.shuffle_rng)
-            self._order = order.to(self.device)
+            self._order = torch.randperm(n_samples, generator=self.shuffle_rng).to(self.device)
             self._pending, self._pending_counts, self._sums, self._counts = [], [], {}, {}
             self._train_time = 0.0
         for network in self.networks().values():
             network.train()
         order, pending, pending_counts = self._order, self._pending, self._pending_counts
+        assert order is not None  # drawn above, or restored with an interrupted epoch
         n_batches = math.ceil(n_samples / size)
         refresh = max(1, n_batches // 50)  # progress/NaN checks: ~50 per epoch, one sync each
         started = time.perf_counter()
@@ -382,6 +383,7 @@ class Trainer:
             self.log_epoch_extras(epoch, final=False)
 
     def _log_histograms(self, epoch: int) -> None:
+        assert self.tracker is not None  # called from _log_epoch, which has a tracker
         writer = self.tracker.writer
         for net_name, network in self.networks().items():
             for name, param in network.named_parameters():
@@ -390,6 +392,8 @@ class Trainer:
                     writer.add_histogram(f"gradients/{net_name}/{name}", param.grad, epoch)
 
     def _log_graph(self) -> None:
+        tracker = self.tracker
+        assert tracker is not None  # fit logs the graph only with a tracker
         example = self.example_input()
         if example is None:
             return
@@ -399,7 +403,7 @@ class Trainer:
         try:
             with warnings.catch_warnings():  # tracing warns about every Python-side shape check
                 warnings.simplefilter("ignore")
-                self.tracker.writer.add_graph(network, example)
+                tracker.writer.add_graph(network, example)
         except Exception as exc:  # tracing is best effort: some modules cannot be traced
             log.warning("TensorBoard graph not written (%s: %s)", type(exc).__name__, exc)
         finally:
@@ -423,6 +427,7 @@ class Trainer:
             payload["callbacks"] = {cb.name: cb.state_dict() for cb in self.callbacks}
             payload["rng"] = capture_rng(self._generators())
             if self.state.batch > 0:
+                assert self._order is not None  # an epoch is under way
                 payload["partial_epoch"] = {
                     "order": self._order.cpu(),
                     "pending": [

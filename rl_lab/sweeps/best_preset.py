@@ -41,6 +41,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from rl_lab.config_dict import config_dict
 from rl_lab.errors import RLLabError
 from rl_lab.reports.runs import RESULTS_FILE, job_number, read_hydra_config, read_results
 
@@ -113,7 +114,7 @@ def find_best_job(sweep_dir: Path, direction: str = "maximize") -> BestJob:
         objective=results.objective,
         seed=results.seed,
         choices={str(k): str(v) for k, v in (choices or {}).items() if v is not None},
-        config=OmegaConf.to_container(OmegaConf.load(config_path), resolve=False),
+        config=config_dict(OmegaConf.load(config_path), resolve=False),
     )
 
 
@@ -147,9 +148,9 @@ def config_difference(config: Mapping[str, Any], baseline: Mapping[str, Any]) ->
 
 def _container(cfg: DictConfig) -> dict[str, Any]:
     try:
-        return OmegaConf.to_container(cfg, resolve=True)
+        return config_dict(cfg, resolve=True)
     except Exception:  # an interpolation only the running app can resolve: compare unresolved
-        return OmegaConf.to_container(cfg, resolve=False)
+        return config_dict(cfg, resolve=False)
 
 
 def render_preset(

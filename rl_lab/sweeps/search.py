@@ -79,6 +79,7 @@ class Param:
         if self.type == "float":
             return trial.suggest_float(self.name, self.low, self.high, log=self.log, step=self.step)
         if self.type == "int":
+            assert self.low is not None and self.high is not None  # parse_space requires them
             step = 1 if self.step is None else int(self.step)
             return trial.suggest_int(
                 self.name, int(self.low), int(self.high), log=self.log, step=step

@@ -24,6 +24,8 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from rl_lab.config_dict import config_dict
+
 log = logging.getLogger(__name__)
 
 #: Environment variables read by the OpenMP, MKL and OpenBLAS thread pools when they start.
@@ -83,7 +85,7 @@ class JobThreads(Callback):
         mode = OmegaConf.select(config, "hydra.mode")
         if getattr(mode, "name", mode) != RunMode.MULTIRUN.name:  # enum, or its name as text
             return
-        launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True)
+        launcher = config_dict(config.hydra.launcher, resolve=True)
         cores = available_cores()
         threads = job_cpus(launcher, cores)
         limit_threads(threads)

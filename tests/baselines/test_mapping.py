@@ -9,14 +9,14 @@ from torch import nn
 
 from rl_lab.agents import AGENTS
 from rl_lab.baselines.mapping import _flatten, sb3_algo, sb3_kwargs
+from rl_lab.config import schema
 from rl_lab.errors import ConfigError
 from rl_lab.nets import ACTIVATIONS
+from rl_lab.rl.configs import AGENT_CONFIGS
 from rl_lab.rl.envs import env_spaces
 from rl_lab.rl.task import build_agent, validate_config
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-#: Every agent config (conf/agent/<name>.yaml; files starting with _ are shared parts).
-AGENT_FILES = sorted(p.stem for p in (CONF / "agent").glob("*.yaml") if not p.stem.startswith("_"))
 #: The agents SB3 (or sb3-contrib) also implements.
 SB3_AGENTS = sorted(name for name, entry in AGENTS.items() if entry.sb3 is not None)
 PRESETS = [
@@ -28,7 +28,7 @@ PRESETS = [
 
 
 def test_every_agent_config_is_in_the_registry():
-    assert sorted(AGENTS) == AGENT_FILES
+    assert sorted(AGENTS) == sorted(AGENT_CONFIGS)
     # the continuous off-policy agents and their SB3 counterparts
     assert {"sac", "ddpg"} <= set(SB3_AGENTS) and AGENTS["reinforce"].sb3 is None
 
@@ -44,10 +44,12 @@ def test_an_agent_without_an_sb3_counterpart_is_a_clear_error(compose_cfg):
 
 @pytest.mark.parametrize("name", SB3_AGENTS)
 def test_every_agent_key_is_mapped(compose_cfg, name):
-    """A new hyperparameter needs a mapping (or a reason SB3 has none) in mapping.py."""
+    """A new field of an agent's config class needs a mapping (or a reason SB3 has none) in
+    mapping.py: the keys are the config class's own (nested fields and encoder specs dotted),
+    and the composed config has exactly those."""
     algo = sb3_algo(name)
-    cfg = compose_cfg(f"agent={name}")
-    keys = set(_flatten(cfg.agent))
+    keys = set(_flatten(schema(AGENT_CONFIGS[name])))
+    assert set(_flatten(compose_cfg(f"agent={name}").agent)) == keys
     unmapped = sorted(keys - algo.covered_keys())
     assert keys <= algo.covered_keys(), f"agent={name}: map {unmapped} in baselines/mapping.py"
     # a key SB3 has no option for says why (requires) or what differs (notes)

@@ -1,5 +1,5 @@
 """DDPG: TD3 with one critic, an actor (and target) step on every critic step, and no target
-policy smoothing (conf/agent/ddpg.yaml; the agent is rl_lab.rl.td3.TD3)."""
+policy smoothing (rl_lab.rl.configs.DDPGConfig; the agent is rl_lab.rl.td3.TD3)."""
 
 import json
 

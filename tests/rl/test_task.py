@@ -1,10 +1,19 @@
-"""The rl task module: presets, validation before work, what results.json records."""
+"""The rl task module: the agent registry and its typed configs, the implementation choice,
+saved-config upgrades, action-space checks, presets, validation before work, what results.json
+records."""
 
 from __future__ import annotations
 
 import logging
 
+import gymnasium as gym
+import pytest
+from omegaconf import OmegaConf
+
 from rl_lab import app
+from rl_lab.errors import ConfigError
+from rl_lab.rl import task
+from rl_lab.rl.configs import AGENT_CONFIGS, DQNConfig, PPOConfig
 from rl_lab.rl.task import available_presets, preset_message
 from tests.conftest import TINY
 
@@ -51,3 +60,100 @@ def test_select_best_scores_best_pt_on_episodes_it_was_not_picked_on(compose_cfg
     scored = app.run(compose_cfg(*eval_overrides), tmp_path / "eval", eval_overrides)
     assert scored["eval"]["returns"] == results["eval"]["returns"]
     assert last["agent"]["updates"] == 250 >= best["agent"]["updates"]
+
+
+@pytest.mark.parametrize("name", sorted(AGENT_CONFIGS))
+def test_every_agent_class_names_a_loop_and_its_rules_cover_its_config(name):
+    cls = task.agent_class(name)
+    assert cls.LOOP in task.LOOPS
+    keys = {rule.key for rule in task.agent_rules(name)}
+    assert "agent.gamma" in keys and "agent.name" in keys
+
+
+def test_build_agent_hands_the_agent_its_typed_config(compose_cfg):
+    cfg = compose_cfg("agent=dqn", "env=CartPole-v1", "agent.learning_rate=0.002")
+    env = gym.make("CartPole-v1")
+    agent = task.build_agent(cfg, env.observation_space, env.action_space, "cpu")
+    assert isinstance(agent.config, DQNConfig)
+    assert agent.config.learning_rate == 0.002
+    assert agent.config.network.encoder["hidden_sizes"] == [256, 256]  # the preset's
+    assert agent.total_steps == cfg.total_steps
+
+
+def test_the_loop_follows_the_agent_kind(compose_cfg):
+    dqn, ppo = compose_cfg("agent=dqn"), compose_cfg("agent=ppo")
+    assert task.implementation(dqn) is task.RL_LAB
+    assert task.RL_LAB.loop_class(dqn) is task.LOOPS["off_policy"]
+    assert task.RL_LAB.loop_class(ppo) is task.LOOPS["on_policy"]
+    assert task.RL_LAB.extra_results(object()) == {}
+
+
+def test_a_ppo_config_built_from_the_composed_node_keeps_nested_settings(compose_cfg):
+    cfg = compose_cfg("agent=ppo", "env=CartPole-v1", "agent.network.lstm.hidden_size=32")
+    env = gym.make("CartPole-v1")
+    agent = task.build_agent(cfg, env.observation_space, env.action_space, "cpu")
+    assert isinstance(agent.config, PPOConfig)
+    assert agent.config.network.lstm.hidden_size == 32
+    assert agent.config.n_steps == 32  # ppo/CartPole-v1's rollout
+
+
+def test_a_saved_config_from_before_impl_is_upgraded():
+    old = OmegaConf.create({"agent": {"name": "sb3_dqn"}, "eval": {"episodes": 5}})
+    task.upgrade_saved_config(old)
+    assert (old.impl, old.agent.name, old.eval.select) == ("sb3", "dqn", "last")
+    ours = OmegaConf.create({"agent": {"name": "ppo"}})
+    task.upgrade_saved_config(ours)
+    assert ours.impl == "rl_lab" and ours.agent.name == "ppo"
+
+
+def test_resuming_with_another_impl_is_refused(compose_cfg, tmp_path):
+    cfg = compose_cfg("agent=dqn", "impl=sb3")
+    payload = {"config": OmegaConf.to_container(compose_cfg("agent=dqn"))}
+    with pytest.raises(ConfigError, match="Cannot change `impl` when resuming"):
+        task.check_same_impl(cfg, payload, tmp_path / "last.pt")
+    task.check_same_impl(compose_cfg("agent=dqn"), payload, tmp_path / "last.pt")
+
+
+@pytest.mark.parametrize(
+    ("agent", "space", "ok"),
+    [
+        ("dqn", gym.spaces.Discrete(3), True),
+        ("dqn", gym.spaces.Box(-1, 1, (2,)), False),
+        ("td3", gym.spaces.Box(-1, 1, (2, 2)), True),
+        ("ppo", gym.spaces.Box(-1, 1, (2,)), True),
+        ("ppo", gym.spaces.Box(-1, 1, (2, 2)), False),
+        ("sac", gym.spaces.MultiDiscrete([2, 2]), False),
+    ],
+)
+def test_action_spaces(agent, space, ok):
+    if ok:
+        task.check_action_space(agent, "Some-v0", space)
+        return
+    with pytest.raises(ConfigError, match=f"agent={agent} cannot act in Some-v0"):
+        task.check_action_space(agent, "Some-v0", space)
+
+
+def test_a_space_no_agent_acts_in_says_so():
+    space = gym.spaces.Text(5)
+    with pytest.raises(ConfigError, match="No rl_lab agent acts in it"):
+        task.check_action_space("dqn", "Text-v0", space)
+
+
+def test_available_presets_are_keyed_by_agent_and_skip_private_files():
+    presets = task.available_presets()
+    assert "CartPole-v1" in presets["dqn"] and "ALE/atari" in presets["ppo"]
+    assert not any(agent.startswith("_") for agent in presets)
+    assert set(presets) <= set(AGENT_CONFIGS)
+
+
+def test_validate_config_refuses_a_bad_agent_value_with_its_rule(compose_cfg):
+    cfg = compose_cfg("agent=dqn", "agent.gamma=1.5")
+    with pytest.raises(ConfigError, match=r"agent\.gamma"):
+        task.validate_config(cfg)
+
+
+def test_a_preset_of_another_env_is_warned_about(compose_cfg, caplog):
+    cfg = compose_cfg("agent=dqn", "env=CartPole-v1", "env.id=Acrobot-v1")
+    with caplog.at_level(logging.WARNING, logger=task.log.name):
+        task.validate_config(cfg)
+    assert "tuned for CartPole-v1" in caplog.text

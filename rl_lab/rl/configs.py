@@ -1,0 +1,436 @@
+"""The typed config of every agent: each key's type, default, bounds and meaning, in one place.
+
+``agent=<name>`` composes :data:`AGENT_CONFIGS` ``[<name>]``'s defaults, registered with Hydra's
+ConfigStore as the ``agent`` group (:func:`register`); the (agent, env) presets under
+``conf/preset/`` and the experiments under ``conf/experiment/`` hold only their differences
+from it. Every field's :class:`~rl_lab.config.Rule` is derived from its declaration
+(:func:`~rl_lab.config.rules_of`) and checked once after composition; the agent class receives
+the instance (:func:`~rl_lab.config.build_config`), and the Stable-Baselines3 mapping
+(:mod:`rl_lab.baselines.mapping`) is tested to cover every field. ``python -m rl_lab.schema
+agent=<name>`` prints the table of an agent's keys.
+
+Names and defaults follow Stable-Baselines3 (and sb3-contrib's RecurrentPPO), so presets map one
+to one; ``n_steps`` keeps SB3's two meanings: the n-step return of the off-policy agents (dqn,
+td3, ddpg, sac) and the rollout length of the on-policy ones (a2c, ppo, ppo_lstm).
+
+The loop's keys (replay and training cadence; rollout length and discounting) are the fields
+of a base class shared by every agent of that loop (:class:`OffPolicyLoopConfig`,
+:class:`RolloutLoopConfig`, :class:`EpisodeLoopConfig`); they stay under ``agent.*`` because
+SB3 and RL Zoo spell them there, so a Zoo ``hyperparams/*.yml`` entry reads as our preset.
+
+This module imports neither torch nor gymnasium: Hydra's config sources use it at start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rl_lab.config import setting
+
+#: Initialisation schemes of the network zoo (``rl_lab.nets.init.INIT_SCHEMES``; a test keeps
+#: the two the same).
+INIT_CHOICES = ("orthogonal", "kaiming", "xavier", "default")
+
+#: ``lr_schedule`` and PPO's ``clip_range_schedule``.
+SCHEDULES = ("constant", "linear")
+
+
+def _mlp(hidden_sizes: list[int], activation: str) -> Any:
+    """A factory of a zoo MLP encoder spec (``rl_lab.nets.build_encoder``)."""
+    return lambda: {
+        "type": "mlp",
+        "hidden_sizes": list(hidden_sizes),
+        "activation": activation,
+        "norm": None,
+        "dropout": 0.0,
+    }
+
+
+def _plain_mlp(hidden_sizes: list[int]) -> Any:
+    """A factory of the ReLU MLP spec of TD3's and SAC's actor and critic."""
+    return lambda: {"type": "mlp", "hidden_sizes": list(hidden_sizes), "activation": "relu"}
+
+
+# ----------------------------------------------------------------------------- loops
+@dataclass(frozen=True)
+class AgentConfig:
+    """The root of every agent's config: its name comes first in the composed config."""
+
+    name: str = setting("", "the agent (agent=<name>)")
+
+
+@dataclass(frozen=True)
+class OffPolicyLoopConfig(AgentConfig):
+    """The replay and training cadence of the off-policy loop (``rl_lab.rl.off_policy``)."""
+
+    buffer_size: int = setting(1_000_000, "replay capacity, transitions", low=1)
+    learning_starts: int = setting(100, "env steps of uniform-random play before learning", low=0)
+    batch_size: int = setting(32, "transitions per gradient step", low=1)
+    train_freq: int = setting(4, "env steps (per env) between training phases", low=1)
+    gradient_steps: int = setting(1, "gradient steps per training phase", low=1)
+    n_steps: int = setting(
+        1, "length of the n-step returns in the TD target (1: one-step TD; SB3's n_steps)", low=1
+    )
+    gamma: float = setting(0.99, "discount", low=0.0, high=1.0)
+
+
+@dataclass(frozen=True)
+class _DiscountedLoopConfig(AgentConfig):
+    """What both on-policy loops share: discounting and the running normalisations."""
+
+    gamma: float = setting(0.99, "discount", low=0.0, high=1.0)
+    normalize_obs: bool = setting(
+        False, "running mean/std observation normalisation (in checkpoints, frozen in eval)"
+    )
+    normalize_reward: bool = setting(
+        False, "divide rewards by the running std of the return (training only)"
+    )
+
+
+@dataclass(frozen=True)
+class RolloutLoopConfig(_DiscountedLoopConfig):
+    """The fixed-length rollouts of the on-policy loop (``rl_lab.rl.on_policy.OnPolicyLoop``)."""
+
+    n_steps: int = setting(
+        2048, "env steps per env per rollout (rollout = n_steps x env.num_envs)", low=1
+    )
+    gae_lambda: float = setting(0.95, "GAE lambda (1.0: n-step returns)", low=0.0, high=1.0)
+
+
+@dataclass(frozen=True)
+class EpisodeLoopConfig(_DiscountedLoopConfig):
+    """The whole-episode rollouts of ``rl_lab.rl.on_policy.EpisodeLoop`` (REINFORCE)."""
+
+    n_episodes: int = setting(
+        1, "whole episodes per env per update (batch: n_episodes x env.num_envs)", low=1
+    )
+
+
+# ----------------------------------------------------------------------------- networks
+@dataclass(frozen=True)
+class QNetworkConfig:
+    """DQN's Q-network: a zoo encoder and a Q head."""
+
+    encoder: dict[str, Any] = setting(
+        help="observation -> features: a zoo encoder spec (type: mlp | nature_cnn, or "
+        "_target_, plus the class's arguments)",
+        factory=_mlp([64, 64], "relu"),
+    )
+    head: str = setting("q", "q | dueling (Wang et al. 2016)", choices=("q", "dueling"))
+    init: str = setting("orthogonal", "weight initialisation scheme", choices=INIT_CHOICES)
+
+
+@dataclass(frozen=True)
+class LSTMConfig:
+    """The LSTM core of a recurrent actor-critic policy (``recurrent: true``)."""
+
+    hidden_size: int = setting(256, "LSTM units", low=1)
+    num_layers: int = setting(1, "stacked LSTM layers", low=1)
+
+
+@dataclass(frozen=True)
+class PolicyNetworkConfig:
+    """The actor-critic policy (``rl_lab.rl.policies.ActorCriticPolicy``), as SB3's MlpPolicy /
+    sb3-contrib's MlpLstmPolicy."""
+
+    shared: bool = setting(False, "one trunk for actor and critic (true), or one each (SB3)")
+    encoder: dict[str, Any] = setting(
+        help="observation -> features: a zoo encoder spec (type: mlp | nature_cnn, or "
+        "_target_, plus the class's arguments)",
+        factory=_mlp([64, 64], "tanh"),
+    )
+    lstm: LSTMConfig = setting(
+        help="encoder features -> LSTM -> heads, when recurrent=true", factory=LSTMConfig
+    )
+    init: str = setting(
+        "orthogonal",
+        "orthogonal (gains sqrt(2) trunk, 0.01 policy, 1 value) | kaiming | xavier | default",
+        choices=INIT_CHOICES,
+    )
+    log_std_init: float = setting(
+        0.0, "initial log std of the Gaussian policy (continuous actions)"
+    )
+
+
+@dataclass(frozen=True)
+class ActorCriticNetworksConfig:
+    """TD3's, DDPG's and SAC's actor and critic trunks (each followed by its output layer)."""
+
+    actor: dict[str, Any] = setting(
+        help="observation -> features for the actor: a zoo encoder spec",
+        factory=_plain_mlp([400, 300]),
+    )
+    critic: dict[str, Any] = setting(
+        help="concat(observation, action) -> features for each critic: a zoo encoder spec",
+        factory=_plain_mlp([400, 300]),
+    )
+    init: str = setting(
+        "default", "default (torch's, as SB3) | orthogonal | kaiming | xavier", choices=INIT_CHOICES
+    )
+
+
+@dataclass(frozen=True)
+class SACNetworksConfig(ActorCriticNetworksConfig):
+    """SAC's actor (feeding a squashed Gaussian head) and critics: 256 x 256 ReLU MLPs."""
+
+    actor: dict[str, Any] = setting(
+        help="observation -> features for the squashed Gaussian actor: a zoo encoder spec",
+        factory=_plain_mlp([256, 256]),
+    )
+    critic: dict[str, Any] = setting(
+        help="concat(observation, action) -> features for each critic: a zoo encoder spec",
+        factory=_plain_mlp([256, 256]),
+    )
+
+
+# ----------------------------------------------------------------------------- agents
+@dataclass(frozen=True)
+class DQNConfig(OffPolicyLoopConfig):
+    """Deep Q-Network (Mnih et al. 2015) with replay and a target network; SB3's DQN."""
+
+    name: str = setting("dqn", "the agent (agent=<name>)")
+    learning_rate: float = setting(1e-4, "Adam step size", low=0.0, low_open=True)
+    lr_schedule: str = setting(
+        "constant", "constant | linear (decays to 0 at total_steps)", choices=SCHEDULES
+    )
+    tau: float = setting(
+        1.0,
+        "target update: 1.0 = hard copy, < 1 = Polyak averaging",
+        low=0.0,
+        high=1.0,
+        low_open=True,
+    )
+    target_update_interval: int = setting(10_000, "env steps between target updates", low=1)
+    exploration_fraction: float = setting(
+        0.1, "fraction of total_steps over which epsilon decays", low=0.0, high=1.0
+    )
+    exploration_initial_eps: float = setting(1.0, "epsilon at the start", low=0.0, high=1.0)
+    exploration_final_eps: float = setting(
+        0.05, "epsilon at the end of the decay", low=0.0, high=1.0
+    )
+    max_grad_norm: float = setting(10.0, "global gradient-norm clip", low=0.0, low_open=True)
+    loss: str = setting("huber", "TD loss: huber (smooth L1) | mse", choices=("huber", "mse"))
+    double_q: bool = setting(False, "Double DQN target (van Hasselt et al. 2016)")
+    mixed_precision: bool = setting(False, "bfloat16 autocast of the forward passes (CUDA only)")
+    network: QNetworkConfig = setting(help="the Q-network", factory=QNetworkConfig)
+
+
+@dataclass(frozen=True)
+class TD3Config(OffPolicyLoopConfig):
+    """TD3 (Fujimoto et al. 2018): deterministic actor, twin critics, delayed updates, target
+    policy smoothing; SB3's TD3. Noise scales are on the actor's [-1, 1] action scale."""
+
+    name: str = setting("td3", "the agent (agent=<name>)")
+    learning_rate: float = setting(
+        1e-3, "Adam step size (actor and critics)", low=0.0, low_open=True
+    )
+    lr_schedule: str = setting(
+        "constant", "constant | linear (decays to 0 at total_steps)", choices=SCHEDULES
+    )
+    batch_size: int = setting(256, "transitions per gradient step", low=1)
+    train_freq: int = setting(1, "env steps (per env) between training phases", low=1)
+    gradient_steps: int = setting(1, "critic gradient steps per training phase", low=1)
+    tau: float = setting(
+        0.005, "Polyak coefficient of the target networks", low=0.0, high=1.0, low_open=True
+    )
+    policy_delay: int = setting(2, "critic updates per actor (and target) update", low=1)
+    target_policy_noise: float = setting(
+        0.2, "std of the noise on the target action (smoothing)", low=0.0
+    )
+    target_noise_clip: float = setting(0.5, "that noise is clipped to [-clip, clip]", low=0.0)
+    action_noise_std: float = setting(
+        0.1,
+        "std of the Gaussian exploration noise (SB3's NormalActionNoise sigma; SB3's own "
+        "default is none, the paper's 0.1)",
+        low=0.0,
+    )
+    n_critics: int = setting(
+        2, "critics; the TD target takes the smallest (SB3's policy_kwargs)", low=1
+    )
+    network: ActorCriticNetworksConfig = setting(
+        help="actor and critic trunks", factory=ActorCriticNetworksConfig
+    )
+
+
+@dataclass(frozen=True)
+class DDPGConfig(TD3Config):
+    """DDPG (Lillicrap et al. 2016): TD3 with one critic, no policy delay and no target
+    smoothing, as SB3 derives its DDPG from its TD3."""
+
+    name: str = setting("ddpg", "the agent (agent=<name>)")
+    n_critics: int = setting(1, "critics (one: no clipped double Q-learning)", low=1)
+    policy_delay: int = setting(1, "actor and targets move on every critic update", low=1)
+    target_policy_noise: float = setting(0.0, "no target policy smoothing", low=0.0)
+    target_noise_clip: float = setting(0.0, "clip of the (absent) target noise", low=0.0)
+
+
+@dataclass(frozen=True)
+class SACConfig(OffPolicyLoopConfig):
+    """SAC (Haarnoja et al. 2018) with automatic entropy tuning: squashed Gaussian actor, twin
+    critics, Polyak-averaged targets; SB3's SAC."""
+
+    name: str = setting("sac", "the agent (agent=<name>)")
+    learning_rate: float = setting(
+        3e-4, "Adam step size (actor, critics and entropy coefficient)", low=0.0, low_open=True
+    )
+    lr_schedule: str = setting(
+        "constant", "constant | linear (decays to 0 at total_steps)", choices=SCHEDULES
+    )
+    batch_size: int = setting(256, "transitions per gradient step", low=1)
+    train_freq: int = setting(1, "env steps (per env) between training phases", low=1)
+    tau: float = setting(
+        0.005, "Polyak coefficient of the target critics", low=0.0, high=1.0, low_open=True
+    )
+    ent_coef: str | float = setting(
+        "auto",
+        "auto (learned, from 1.0) | auto_<v> (learned, from v) | a number (fixed weight of "
+        "the entropy bonus)",
+    )
+    target_entropy: str | float = setting(
+        "auto", "entropy the learned ent_coef aims at: auto = -dim(actions), or nats"
+    )
+    target_update_interval: int = setting(1, "gradient steps between target updates", low=1)
+    n_critics: int = setting(
+        2, "critics; targets and actor use the smallest (SB3's policy_kwargs)", low=1
+    )
+    network: SACNetworksConfig = setting(help="actor and critic trunks", factory=SACNetworksConfig)
+
+
+@dataclass(frozen=True)
+class PolicyConfig(AgentConfig):
+    """The policy and its optimisation, shared by every agent built on the actor-critic
+    policy (a2c, ppo, ppo_lstm, reinforce)."""
+
+    learning_rate: float = setting(3e-4, "optimizer step size", low=0.0, low_open=True)
+    lr_schedule: str = setting(
+        "constant",
+        "constant | linear (decays to 0 at total_steps; SB3's lin_<lr>)",
+        choices=SCHEDULES,
+    )
+    ent_coef: float = setting(0.0, "weight of the entropy bonus", low=0.0)
+    vf_coef: float = setting(0.5, "weight of the value loss", low=0.0)
+    max_grad_norm: float = setting(0.5, "global gradient-norm clip", low=0.0, low_open=True)
+    recurrent: bool = setting(
+        False, "add an LSTM core after the encoder of every trunk (network.lstm)"
+    )
+    mixed_precision: bool = setting(False, "bfloat16 autocast of the forward passes (CUDA only)")
+    network: PolicyNetworkConfig = setting(help="the policy", factory=PolicyNetworkConfig)
+
+
+@dataclass(frozen=True)
+class PPOConfig(PolicyConfig, RolloutLoopConfig):
+    """Proximal Policy Optimization (Schulman et al. 2017), clipped surrogate; SB3's PPO."""
+
+    name: str = setting("ppo", "the agent (agent=<name>)")
+    learning_rate: float = setting(3e-4, "Adam step size (eps 1e-5)", low=0.0, low_open=True)
+    batch_size: int = setting(64, "transitions per minibatch; must divide the rollout", low=1)
+    n_epochs: int = setting(10, "passes over each rollout", low=1)
+    clip_range: float = setting(
+        0.2,
+        "clip of the probability ratio to [1 - clip_range, 1 + clip_range]",
+        low=0.0,
+        low_open=True,
+    )
+    clip_range_schedule: str = setting(
+        "constant",
+        "constant | linear (decays to 0 at total_steps; SB3's lin_<clip>)",
+        choices=SCHEDULES,
+    )
+    clip_range_vf: float | None = setting(
+        None,
+        "clip of the value change from the rollout's values (null: off)",
+        low=0.0,
+        low_open=True,
+    )
+    normalize_advantage: bool = setting(True, "standardise advantages per minibatch")
+    target_kl: float | None = setting(
+        None,
+        "stop the epochs once approx KL > 1.5 x target_kl (null: off)",
+        low=0.0,
+        low_open=True,
+    )
+
+
+@dataclass(frozen=True)
+class PPOLSTMConfig(PPOConfig):
+    """Recurrent PPO: each of actor and critic carries an LSTM state through the episode, reset
+    at episode starts, trained on whole env sequences (sb3-contrib's RecurrentPPO defaults).
+    ``agent=ppo agent.recurrent=true`` is the same agent."""
+
+    name: str = setting("ppo_lstm", "the agent (agent=<name>)")
+    recurrent: bool = setting(True, "LSTM core after the encoder (network.lstm)")
+    batch_size: int = setting(
+        128, "a multiple of n_steps: each minibatch holds whole env sequences", low=1
+    )
+    n_steps: int = setting(
+        128, "env steps per env per rollout (sb3-contrib's RecurrentPPO default)", low=1
+    )
+
+
+@dataclass(frozen=True)
+class A2CConfig(PolicyConfig, RolloutLoopConfig):
+    """Advantage Actor-Critic (Mnih et al. 2016): one gradient step on each whole rollout;
+    SB3's A2C."""
+
+    name: str = setting("a2c", "the agent (agent=<name>)")
+    learning_rate: float = setting(7e-4, "optimizer step size", low=0.0, low_open=True)
+    n_steps: int = setting(5, "env steps per env per rollout (one update per rollout)", low=1)
+    gae_lambda: float = setting(
+        1.0, "GAE lambda (1.0: n-step returns, classic A2C)", low=0.0, high=1.0
+    )
+    normalize_advantage: bool = setting(False, "standardise advantages per rollout")
+    use_rms_prop: bool = setting(
+        True, "RMSprop (alpha 0.99) as in the paper; false: Adam (eps 1e-5)"
+    )
+    rms_prop_eps: float = setting(1e-5, "RMSprop epsilon", low=0.0, low_open=True)
+
+
+@dataclass(frozen=True)
+class REINFORCEConfig(PolicyConfig, EpisodeLoopConfig):
+    """REINFORCE (Williams 1992): the Monte-Carlo policy gradient on whole episodes, weighting
+    log pi(a_t|s_t) by the return to the episode's end, optionally minus a learned baseline.
+    A feed-forward policy (``recurrent`` must stay false). SB3 has no REINFORCE."""
+
+    name: str = setting("reinforce", "the agent (agent=<name>)")
+    learning_rate: float = setting(1e-3, "Adam step size", low=0.0, low_open=True)
+    baseline: bool = setting(
+        False,
+        "subtract a learned value V(s) from the returns (vf_coef weighs its loss); false is "
+        "Williams' plain REINFORCE",
+    )
+    normalize_returns: bool = setting(
+        True, "standardise the weights (returns, minus the baseline) per update"
+    )
+    vf_coef: float = setting(
+        0.5, "weight of the baseline's value loss (only with baseline: true)", low=0.0
+    )
+    max_grad_norm: float = setting(10.0, "global gradient-norm clip", low=0.0, low_open=True)
+
+
+#: The config class of every ``agent=<name>`` (the keys of ``rl_lab.agents.AGENTS``).
+AGENT_CONFIGS: dict[str, type[AgentConfig]] = {
+    "dqn": DQNConfig,
+    "td3": TD3Config,
+    "ddpg": DDPGConfig,
+    "sac": SACConfig,
+    "a2c": A2CConfig,
+    "ppo": PPOConfig,
+    "ppo_lstm": PPOLSTMConfig,
+    "reinforce": REINFORCEConfig,
+}
+
+
+def register() -> None:
+    """Register every agent's defaults with Hydra's ConfigStore as the ``agent`` group
+    (idempotent). They are stored as plain mappings, not typed nodes: rl_lab's own check
+    (:func:`~rl_lab.config.rules_of`) says in one paragraph what a bad value should be, where
+    OmegaConf's typed nodes would refuse ``agent.batch_size=5e4`` with Hydra's bare "Error
+    merging override"."""
+    from hydra.core.config_store import ConfigStore
+
+    from rl_lab.config import schema
+
+    store = ConfigStore.instance()
+    for name, cls in AGENT_CONFIGS.items():
+        store.store(group="agent", name=name, node=schema(cls), provider="rl_lab")

@@ -1,0 +1,152 @@
+"""The typed agent configs (rl_lab.rl.configs): one declaration per key gives its default, its
+rule, its meaning, what Hydra composes and what the agent receives; presets hold differences."""
+
+from dataclasses import FrozenInstanceError, fields
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from rl_lab import schema as schema_cli
+from rl_lab.agents import AGENTS
+from rl_lab.config import Rule, build_config, describe, rules_of, schema, with_overrides
+from rl_lab.errors import ConfigError
+from rl_lab.nets import INIT_SCHEMES
+from rl_lab.rl import dqn
+from rl_lab.rl.configs import (
+    AGENT_CONFIGS,
+    INIT_CHOICES,
+    DDPGConfig,
+    DQNConfig,
+    PPOConfig,
+    PPOLSTMConfig,
+    TD3Config,
+)
+from rl_lab.rl.task import build_agent, validate_config
+
+PRESETS = Path(__file__).resolve().parents[2] / "conf" / "preset"
+PRESET_FILES = sorted(
+    p for p in PRESETS.glob("*/**/*.yaml") if not p.relative_to(PRESETS).parts[0].startswith("_")
+)
+
+
+def _flat(node, prefix=""):
+    flat = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def test_every_agent_has_a_config_class_and_every_field_a_meaning():
+    assert sorted(AGENT_CONFIGS) == sorted(AGENTS)
+    for name, cls in AGENT_CONFIGS.items():
+        assert cls().name == name
+        for row in describe(cls, "agent"):
+            key, _, allowed, meaning = row
+            assert meaning or not allowed, f"{key} has no meaning"
+
+
+def test_the_choices_are_the_zoo_s_and_the_agent_s():
+    assert set(INIT_CHOICES) == set(INIT_SCHEMES)
+    loss = next(f for f in fields(DQNConfig) if f.name == "loss")
+    assert set(loss.metadata["choices"]) == set(dqn._LOSSES)
+
+
+def test_rules_come_from_the_declarations():
+    rules = {rule.key: rule for rule in rules_of(PPOConfig, "agent")}
+    assert rules["agent.learning_rate"] == Rule(
+        "agent.learning_rate", float, low=0.0, low_open=True
+    )
+    assert rules["agent.clip_range_vf"].nullable and rules["agent.clip_range_vf"].kind is float
+    assert rules["agent.network.lstm.hidden_size"].low == 1  # nested config classes recurse
+    assert rules["agent.lr_schedule"].choices == ("constant", "linear")
+    assert "agent.network.encoder" not in rules  # a free-form zoo spec: the zoo checks it
+
+
+def test_subclasses_change_defaults_not_keys():
+    assert [f.name for f in fields(DDPGConfig)] == [f.name for f in fields(TD3Config)]
+    assert (DDPGConfig().n_critics, DDPGConfig().policy_delay) == (1, 1)
+    assert PPOLSTMConfig().recurrent and not PPOConfig().recurrent
+    assert list(schema(DQNConfig))[0] == "name"  # the name first in every composed config
+
+
+def test_build_and_override():
+    config = build_config(DQNConfig, {"gamma": 0.9, "network": {"head": "dueling"}})
+    assert config.gamma == 0.9 and config.network.head == "dueling"
+    assert config.network.encoder == DQNConfig().network.encoder  # other nested fields kept
+    changed = with_overrides(config, {"network": {"encoder": {"type": "nature_cnn"}}})
+    assert changed.network.encoder == {"type": "nature_cnn"}  # a spec is replaced whole
+    assert changed.network.head == "dueling"
+    with pytest.raises(TypeError, match="no field.*gama"):
+        with_overrides(config, {"gama": 0.9})
+    with pytest.raises(TypeError, match="no field.*batchsize"):
+        build_config(DQNConfig, {"batchsize": 1})
+    with pytest.raises(FrozenInstanceError):
+        config.gamma = 0.5  # type: ignore[misc]
+
+
+def test_the_composed_agent_is_the_schema(compose_cfg):
+    for name, cls in AGENT_CONFIGS.items():
+        cfg = compose_cfg(f"agent={name}", "env=Acrobot-v1" if name != "td3" else "env=Pendulum-v1")
+        if cfg.tuned_preset is None:
+            assert OmegaConf.to_container(cfg.agent) == schema(cls)
+
+
+def test_the_agent_receives_its_typed_config(compose_cfg):
+    cfg = compose_cfg("agent=ddpg", "env=Pendulum-v1", "agent.tau=0.02")
+    validate_config(cfg)
+    agent = build_agent(cfg, *_spaces(cfg), "cpu")
+    assert isinstance(agent.config, DDPGConfig)
+    assert agent.config.tau == 0.02 and agent.config.n_critics == 1
+
+
+def _spaces(cfg):
+    from rl_lab.rl.envs import env_spaces
+
+    return env_spaces(cfg.env)
+
+
+def test_a_bad_value_is_one_paragraph_from_the_declared_rule(compose_cfg):
+    cfg = compose_cfg("agent=ppo", "agent.n_epochs=0", "agent.clip_range_schedule=cosine")
+    with pytest.raises(ConfigError) as info:
+        validate_config(cfg)
+    assert "`agent.n_epochs=0` is invalid: expected an integer >= 1" in str(info.value)
+    assert "one of constant, linear" in str(info.value)
+
+
+def test_integral_floats_are_still_accepted(compose_cfg):
+    cfg = compose_cfg("agent=dqn", "agent.batch_size=6.4e1")
+    validate_config(cfg)
+    assert cfg.agent.batch_size == 64 and isinstance(cfg.agent.batch_size, int)
+
+
+@pytest.mark.parametrize("path", PRESET_FILES, ids=lambda p: str(p.relative_to(PRESETS)))
+def test_presets_hold_only_differences_and_name_themselves(compose_cfg, path):
+    agent, *env = path.relative_to(PRESETS).with_suffix("").parts
+    preset = OmegaConf.to_container(OmegaConf.load(path))
+    assert "tuned_preset" not in preset  # derived when the file is loaded
+    defaults = _flat(schema(AGENT_CONFIGS[agent]))
+    same = [
+        key
+        for key, value in _flat(preset.get("agent") or {}).items()
+        if key in defaults and defaults[key] == value and type(defaults[key]) is type(value)
+    ]
+    assert not same, f"{path.name} restates the defaults of {same}: drop them"
+    env_id = "/".join(env)
+    cfg = compose_cfg(f"agent={agent}", f"env={'ALE/Pong-v5' if env_id == 'ALE/atari' else env_id}")
+    assert cfg.tuned_preset == f"{agent}/{env_id}"
+
+
+def test_the_schema_command_prints_every_key(capsys):
+    assert schema_cli.main(["agent=sac"]) == 0
+    out = capsys.readouterr().out
+    for key in _flat(schema(AGENT_CONFIGS["sac"])):
+        assert f"agent.{key}" in out
+    assert "auto_<v>" in out  # the meaning of ent_coef
+    assert schema_cli.main(["agent=sacc"]) == 2
+    assert "Available agents: dqn" in capsys.readouterr().err
+    assert schema_cli.main(["--markdown", "dqn"]) == 0
+    assert "| `agent.gamma` | 0.99 |" in capsys.readouterr().out
