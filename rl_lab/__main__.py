@@ -116,6 +116,20 @@ def unknown_override_message(exc: Exception, argv: list[str]) -> str | None:
     return unknown_keys_message([key], schema, f"task={task}" if task else "this config")
 
 
+def null_group_message(exc: Exception, argv: list[str]) -> str | None:
+    """Our paragraph for ``group=null`` on the command line (Hydra refuses it with a
+    ValueError): a group's default is removed with ``~group``; ``None`` for other errors."""
+    if not (isinstance(exc, ValueError) and "Config group override must be" in str(exc)):
+        return None
+    groups = [a.partition("=")[0] for a in argv if a.endswith("=null") and "." not in a]
+    group = groups[0] if groups else "GROUP"
+    return (
+        f"`{group}=null` cannot remove the {group} group from the command line. Write "
+        f"`~{group}` instead (e.g. `~preset` runs without the tuned preset), or pick one of "
+        f"its options with `{group}=NAME`."
+    )
+
+
 def _compose_or_none(overrides: list[str]) -> DictConfig | None:
     try:
         if GlobalHydra.instance().is_initialized():
@@ -134,7 +148,9 @@ def _report_unknown_overrides(report: Callable[[Callable[[], Any]], Any]) -> Any
             try:
                 return func()
             except Exception as exc:
-                message = unknown_override_message(exc, sys.argv[1:])
+                message = unknown_override_message(exc, sys.argv[1:]) or null_group_message(
+                    exc, sys.argv[1:]
+                )
                 if message is None:
                     raise
                 print(f"Error: {message}", file=sys.stderr)

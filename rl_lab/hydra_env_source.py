@@ -30,6 +30,7 @@ from omegaconf import OmegaConf
 from rl_lab import hydra_private_configs
 from rl_lab.agents import retired_name  # the registry: strings only, cheap to import early
 from rl_lab.rl import configs as agent_configs  # dataclasses only: cheap to import early
+from rl_lab.supervised import configs as trainer_configs
 
 GROUP = "env"
 AGENT_GROUP = "agent"
@@ -121,8 +122,10 @@ class GymEnvConfigSource(ConfigSource):
 
 def register() -> None:
     """Register rl_lab's configs with Hydra (idempotent): this source, the one that keeps
-    private configs (``_`` names) out of Hydra's lists of choices, and every agent's typed
-    defaults (the ``agent`` group, :mod:`rl_lab.rl.configs`)."""
+    private configs (``_`` names) out of Hydra's lists of choices, and the typed defaults of
+    every agent (the ``agent`` group, :mod:`rl_lab.rl.configs`) and of ``trainer=default``
+    (:mod:`rl_lab.supervised.configs`)."""
     Plugins.instance().register(GymEnvConfigSource)
     hydra_private_configs.register()
     agent_configs.register()
+    trainer_configs.register()

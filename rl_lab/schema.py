@@ -1,9 +1,10 @@
-"""``python -m rl_lab.schema agent=<name>``: every key of an agent, its default, what values
-it takes and what it means, read from the agent's config class (:mod:`rl_lab.rl.configs`).
+"""``python -m rl_lab.schema agent=<name>`` (or ``trainer=default``): every key of a typed
+config, its default, what values it takes and what it means, read from its config class
+(:mod:`rl_lab.rl.configs`, :mod:`rl_lab.supervised.configs`).
 
-Without an argument it lists the agents. ``--markdown`` prints a Markdown table instead of the
-aligned text one. The values a run actually uses (its preset applied) are printed by
-``python -m rl_lab agent=<name> env=<id> --cfg job``.
+Without an argument it lists what it can describe. ``--markdown`` prints a Markdown table
+instead of the aligned text one. The values a run actually uses (its preset applied) are printed
+by ``python -m rl_lab agent=<name> env=<id> --cfg job``.
 """
 
 from __future__ import annotations
@@ -14,11 +15,15 @@ from collections.abc import Sequence
 
 from rl_lab.config import describe
 from rl_lab.rl.configs import AGENT_CONFIGS
+from rl_lab.supervised.configs import TRAINER_CONFIGS
+
+#: group → its typed options (config classes by name).
+GROUPS: dict[str, dict[str, type]] = {"agent": AGENT_CONFIGS, "trainer": TRAINER_CONFIGS}
 
 
-def table(name: str, markdown: bool = False) -> str:
-    """The table of ``agent=<name>``'s keys (``KeyError`` for an unknown agent)."""
-    rows = describe(AGENT_CONFIGS[name], "agent")
+def table(name: str, markdown: bool = False, group: str = "agent") -> str:
+    """The table of ``<group>=<name>``'s keys (``KeyError`` for an unknown name)."""
+    rows = describe(GROUPS[group][name], group)
     header = ("key", "default", "allowed", "meaning")
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -34,27 +39,34 @@ def table(name: str, markdown: bool = False) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def _choices() -> str:
+    return "; ".join(f"{group}={'|'.join(options)}" for group, options in GROUPS.items())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m rl_lab.schema",
-        description="The keys of an agent's config: default, allowed values, meaning.",
+        description="The keys of a typed config (an agent, the trainer): default, allowed "
+        "values, meaning.",
     )
-    parser.add_argument("agent", nargs="?", help="agent=<name> (or just the name)")
+    parser.add_argument(
+        "config", nargs="?", help="agent=<name> (or just the agent's name), or trainer=default"
+    )
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     ns = parser.parse_args(argv)
-    agents = ", ".join(AGENT_CONFIGS)
-    if ns.agent is None:
-        print(f"Agents: {agents}. Run `python -m rl_lab.schema agent=<name>` for its keys.")
+    if ns.config is None:
+        print(f"Typed configs: {_choices()}. Run e.g. `python -m rl_lab.schema agent=dqn`.")
         return 0
-    name = ns.agent.removeprefix("agent=")
-    if name not in AGENT_CONFIGS:
+    group, _, name = ns.config.rpartition("=")
+    group = group or "agent"
+    if name not in GROUPS.get(group, {}):
         print(
-            f"Unknown agent '{name}'. Available agents: {agents}. Run e.g. "
+            f"Unknown config '{ns.config}'. Available: {_choices()}. Run e.g. "
             "`python -m rl_lab.schema agent=dqn`.",
             file=sys.stderr,
         )
         return 2
-    print(table(name, ns.markdown))
+    print(table(name, ns.markdown, group))
     return 0
 
 

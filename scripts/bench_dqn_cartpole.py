@@ -9,7 +9,9 @@ evaluation protocol (final greedy policy, 20 episodes reset with seeds 1_000_000
 - ``sb3-zoo``:   ``agent=dqn impl=sb3`` (Stable-Baselines3's DQN) with the same zoo
                  hyperparameters;
 - ``sb3``:       ``agent=dqn impl=sb3`` with the shipped preset (options SB3 lacks set to its
-                 equivalents), for the side-by-side report of ``rl_lab.compare``.
+                 equivalents), for the side-by-side report of ``rl_lab.compare``;
+- ``dli``:       ``experiment=dli_cartpole_dqn``, *Deep Learning Illustrated*'s own agent (no
+                 target network, per-episode replay, exponential epsilon), same budget.
 
 Prints the table (solved k/n, mean eval, median wall time) and the ratios, writes
 ``bench.json``, and one ``rl_lab.compare`` report per pair (``preset/``: ours vs sb3,
@@ -65,6 +67,7 @@ ZOO = [
 #: variant → (folder, impl, overrides); every variant is agent=dqn
 VARIANTS = {
     "ours": ("preset/ours", "rl_lab", []),
+    "dli": ("dli/ours", "rl_lab", ["experiment=dli_cartpole_dqn"]),
     "sb3": ("preset/sb3", "sb3", ["agent.double_q=false", "agent.network.head=q"]),
     "ours-zoo": ("zoo/ours", "rl_lab", ZOO),
     "sb3-zoo": ("zoo/sb3", "sb3", ZOO),
@@ -85,7 +88,34 @@ def run(variant: str, seed: int, out: Path) -> dict:
         if proc.returncode != 0:
             return {"seed": seed, "error": proc.stderr[-1500:]}
     results = read_results(run_dir, required=True)
-    return {"seed": seed, **results.headline(), "process_s": time.perf_counter() - started}
+    return {
+        "seed": seed,
+        **results.headline(),
+        "episodes_to_solved": episodes_to_solved(run_dir),
+        "process_s": time.perf_counter() - started,
+    }
+
+
+def episodes_to_solved(run_dir: Path) -> int | None:
+    """Training episodes finished when a periodic greedy evaluation first reached the
+    threshold (``None``: never, or a run recorded before evaluations counted episodes)."""
+    history = json.loads((run_dir / RESULTS_FILE).read_text()).get("eval_history") or []
+    for entry in history:
+        if entry.get("mean_return", 0.0) >= THRESHOLD:
+            return entry.get("episodes")
+    return None
+
+
+def median_or_never(values: list[int | None]) -> float | None:
+    """The median with ``None`` (never solved) above every number; ``None`` when the median
+    run never solved."""
+    ranked = sorted(values, key=lambda v: (v is None, v or 0))
+    if not ranked:
+        return None
+    middle = ranked[(len(ranked) - 1) // 2 : len(ranked) // 2 + 1]
+    if any(v is None for v in middle):
+        return None
+    return float(np.mean([float(v) for v in middle if v is not None]))
 
 
 def main() -> None:
@@ -109,7 +139,10 @@ def main() -> None:
     print("\nDQN CartPole-v1, 50,000 env steps, final greedy eval over 20 episodes")
     print(f"{describe_machine()}; jobs={args.jobs}, torch_threads=1")
     print(f"command: python {' '.join(sys.argv)}\n")
-    print(f"{'variant':9} {'solved':>7} {'mean eval':>10} {'median wall s':>14} {'median SPS':>11}")
+    print(
+        f"{'variant':9} {'solved':>7} {'mean eval':>10} {'median wall s':>14} {'median SPS':>11} "
+        f"{'median episodes to 475':>23}"
+    )
     summary: dict[str, dict] = {}
     for variant, variant_rows in rows.items():
         ok = [r for r in variant_rows if "error" not in r]
@@ -122,11 +155,15 @@ def main() -> None:
             "returns": returns,
             "median_wall_time_s": float(np.median([r["wall_time_s"] for r in ok])),
             "median_sps": float(np.median([r["sps"] for r in ok])),
+            # runs that never reached the threshold count as infinitely slow
+            "median_episodes_to_solved": median_or_never([r.get("episodes_to_solved") for r in ok]),
         }
         s = summary[variant]
+        to_solved = s["median_episodes_to_solved"]
         print(
             f"{variant:9} {solved:>3}/{len(variant_rows):<3} {np.mean(returns):>10.1f} "
-            f"{s['median_wall_time_s']:>14.1f} {s['median_sps']:>11.0f}   "
+            f"{s['median_wall_time_s']:>14.1f} {s['median_sps']:>11.0f} "
+            f"{'never' if to_solved is None else f'{to_solved:.0f}':>23}   "
             + ", ".join(f"{r:.0f}" for r in returns)
         )
     ratios = {

@@ -156,3 +156,11 @@ def test_an_unknown_key_without_plus_gets_close_matches_not_advice_to_add_it(tmp
     assert "did you mean `agent.learning_rate`" in proc.stderr
     assert "To append to your config use +" not in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_group_null_names_the_tilde_spelling_instead_of_a_traceback(tmp_path):
+    proc = run_cli("preset=null", f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "`preset=null` cannot remove the preset group" in proc.stderr
+    assert "`~preset`" in proc.stderr
+    assert not (tmp_path / "run").exists()

@@ -39,8 +39,9 @@ from rl_lab.errors import ConfigError
 from rl_lab.nets import ACTIVATIONS
 from rl_lab.rl.normalization import EPSILON, OBS_CLIP
 
-#: Keys that :func:`sb3_kwargs` translates for every algorithm.
-TRANSLATED = ("name",)
+#: Keys that :func:`sb3_kwargs` translates for every algorithm (``train_freq_unit``: SB3's
+#: ``train_freq=(n, unit)``).
+TRANSLATED = ("name", "train_freq_unit")
 
 #: Our running-normalisation keys, which become SB3's ``VecNormalize`` (``vec_normalize=True``).
 VEC_NORMALIZE_KEYS = ("normalize_obs", "normalize_reward")
@@ -223,6 +224,9 @@ DQN = Sb3Algo(
         "network.encoder.norm": (None, "SB3's MLP policies have no normalisation layers"),
         "network.encoder.dropout": (0.0, "SB3's MLP policies have no dropout"),
         "mixed_precision": (False, "SB3 trains in float32"),
+        "target_network": (True, "SB3's DQN always bootstraps from its target network"),
+        "exploration_schedule": ("linear", "SB3's DQN decays epsilon linearly"),
+        "exploration_decay": (0.995, "SB3's DQN has no exponential epsilon schedule"),
     },
     notes={
         "network.init": "SB3's DQN keeps PyTorch's default layer initialisation",
@@ -454,6 +458,8 @@ def sb3_kwargs(
                 "impl=rl_lab only."
             )
     kwargs: dict[str, Any] = {key: flat[key] for key in algo.direct if key in flat}
+    if flat.get("train_freq_unit", "step") == "episode" and "train_freq" in kwargs:
+        kwargs["train_freq"] = (int(kwargs["train_freq"]), "episode")
     for key, schedule_key in algo.schedules.items():
         value = float(flat[key])
         # SB3 schedules are functions of progress_remaining (1 → 0); linear decays to 0 at the end

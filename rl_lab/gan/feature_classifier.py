@@ -6,9 +6,10 @@ penultimate layer of a classifier trained by the supervised trainer
 size. Its numbers compare rl_lab runs on one dataset and image size; they are not FID values.
 
 The classifier is ``metrics.classifier.model`` (a compact CNN by default, or any classifier of
-conf/model/ by name) trained with conf/trainer/default.yaml plus ``metrics.classifier.trainer``
-overrides (and at least ``metrics.classifier.min_steps`` mini-batches), on the
-training split only (the test split stays held out for the real-data reference). It is cached
+conf/model/ by name) trained with ``trainer=default``
+(:class:`~rl_lab.supervised.configs.TrainerConfig`) plus ``metrics.classifier.trainer``
+overrides (and at least ``metrics.classifier.min_steps`` mini-batches), on the training split
+only (the test split stays held out for the real-data reference). It is cached
 in ``metrics.classifier.cache_dir`` as two files per (dataset, image size, settings):
 
 - ``<dataset>_<size>px_<hash>.pt``: the weights (an rl_lab checkpoint of kind
@@ -36,10 +37,12 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from rl_lab import checkpoint
+from rl_lab.config import schema
 from rl_lab.config_dict import config_dict, load_mapping
 from rl_lab.errors import CheckpointError, ConfigError, InterruptedRunError
 from rl_lab.run_dir import write_json
 from rl_lab.supervised.classifier import ClassifierTrainer
+from rl_lab.supervised.configs import TrainerConfig
 from rl_lab.supervised.models import build_classifier
 from rl_lab.training import seed_everything
 
@@ -90,7 +93,7 @@ def classifier_settings(cfg: DictConfig) -> tuple[DictConfig, DictConfig]:
     this run's ``metrics.classifier``.
 
     The model is ``metrics.classifier.model`` (a mapping as in conf/model/, or the name of a
-    file there); the trainer is conf/trainer/default.yaml with ``metrics.classifier.trainer``
+    file there); the trainer is ``trainer=default`` with ``metrics.classifier.trainer``
     merged on top.
     """
     settings = cfg.metrics.classifier
@@ -106,9 +109,7 @@ def classifier_settings(cfg: DictConfig) -> tuple[DictConfig, DictConfig]:
                 "or give a model mapping as in conf/task/gan.yaml."
             )
         model = load_mapping(model_path)
-    trainer = OmegaConf.merge(
-        OmegaConf.load(CONF_DIR / "trainer" / "default.yaml"), settings.get("trainer") or {}
-    )
+    trainer = OmegaConf.merge(schema(TrainerConfig), settings.get("trainer") or {})
     # the classifier's own run config: the trainer's `${trainer.monitor}` resolves inside it
     run_cfg = OmegaConf.create(
         {

@@ -68,6 +68,12 @@ class OffPolicyLoopConfig(AgentConfig):
     learning_starts: int = setting(100, "env steps of uniform-random play before learning", low=0)
     batch_size: int = setting(32, "transitions per gradient step", low=1)
     train_freq: int = setting(4, "env steps (per env) between training phases", low=1)
+    train_freq_unit: str = setting(
+        "step",
+        "what train_freq counts: step (vector env steps) | episode (finished episodes, over "
+        "all envs; SB3's train_freq=(n, 'episode'))",
+        choices=("step", "episode"),
+    )
     gradient_steps: int = setting(1, "gradient steps per training phase", low=1)
     n_steps: int = setting(
         1, "length of the n-step returns in the TD target (1: one-step TD; SB3's n_steps)", low=1
@@ -202,12 +208,30 @@ class DQNConfig(OffPolicyLoopConfig):
         low_open=True,
     )
     target_update_interval: int = setting(10_000, "env steps between target updates", low=1)
+    target_network: bool = setting(
+        True,
+        "bootstrap from a target network (false: from the network being trained, as Deep "
+        "Learning Illustrated's agent; target_update_interval and tau then do nothing)",
+    )
+    exploration_schedule: str = setting(
+        "linear",
+        "linear (SB3's: over exploration_fraction x total_steps) | exponential (epsilon x "
+        "exploration_decay after every training phase, down to exploration_final_eps)",
+        choices=("linear", "exponential"),
+    )
     exploration_fraction: float = setting(
-        0.1, "fraction of total_steps over which epsilon decays", low=0.0, high=1.0
+        0.1, "linear schedule: fraction of total_steps over which epsilon decays", low=0.0, high=1.0
+    )
+    exploration_decay: float = setting(
+        0.995,
+        "exponential schedule: factor on epsilon after every training phase",
+        low=0.0,
+        high=1.0,
+        low_open=True,
     )
     exploration_initial_eps: float = setting(1.0, "epsilon at the start", low=0.0, high=1.0)
     exploration_final_eps: float = setting(
-        0.05, "epsilon at the end of the decay", low=0.0, high=1.0
+        0.05, "epsilon at the end of the decay (its floor)", low=0.0, high=1.0
     )
     max_grad_norm: float = setting(10.0, "global gradient-norm clip", low=0.0, low_open=True)
     loss: str = setting("huber", "TD loss: huber (smooth L1) | mse", choices=("huber", "mse"))

@@ -116,11 +116,19 @@ class DQN:
 
     # ----------------------------------------------------------------------------- acting
     def epsilon(self, env_step: int) -> float:
-        """ε at ``env_step``: linear from the initial to the final value, then constant."""
+        """ε at ``env_step``: linear from the initial to the final value, then constant; or,
+        with ``exploration_schedule=exponential``, the initial value times
+        ``exploration_decay`` per training phase taken so far, down to the final value."""
+        c = self.config
+        if c.exploration_schedule == "exponential":
+            phases = self.updates // c.gradient_steps
+            return max(
+                c.exploration_final_eps, c.exploration_initial_eps * c.exploration_decay**phases
+            )
         return linear_schedule(
-            self.config.exploration_initial_eps,
-            self.config.exploration_final_eps,
-            self.config.exploration_fraction * self.total_steps,
+            c.exploration_initial_eps,
+            c.exploration_final_eps,
+            c.exploration_fraction * self.total_steps,
             env_step,
         )
 
@@ -174,8 +182,9 @@ class DQN:
         rewards = to_device(batch.rewards, device)
         terminated = to_device(batch.terminated, device)
         discounts = bootstrap_discounts(batch, self.config.gamma, device)  # n-step aware
+        bootstrap = self.target_net if self.config.target_network else self.q_net
         with torch.no_grad(), self._autocast():
-            next_q_target = self.target_net(next_obs).float()  # (batch, n_actions)
+            next_q_target = bootstrap(next_obs).float()  # (batch, n_actions)
             if self.config.double_q:
                 next_actions = self.q_net(next_obs).argmax(dim=1, keepdim=True)
                 next_q = next_q_target.gather(1, next_actions).squeeze(1)
@@ -196,7 +205,7 @@ class DQN:
 
     def on_env_step(self, env_step: int) -> None:
         """Update the target network every ``target_update_interval`` env steps."""
-        if env_step < self._next_target_update:
+        if env_step < self._next_target_update or not self.config.target_network:
             return
         while self._next_target_update <= env_step:
             self._next_target_update += self.config.target_update_interval

@@ -222,7 +222,12 @@ class Loop:
     def record_eval(self, mean: float, std: float, lengths: list[int]) -> dict[str, float]:
         """Log one evaluation at the current step and save ``best.pt`` on a new best."""
         step = self.state.env_steps
-        entry = {"env_steps": step, "mean_return": mean, "std_return": std}
+        entry = {
+            "env_steps": step,
+            "episodes": self.state.episodes,  # training episodes finished so far
+            "mean_return": mean,
+            "std_return": std,
+        }
         self.state.eval_history.append(entry)
         self.tracker.scalars(
             {

@@ -22,7 +22,7 @@ from rl_lab.config import require
 from rl_lab.rl.atari import is_atari
 from rl_lab.rl.buffers import ReplayBuffer
 from rl_lab.rl.frame_buffer import FrameReplayBuffer
-from rl_lab.rl.loop import Loop, LoopState
+from rl_lab.rl.loop import Loop, LoopState, crossed
 from rl_lab.signals import GracefulStop
 from rl_lab.tracking import ProgressBar
 
@@ -43,8 +43,9 @@ class OffPolicyLoop(Loop):
     """Collects into a replay buffer and trains every ``train_freq`` vector steps.
 
     The agent's config supplies ``buffer_size``, ``batch_size``, ``learning_starts``,
-    ``train_freq`` (vector steps between training phases) and ``gradient_steps`` (updates per
-    phase), with Stable-Baselines3's meaning. See :class:`~rl_lab.rl.loop.Loop` for the args.
+    ``train_freq`` (vector steps, or finished episodes with ``train_freq_unit=episode``, between
+    training phases) and ``gradient_steps`` (updates per phase), with Stable-Baselines3's
+    meaning. See :class:`~rl_lab.rl.loop.Loop` for the args.
     """
 
     def make_envs(self) -> Any:
@@ -91,6 +92,7 @@ class OffPolicyLoop(Loop):
         total = int(cfg.total_steps)
         learning_starts, train_freq = int(cfg.agent.learning_starts), int(cfg.agent.train_freq)
         gradient_steps, batch_size = int(cfg.agent.gradient_steps), int(cfg.agent.batch_size)
+        per_episode = cfg.agent.get("train_freq_unit", "step") == "episode"
         n_steps, gamma = int(cfg.agent.get("n_steps", 1)), float(cfg.agent.gamma)
         start_steps, start_time = state.env_steps, time.perf_counter() - state.wall_time_s
         obs, _ = self.envs.reset(seed=self._reset_seed)
@@ -118,14 +120,18 @@ class OffPolicyLoop(Loop):
                 self.buffer.add(obs, actions, rewards, real_next_obs, terminated, truncated)
                 obs = next_obs
 
-                before = state.env_steps
+                before, episodes_before = state.env_steps, state.episodes
                 state.env_steps += self.num_envs
                 state.vector_steps += 1
                 if "episode" in infos:
                     self._log_episodes(infos)
                 agent.on_env_step(state.env_steps)
 
-                if state.env_steps > learning_starts and state.vector_steps % train_freq == 0:
+                if per_episode:
+                    train_now = crossed(episodes_before, state.episodes, train_freq)
+                else:
+                    train_now = state.vector_steps % train_freq == 0
+                if state.env_steps > learning_starts and train_now:
                     for _ in range(gradient_steps):
                         batch = self.buffer.sample(batch_size, self.rng, n_steps, gamma)
                         metrics = agent.update(batch, state.env_steps)

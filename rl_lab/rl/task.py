@@ -274,6 +274,11 @@ def preset_message(cfg: DictConfig) -> tuple[int, str]:
         )
     presets = available_presets()
     mine = presets.get(agent, [])
+    if env in mine or (is_atari(env) and "ALE/atari" in mine):
+        return logging.INFO, (
+            f"The tuned preset of agent={agent} on {env} is not applied (an experiment or "
+            "`~preset` turned it off): the run uses the agent's defaults and its own settings."
+        )
     near = difflib.get_close_matches(env, mine, n=3, cutoff=0.3) or mine[:3]
     others = sorted(a for a, envs in presets.items() if env in envs and a != agent)
     return logging.WARNING, (

@@ -4,8 +4,9 @@ Map:
 
 - :mod:`~rl_lab.supervised.trainer` — :class:`Trainer`: the epoch loop over in-memory tensors,
   extended by the classifier and the GAN trainer.
-- :mod:`~rl_lab.supervised.classifier` — :class:`ClassifierTrainer`, its losses and the
-  validation rules of ``cfg.trainer``.
+- :mod:`~rl_lab.supervised.configs` — the trainer's settings as one typed config class
+  (``trainer=default``), from which its defaults and validation rules derive.
+- :mod:`~rl_lab.supervised.classifier` — :class:`ClassifierTrainer` and its losses.
 - :mod:`~rl_lab.supervised.optimizers` — the optimizers by name (``trainer.optimizer.name``).
 - :mod:`~rl_lab.supervised.callbacks` — LR schedules, early stopping, best/last checkpoints.
 - :mod:`~rl_lab.supervised.models` — MLP, CNN (LeNet-style or deep) and row-by-row LSTM

@@ -19,55 +19,11 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from rl_lab.config import Rule
 from rl_lab.supervised.augment import Augment
 from rl_lab.supervised.callbacks import Callback
-from rl_lab.supervised.optimizers import OPTIMIZERS, build_optimizer
+from rl_lab.supervised.optimizers import build_optimizer
 from rl_lab.supervised.trainer import Trainer
 from rl_lab.tracking import Tracker
-
-#: Losses of :class:`ClassifierTrainer`: ``cross_entropy`` on logits, or ``mse`` (the quadratic
-#: cost) between ``softmax``/``sigmoid`` outputs and one-hot targets.
-LOSSES: tuple[str, ...] = ("cross_entropy", "mse")
-MSE_OUTPUTS: tuple[str, ...] = ("softmax", "sigmoid")
-SCHEDULES: tuple[str, ...] = ("constant", "step", "cosine", "plateau")
-
-#: Validation of ``cfg.trainer`` for the supervised task (conf/trainer/default.yaml).
-TRAINER_RULES: tuple[Rule, ...] = (
-    Rule("trainer.epochs", int, low=1),
-    Rule("trainer.batch_size", int, low=1),
-    Rule("trainer.eval_batch_size", int, low=1),
-    Rule("trainer.loss", str, choices=LOSSES),
-    Rule("trainer.mse_output", str, choices=MSE_OUTPUTS),
-    Rule("trainer.optimizer.name", str, choices=tuple(OPTIMIZERS)),
-    Rule("trainer.optimizer.lr", float, low=0.0, low_open=True),
-    Rule("trainer.optimizer.momentum", float, low=0.0, high=1.0),
-    Rule("trainer.optimizer.nesterov", bool),
-    Rule("trainer.optimizer.weight_decay", float, low=0.0),
-    Rule("trainer.optimizer.betas", list),
-    Rule("trainer.optimizer.alpha", float, low=0.0, high=1.0),
-    Rule("trainer.optimizer.eps", float, low=0.0, low_open=True),
-    Rule("trainer.augment.hflip", bool),
-    Rule("trainer.augment.shift", int, low=0, high=8),
-    Rule("trainer.grad_clip_norm", float, low=0.0, low_open=True, nullable=True),
-    Rule("trainer.monitor", str, pattern=r"(train|val)/\w+", choices=("val/loss", "val/accuracy")),
-    Rule("trainer.monitor_mode", str, choices=("min", "max")),
-    Rule("trainer.schedule.name", str, choices=SCHEDULES),
-    Rule("trainer.schedule.step_size", int, low=1),
-    Rule("trainer.schedule.gamma", float, low=0.0, low_open=True, high=1.0),
-    Rule("trainer.schedule.min_lr", float, low=0.0),
-    Rule("trainer.schedule.factor", float, low=0.0, low_open=True, high=1.0),
-    Rule("trainer.schedule.patience", int, low=0),
-    Rule("trainer.early_stopping.enabled", bool),
-    Rule("trainer.early_stopping.patience", int, low=1),
-    Rule("trainer.early_stopping.min_delta", float, low=0.0),
-    Rule("trainer.early_stopping.restore_best", bool),
-    Rule("trainer.checkpoint.every", int, low=0),
-    Rule("trainer.checkpoint.best", bool),
-    Rule("trainer.tensorboard.histograms_every", int, low=0),
-    Rule("trainer.tensorboard.figures_every", int, low=0),
-    Rule("trainer.tensorboard.graph", bool),
-)
 
 
 def classification_loss(

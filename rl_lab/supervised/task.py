@@ -25,7 +25,8 @@ from rl_lab.config import COMMON_RULES, Rule, require, validate
 from rl_lab.data import ImageDataset, load_dataset, validate_dataset_config
 from rl_lab.errors import CheckpointError, ConfigError, DatasetError
 from rl_lab.run_dir import write_json
-from rl_lab.supervised.classifier import TRAINER_RULES, ClassifierTrainer, classification_loss
+from rl_lab.supervised.classifier import ClassifierTrainer, classification_loss
+from rl_lab.supervised.configs import TRAINER_RULES
 from rl_lab.supervised.figures import lr_find_figure
 from rl_lab.supervised.lr_finder import LR_FIND_RULES, endless_batches, lr_range_test
 from rl_lab.supervised.models import build_classifier, validate_model_config

@@ -63,9 +63,10 @@ Each epoch ends with the record ``{"epoch", "train/...", "val/...", "charts/lear
 ``state.history``, printed as one line, then handed to the callbacks in order (schedules, early
 stopping, checkpoints last, so ``last.pt`` holds everybody's updated state).
 
-Config keys the base class reads (``cfg.trainer``, see conf/trainer/default.yaml): ``epochs``,
-``batch_size``, ``grad_clip_norm``, ``tensorboard.{histograms_every, figures_every, graph}`` and,
-through :func:`rl_lab.supervised.callbacks.default_callbacks`, ``schedule``, ``early_stopping``,
+Config keys the base class reads (``cfg.trainer``, declared by
+:class:`~rl_lab.supervised.configs.TrainerConfig`): ``epochs``, ``batch_size``,
+``grad_clip_norm``, ``tensorboard.{histograms_every, figures_every, graph}`` and, through
+:func:`rl_lab.supervised.callbacks.default_callbacks`, ``schedule``, ``early_stopping``,
 ``checkpoint``, ``monitor``, ``monitor_mode``; plus the run's ``seed`` and ``progress``.
 """
 

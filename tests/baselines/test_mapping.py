@@ -121,6 +121,8 @@ def test_linear_learning_rate_becomes_an_sb3_schedule(compose_cfg):
         ("agent.network.head=dueling", "no dueling head"),
         ("agent.loss=mse", "Huber"),
         ("agent.network.encoder.dropout=0.1", "no dropout"),
+        ("agent.target_network=false", "always bootstraps from its target network"),
+        ("agent.exploration_schedule=exponential", "decays epsilon linearly"),
     ],
 )
 def test_options_sb3_lacks_are_errors_that_name_them(compose_cfg, override, named):
@@ -242,6 +244,17 @@ def test_built_sb3_model_has_the_mapped_settings(compose_cfg):
     assert model.train_freq.frequency == 256 and model.gradient_steps == 128
     linears = [m for m in model.policy.q_net.modules() if isinstance(m, nn.Linear)]
     assert [m.out_features for m in linears] == [32, 16, 2]
+
+
+@pytest.mark.parametrize("name", ["dqn", "sac"])
+def test_training_every_n_episodes_is_sb3s_episode_train_freq(compose_cfg, name):
+    env = "CartPole-v1" if name == "dqn" else "Pendulum-v1"
+    cfg = compose_cfg(
+        f"agent={name}", f"env={env}", "impl=sb3", "agent.train_freq=2",
+        "agent.train_freq_unit=episode",
+    )  # fmt: skip
+    model = build_agent(cfg, *env_spaces(cfg.env), "cpu").model
+    assert (model.train_freq.frequency, model.train_freq.unit.value) == (2, "episode")
 
 
 def test_built_sb3_td3_has_the_mapped_settings(compose_cfg):

@@ -147,6 +147,6 @@ def test_the_schema_command_prints_every_key(capsys):
         assert f"agent.{key}" in out
     assert "auto_<v>" in out  # the meaning of ent_coef
     assert schema_cli.main(["agent=sacc"]) == 2
-    assert "Available agents: dqn" in capsys.readouterr().err
+    assert "Available: agent=dqn|td3" in capsys.readouterr().err
     assert schema_cli.main(["--markdown", "dqn"]) == 0
     assert "| `agent.gamma` | 0.99 |" in capsys.readouterr().out

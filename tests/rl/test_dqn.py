@@ -145,3 +145,36 @@ def test_n_step_batches_use_their_own_discounts(monkeypatch):
     b = batch(2)
     agent.update(b._replace(discounts=np.array([0.25, 0.125], np.float32)), 0)
     torch.testing.assert_close(seen["target"], torch.tensor([1.0 + 0.25 * 4, 1.0 + 0.125 * 4]))
+
+
+def test_exponential_epsilon_decays_per_training_phase_down_to_its_floor():
+    agent = make_agent(
+        exploration_schedule="exponential", exploration_decay=0.5, gradient_steps=2,
+        exploration_final_eps=0.1,
+    )  # fmt: skip
+    assert agent.epsilon(0) == 1.0
+    agent.update(batch(), env_step=1)
+    assert agent.epsilon(1) == 1.0  # half a phase: no decay yet
+    agent.update(batch(), env_step=1)
+    assert agent.epsilon(1) == 0.5 and agent.epsilon(999) == 0.5  # phases, not env steps
+    for _ in range(8):
+        agent.update(batch(), env_step=2)
+    assert agent.epsilon(2) == 0.1
+
+
+def test_without_a_target_network_the_td_target_comes_from_the_trained_network():
+    agent = make_agent(target_network=False, target_update_interval=1)
+    with torch.no_grad():
+        for p in agent.target_net.parameters():
+            p.add_(100.0)  # a target network that would give absurd targets if it were read
+    shifted = params(agent.target_net)
+    first = agent.update(batch(), env_step=1)
+    agent.on_env_step(1)  # and it is never synced either
+    assert all(torch.equal(a, b) for a, b in zip(shifted, params(agent.target_net), strict=True))
+    reference = make_agent(target_update_interval=1)  # the same seed and weights
+    online = reference.q_net.parameters()
+    with torch.no_grad():
+        for t, o in zip(reference.target_net.parameters(), online, strict=True):
+            t.copy_(o)
+    second = reference.update(batch(), env_step=1)
+    assert torch.equal(first["losses/td_loss"], second["losses/td_loss"])

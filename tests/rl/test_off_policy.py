@@ -33,3 +33,15 @@ def test_a_buffer_smaller_than_a_batch_is_refused(compose_cfg, tmp_path):
         ConfigError, match="agent.buffer_size=8 is smaller than agent.batch_size=16"
     ):
         app.run(cfg, tmp_path / "run", [])
+
+
+@pytest.mark.parametrize("train_freq", [1, 2])
+def test_train_freq_can_count_finished_episodes(compose_cfg, tmp_path, train_freq):
+    overrides = [
+        *TINY, "agent.train_freq_unit=episode", f"agent.train_freq={train_freq}",
+        "agent.gradient_steps=3", "agent.learning_starts=0",
+    ]  # fmt: skip
+    results = app.run(compose_cfg(*overrides), tmp_path, overrides)
+    # one training phase each time train_freq more episodes have finished
+    assert results["episodes"] >= 10
+    assert results["gradient_steps"] == results["episodes"] // train_freq * 3

@@ -157,3 +157,22 @@ def test_a_preset_of_another_env_is_warned_about(compose_cfg, caplog):
     with caplog.at_level(logging.WARNING, logger=task.log.name):
         task.validate_config(cfg)
     assert "tuned for CartPole-v1" in caplog.text
+
+
+def test_a_preset_turned_off_is_not_reported_as_missing(compose_cfg):
+    for overrides in (["~preset"], ["experiment=dli_cartpole_dqn"]):
+        cfg = compose_cfg("agent=dqn", "env=CartPole-v1", *overrides)
+        assert cfg.get("tuned_preset") is None
+        level, line = preset_message(cfg)
+        assert level == logging.INFO and "is not applied" in line and "No tuned" not in line
+
+
+def test_the_books_dqn_agent_composes_with_its_own_settings_only(compose_cfg):
+    cfg = compose_cfg("experiment=dli_cartpole_dqn")
+    task.validate_config(cfg)
+    a = cfg.agent
+    assert (a.buffer_size, a.batch_size, a.gradient_steps, a.gamma) == (2000, 1, 32, 0.95)
+    assert a.train_freq_unit == "episode" and a.target_network is False
+    assert a.exploration_schedule == "exponential" and a.exploration_final_eps == 0.01
+    assert list(a.network.encoder.hidden_sizes) == [32, 32]
+    assert a.target_update_interval == 10_000  # the default, not the tuned preset's 10
