@@ -1,6 +1,6 @@
-"""``python -m rl_lab.schema agent=<name>`` (or ``trainer=default``): every key of a typed
+"""``python -m rl_lab.schema agent=<name>`` (or ``trainer=default|gan``): every key of a typed
 config, its default, what values it takes and what it means, read from its config class
-(:mod:`rl_lab.rl.configs`, :mod:`rl_lab.supervised.configs`).
+(:mod:`rl_lab.rl.configs`, :mod:`rl_lab.supervised.configs`, :mod:`rl_lab.gan.configs`).
 
 Without an argument it lists what it can describe. ``--markdown`` prints a Markdown table
 instead of the aligned text one. The values a run actually uses (its preset applied) are printed
@@ -14,11 +14,15 @@ import sys
 from collections.abc import Sequence
 
 from rl_lab.config import describe
+from rl_lab.gan.configs import GAN_TRAINER_CONFIGS
 from rl_lab.rl.configs import AGENT_CONFIGS
 from rl_lab.supervised.configs import TRAINER_CONFIGS
 
 #: group → its typed options (config classes by name).
-GROUPS: dict[str, dict[str, type]] = {"agent": AGENT_CONFIGS, "trainer": TRAINER_CONFIGS}
+GROUPS: dict[str, dict[str, type]] = {
+    "agent": AGENT_CONFIGS,
+    "trainer": {**TRAINER_CONFIGS, **GAN_TRAINER_CONFIGS},
+}
 
 
 def table(name: str, markdown: bool = False, group: str = "agent") -> str:
@@ -50,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "values, meaning.",
     )
     parser.add_argument(
-        "config", nargs="?", help="agent=<name> (or just the agent's name), or trainer=default"
+        "config", nargs="?", help="agent=<name> (or just the agent's name), or trainer=default|gan"
     )
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     ns = parser.parse_args(argv)

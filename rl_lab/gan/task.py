@@ -23,10 +23,11 @@ from rl_lab import checkpoint
 from rl_lab.config import COMMON_RULES, Rule, require, validate
 from rl_lab.data import ImageDataset, load_dataset, validate_dataset_config
 from rl_lab.errors import CheckpointError, ConfigError, DatasetError
+from rl_lab.gan.configs import GAN_TRAINER_RULES
 from rl_lab.gan.models import CONDITIONING, Generator, build_gan
 from rl_lab.gan.quality import build_quality
 from rl_lab.gan.sampling import write_samples
-from rl_lab.gan.trainer import GAN_TRAINER_RULES, MONITOR, AdversarialTrainer
+from rl_lab.gan.trainer import MONITOR, AdversarialTrainer
 from rl_lab.run_dir import write_json
 from rl_lab.tracking import Tracker
 from rl_lab.training import count_parameters, seed_everything
@@ -86,7 +87,7 @@ def check_model_and_trainer(cfg: DictConfig, where: str = "the command line") ->
     )
     require(
         OmegaConf.select(cfg, "trainer.d_steps") is not None,
-        "task=gan needs the adversarial trainer's settings (conf/trainer/gan.yaml), but the "
+        "task=gan needs the adversarial trainer's settings (trainer=gan), but the "
         "config has another trainer; drop the `trainer=...` override or use `trainer=gan`.",
     )
     validate(cfg, MODEL_RULES + GAN_TRAINER_RULES, where=where)

@@ -44,57 +44,15 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from rl_lab.config import Rule
 from rl_lab.errors import TrainingDivergedError
 from rl_lab.gan.models import Discriminator, Generator
 from rl_lab.gan.sampling import enlarge, generate, image_grid, noise, png_scale, to_signed
 from rl_lab.supervised.callbacks import Callback, Checkpoint, LRSchedule
-from rl_lab.supervised.optimizers import OPTIMIZERS, build_optimizer
+from rl_lab.supervised.optimizers import build_optimizer
 from rl_lab.supervised.trainer import Trainer, TrainState
 from rl_lab.tracking import Tracker
 
 log = logging.getLogger(__name__)
-
-#: The optimizer keys of ``trainer.generator_optimizer`` / ``trainer.discriminator_optimizer``.
-_OPTIMIZER_RULES: tuple[tuple[str, type, dict[str, Any]], ...] = (
-    ("name", str, {"choices": tuple(OPTIMIZERS)}),
-    ("lr", float, {"low": 0.0, "low_open": True}),
-    ("betas", list, {}),
-    ("alpha", float, {"low": 0.0, "high": 1.0}),
-    ("eps", float, {"low": 0.0, "low_open": True}),
-    ("momentum", float, {"low": 0.0, "high": 1.0}),
-    ("weight_decay", float, {"low": 0.0}),
-    ("decay", float, {"low": 0.0}),
-    ("clip_value", float, {"low": 0.0, "low_open": True, "nullable": True}),
-)
-
-#: Validation of ``cfg.trainer`` for the GAN task (conf/trainer/gan.yaml).
-GAN_TRAINER_RULES: tuple[Rule, ...] = (
-    Rule("trainer.epochs", int, low=1),
-    Rule("trainer.batch_size", int, low=2),
-    Rule("trainer.d_steps", int, low=1),
-    Rule("trainer.real_label", float, low=0.5, high=1.0),
-    Rule("trainer.instance_noise.std", float, low=0.0),
-    Rule("trainer.instance_noise.anneal_epochs", int, low=1, nullable=True),
-    Rule("trainer.grad_clip_norm", float, low=0.0, low_open=True, nullable=True),
-    Rule("trainer.schedule.name", str, choices=("constant", "step", "cosine")),
-    Rule("trainer.schedule.step_size", int, low=1),
-    Rule("trainer.schedule.gamma", float, low=0.0, low_open=True, high=1.0),
-    Rule("trainer.schedule.min_lr", float, low=0.0),
-    Rule("trainer.checkpoint.every", int, low=0),
-    Rule("trainer.checkpoint.best", bool),
-    Rule("trainer.tensorboard.histograms_every", int, low=0),
-    Rule("trainer.tensorboard.figures_every", int, low=0),
-    Rule("trainer.tensorboard.graph", bool),
-    Rule("trainer.collapse.patience", int, low=1),
-    Rule("trainer.collapse.d_loss", float, low=0.0),
-    Rule("trainer.collapse.g_loss", float, low=0.0),
-    *(
-        Rule(f"trainer.{net}_optimizer.{key}", kind, **opts)
-        for net in ("generator", "discriminator")
-        for key, kind, opts in _OPTIMIZER_RULES
-    ),
-)
 
 #: The monitored metric of ``best.pt`` (lower is better).
 MONITOR = "val/frechet_distance"
@@ -250,8 +208,8 @@ class AdversarialTrainer(Trainer):
     """Trains a generator against a discriminator on a dataset's training split.
 
     Args:
-        cfg: the run config: ``trainer`` (conf/trainer/gan.yaml), ``seed``, ``progress``,
-            ``task.name``.
+        cfg: the run config: ``trainer`` (:class:`~rl_lab.gan.configs.GANTrainerConfig`),
+            ``seed``, ``progress``, ``task.name``.
         run_dir: the run directory (checkpoints), or ``None`` for none (tests, benchmarks).
         device: where the networks and data live.
         generator, discriminator: :class:`~rl_lab.gan.models.Generator` and

@@ -150,7 +150,7 @@ TRAINER_RULES: tuple[Rule, ...] = tuple(
     if rule.key not in ("trainer.early_stopping.monitor", "trainer.early_stopping.mode")
 )
 
-#: The config classes of the ``trainer`` group that are not files in conf/trainer/.
+#: The supervised task's option of the ``trainer`` group (the GAN's: rl_lab.gan.configs).
 TRAINER_CONFIGS: dict[str, type] = {"default": TrainerConfig}
 
 
