@@ -322,6 +322,31 @@ def schema(cls: type) -> dict[str, Any]:
 _C = TypeVar("_C")
 
 
+def _field_hints(cls: type, keys: Iterable[str]) -> dict[str, Any]:
+    """The type hints of config class ``cls``'s fields, after checking that every key in
+    ``keys`` is one of them (``TypeError`` naming the others and the fields)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(keys) - names)
+    if unknown:
+        raise TypeError(
+            f"{cls.__name__} has no field(s) {', '.join(unknown)}; its fields: "
+            f"{', '.join(sorted(names))}"
+        )
+    return get_type_hints(cls)
+
+
+def register_configs(group: str, configs: Mapping[str, type]) -> None:
+    """Store each config class's defaults with Hydra's ConfigStore as ``group=<name>``
+    (idempotent). They are stored as plain mappings, not typed nodes: rl_lab's own check
+    (:func:`rules_of`) says in one paragraph what a bad value should be, where OmegaConf's typed
+    nodes would refuse ``agent.batch_size=5e4`` with Hydra's bare "Error merging override"."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    for name, cls in configs.items():
+        store.store(group=group, name=name, node=schema(cls), provider="rl_lab")
+
+
 def build_config(cls: type[_C], data: Mapping[str, Any]) -> _C:
     """An instance of config class ``cls`` from a mapping of its fields (a validated
     ``cfg.agent``, resolved); missing fields keep their defaults, nested mappings become the
@@ -332,14 +357,7 @@ def build_config(cls: type[_C], data: Mapping[str, Any]) -> _C:
     """
     if isinstance(data, DictConfig):
         data = OmegaConf.to_container(data, resolve=True)  # type: ignore[assignment]
-    hints = get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise TypeError(
-            f"{cls.__name__} has no field(s) {', '.join(unknown)}; its fields: "
-            f"{', '.join(sorted(names))}"
-        )
+    hints = _field_hints(cls, data)
     kwargs = {}
     for name, value in data.items():
         nested = _nested(hints[name])
@@ -357,15 +375,7 @@ def with_overrides(config: _C, overrides: Mapping[str, Any]) -> _C:
     """
     if not overrides:
         return config
-    cls = type(config)
-    hints = get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(overrides) - names)
-    if unknown:
-        raise TypeError(
-            f"{cls.__name__} has no field(s) {', '.join(unknown)}; its fields: "
-            f"{', '.join(sorted(names))}"
-        )
+    hints = _field_hints(type(config), overrides)
     changes = {}
     for name, value in overrides.items():
         nested = _nested(hints[name])

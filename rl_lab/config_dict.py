@@ -8,6 +8,7 @@ that must be a mapping (a config, one of its groups, a run's ``config.yaml``),
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -36,3 +37,18 @@ def config_dict(cfg: DictConfig | ListConfig, *, resolve: bool) -> dict[str, Any
     if not isinstance(container, dict):
         raise TypeError(f"expected a mapping, got a {type(container).__name__}")
     return cast(dict[str, Any], container)  # config keys are strings
+
+
+def flatten(
+    node: Any, prefix: str = "", *, is_leaf: Callable[[Any], bool] | None = None
+) -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}``: every leaf of nested mappings by its dotted path.
+    Lists are leaves, and so is any mapping for which ``is_leaf`` returns true."""
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping | DictConfig) and not (is_leaf and is_leaf(value)):
+            flat.update(flatten(value, path + ".", is_leaf=is_leaf))
+        else:
+            flat[path] = value
+    return flat

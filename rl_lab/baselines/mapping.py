@@ -34,7 +34,7 @@ from stable_baselines3.common.utils import LinearSchedule
 
 from rl_lab.agents import AGENTS, agent_entry, load
 from rl_lab.baselines.extractors import MlpFeatures
-from rl_lab.config_dict import config_dict
+from rl_lab.config_dict import config_dict, flatten
 from rl_lab.errors import ConfigError
 from rl_lab.nets import ACTIVATIONS
 from rl_lab.rl.normalization import EPSILON, OBS_CLIP
@@ -413,17 +413,6 @@ def sb3_algo(name: str) -> Sb3Algo:
     return load(entry.sb3)
 
 
-def _flatten(node: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in node.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, path + "."))
-        else:
-            flat[path] = value
-    return flat
-
-
 def sb3_kwargs(
     algo: Sb3Algo, agent_cfg: DictConfig | Mapping[str, Any], action_dim: int | None = None
 ) -> dict[str, Any]:
@@ -441,7 +430,7 @@ def sb3_kwargs(
     """
     if isinstance(agent_cfg, DictConfig):
         agent_cfg = config_dict(agent_cfg, resolve=True)
-    flat = _flatten(agent_cfg)
+    flat = flatten(agent_cfg)
     name = flat.get("name", "<agent>")
     unknown = sorted(set(flat) - algo.covered_keys())
     if unknown:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rl_lab.config import Rule, rules_of, setting
+from rl_lab.config import Rule, register_configs, rules_of, setting
 from rl_lab.supervised.configs import OPTIMIZER_NAMES
 
 #: Per-epoch learning-rate schedules of both optimizers.
@@ -137,12 +137,6 @@ GAN_TRAINER_CONFIGS: dict[str, type] = {"gan": GANTrainerConfig}
 
 
 def register() -> None:
-    """Register ``trainer=gan`` with Hydra's ConfigStore (idempotent; plain mappings, as
-    :func:`rl_lab.rl.configs.register` explains)."""
-    from hydra.core.config_store import ConfigStore
-
-    from rl_lab.config import schema
-
-    store = ConfigStore.instance()
-    for name, cls in GAN_TRAINER_CONFIGS.items():
-        store.store(group="trainer", name=name, node=schema(cls), provider="rl_lab")
+    """Register ``trainer=gan`` with Hydra's ConfigStore
+    (:func:`rl_lab.config.register_configs`)."""
+    register_configs("trainer", GAN_TRAINER_CONFIGS)

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rl_lab.config import setting
+from rl_lab.config import register_configs, setting
 
 #: Initialisation schemes of the network zoo (``rl_lab.nets.init.INIT_SCHEMES``; a test keeps
 #: the two the same).
@@ -446,15 +446,6 @@ AGENT_CONFIGS: dict[str, type[AgentConfig]] = {
 
 
 def register() -> None:
-    """Register every agent's defaults with Hydra's ConfigStore as the ``agent`` group
-    (idempotent). They are stored as plain mappings, not typed nodes: rl_lab's own check
-    (:func:`~rl_lab.config.rules_of`) says in one paragraph what a bad value should be, where
-    OmegaConf's typed nodes would refuse ``agent.batch_size=5e4`` with Hydra's bare "Error
-    merging override"."""
-    from hydra.core.config_store import ConfigStore
-
-    from rl_lab.config import schema
-
-    store = ConfigStore.instance()
-    for name, cls in AGENT_CONFIGS.items():
-        store.store(group="agent", name=name, node=schema(cls), provider="rl_lab")
+    """Register every agent's defaults as the ``agent`` group with Hydra's ConfigStore
+    (:func:`rl_lab.config.register_configs`)."""
+    register_configs("agent", AGENT_CONFIGS)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rl_lab.config import Rule, rules_of, setting
+from rl_lab.config import Rule, register_configs, rules_of, setting
 
 #: Losses of the classifier trainer: ``cross_entropy`` on logits, or ``mse`` (the quadratic
 #: cost) between ``softmax``/``sigmoid`` outputs and one-hot targets.
@@ -155,12 +155,6 @@ TRAINER_CONFIGS: dict[str, type] = {"default": TrainerConfig}
 
 
 def register() -> None:
-    """Register ``trainer=default`` with Hydra's ConfigStore (idempotent; plain mappings, as
-    :func:`rl_lab.rl.configs.register` explains)."""
-    from hydra.core.config_store import ConfigStore
-
-    from rl_lab.config import schema
-
-    store = ConfigStore.instance()
-    for name, cls in TRAINER_CONFIGS.items():
-        store.store(group="trainer", name=name, node=schema(cls), provider="rl_lab")
+    """Register ``trainer=default`` with Hydra's ConfigStore
+    (:func:`rl_lab.config.register_configs`)."""
+    register_configs("trainer", TRAINER_CONFIGS)

@@ -30,6 +30,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from rl_lab.config_dict import flatten
 from rl_lab.errors import ConfigError
 
 #: ``sampler=`` choices.
@@ -98,15 +99,9 @@ class Param:
         return entry
 
 
-def _flatten(space: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in space.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and "type" not in value:
-            flat.update(_flatten(value, name + "."))
-        else:
-            flat[name] = value
-    return flat
+def _is_param(node: Any) -> bool:
+    """A search-space entry (it names its ``type``), not a group of entries."""
+    return "type" in node
 
 
 def _number(name: str, entry: Mapping[str, Any], key: str) -> float:
@@ -186,7 +181,7 @@ def parse_space(space: Mapping[str, Any] | None) -> list[Param]:
             "experiment (experiment=dqn_cartpole_search or ppo_cartpole_search) or a space with "
             "+hparams_search=<name> (conf/hparams_search/)."
         )
-    return [parse_param(name, entry) for name, entry in _flatten(space).items()]
+    return [parse_param(name, entry) for name, entry in flatten(space, is_leaf=_is_param).items()]
 
 
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")

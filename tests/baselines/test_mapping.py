@@ -8,8 +8,9 @@ from stable_baselines3.common.vec_env import VecNormalize
 from torch import nn
 
 from rl_lab.agents import AGENTS
-from rl_lab.baselines.mapping import _flatten, sb3_algo, sb3_kwargs
+from rl_lab.baselines.mapping import sb3_algo, sb3_kwargs
 from rl_lab.config import schema
+from rl_lab.config_dict import flatten
 from rl_lab.errors import ConfigError
 from rl_lab.nets import ACTIVATIONS
 from rl_lab.rl.configs import AGENT_CONFIGS
@@ -48,8 +49,8 @@ def test_every_agent_key_is_mapped(compose_cfg, name):
     mapping.py: the keys are the config class's own (nested fields and encoder specs dotted),
     and the composed config has exactly those."""
     algo = sb3_algo(name)
-    keys = set(_flatten(schema(AGENT_CONFIGS[name])))
-    assert set(_flatten(compose_cfg(f"agent={name}").agent)) == keys
+    keys = set(flatten(schema(AGENT_CONFIGS[name])))
+    assert set(flatten(compose_cfg(f"agent={name}").agent)) == keys
     unmapped = sorted(keys - algo.covered_keys())
     assert keys <= algo.covered_keys(), f"agent={name}: map {unmapped} in baselines/mapping.py"
     # a key SB3 has no option for says why (requires) or what differs (notes)

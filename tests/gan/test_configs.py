@@ -8,10 +8,10 @@ from omegaconf import OmegaConf
 
 from rl_lab import schema as schema_cli
 from rl_lab.config import schema
+from rl_lab.config_dict import flatten
 from rl_lab.errors import ConfigError
 from rl_lab.gan.configs import GAN_TRAINER_RULES, GANTrainerConfig
 from rl_lab.gan.task import validate_config
-from tests.supervised.test_configs import _flat
 
 
 def test_the_composed_gan_trainer_is_the_config_class(compose_cfg):
@@ -22,7 +22,7 @@ def test_the_composed_gan_trainer_is_the_config_class(compose_cfg):
 
 def test_every_gan_trainer_key_has_a_rule():
     keys = {rule.key for rule in GAN_TRAINER_RULES}
-    assert keys == {f"trainer.{key}" for key in _flat(schema(GANTrainerConfig))}
+    assert keys == {f"trainer.{key}" for key in flatten(schema(GANTrainerConfig))}
 
 
 @pytest.mark.parametrize(
@@ -43,5 +43,5 @@ def test_bad_gan_trainer_values_are_refused_by_the_derived_rules(compose_cfg, ov
 def test_the_schema_cli_lists_the_gan_trainer(capsys):
     assert schema_cli.main(["trainer=gan"]) == 0
     out = capsys.readouterr().out
-    for key in _flat(schema(GANTrainerConfig)):
+    for key in flatten(schema(GANTrainerConfig)):
         assert f"trainer.{key}" in out

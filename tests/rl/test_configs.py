@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 from rl_lab import schema as schema_cli
 from rl_lab.agents import AGENTS
 from rl_lab.config import Rule, build_config, describe, rules_of, schema, with_overrides
+from rl_lab.config_dict import flatten
 from rl_lab.errors import ConfigError
 from rl_lab.nets import INIT_SCHEMES
 from rl_lab.rl import dqn
@@ -28,16 +29,6 @@ PRESETS = Path(__file__).resolve().parents[2] / "conf" / "preset"
 PRESET_FILES = sorted(
     p for p in PRESETS.glob("*/**/*.yaml") if not p.relative_to(PRESETS).parts[0].startswith("_")
 )
-
-
-def _flat(node, prefix=""):
-    flat = {}
-    for key, value in node.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def test_every_agent_has_a_config_class_and_every_field_a_meaning():
@@ -128,10 +119,10 @@ def test_presets_hold_only_differences_and_name_themselves(compose_cfg, path):
     agent, *env = path.relative_to(PRESETS).with_suffix("").parts
     preset = OmegaConf.to_container(OmegaConf.load(path))
     assert "tuned_preset" not in preset  # derived when the file is loaded
-    defaults = _flat(schema(AGENT_CONFIGS[agent]))
+    defaults = flatten(schema(AGENT_CONFIGS[agent]))
     same = [
         key
-        for key, value in _flat(preset.get("agent") or {}).items()
+        for key, value in flatten(preset.get("agent") or {}).items()
         if key in defaults and defaults[key] == value and type(defaults[key]) is type(value)
     ]
     assert not same, f"{path.name} restates the defaults of {same}: drop them"
@@ -143,7 +134,7 @@ def test_presets_hold_only_differences_and_name_themselves(compose_cfg, path):
 def test_the_schema_command_prints_every_key(capsys):
     assert schema_cli.main(["agent=sac"]) == 0
     out = capsys.readouterr().out
-    for key in _flat(schema(AGENT_CONFIGS["sac"])):
+    for key in flatten(schema(AGENT_CONFIGS["sac"])):
         assert f"agent.{key}" in out
     assert "auto_<v>" in out  # the meaning of ent_coef
     assert schema_cli.main(["agent=sacc"]) == 2

@@ -8,21 +8,12 @@ from omegaconf import OmegaConf
 
 from rl_lab import schema as schema_cli
 from rl_lab.config import schema
+from rl_lab.config_dict import flatten
 from rl_lab.errors import ConfigError
 from rl_lab.gan.feature_classifier import classifier_settings
 from rl_lab.supervised.configs import OPTIMIZER_NAMES, TRAINER_RULES, TrainerConfig
 from rl_lab.supervised.optimizers import OPTIMIZERS
 from rl_lab.supervised.task import validate_config
-
-
-def _flat(node: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in node.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def test_the_composed_trainer_is_the_config_class(compose_cfg):
@@ -33,7 +24,7 @@ def test_the_composed_trainer_is_the_config_class(compose_cfg):
 
 def test_every_trainer_key_has_a_rule_or_a_cross_field_check():
     keys = {rule.key for rule in TRAINER_RULES}
-    for key in _flat(schema(TrainerConfig)):
+    for key in flatten(schema(TrainerConfig)):
         crossed = key in ("early_stopping.monitor", "early_stopping.mode")
         assert (f"trainer.{key}" in keys) != crossed, key
 
@@ -69,7 +60,7 @@ def test_the_gan_metrics_classifier_trains_with_the_same_defaults(compose_cfg):
 def test_the_schema_cli_lists_the_trainer(capsys):
     assert schema_cli.main(["trainer=default"]) == 0
     out = capsys.readouterr().out
-    for key in _flat(schema(TrainerConfig)):
+    for key in flatten(schema(TrainerConfig)):
         assert f"trainer.{key}" in out
     assert schema_cli.main([]) == 0
     assert "trainer=default" in capsys.readouterr().out
