@@ -385,6 +385,21 @@ def with_overrides(config: _C, overrides: Mapping[str, Any]) -> _C:
     return dataclasses.replace(config, **changes)  # type: ignore[type-var]
 
 
+def missing_settings(cls: type, node: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys of config class ``cls``'s fields that ``node`` (a saved config) lacks:
+    nested config classes are entered, a free-form mapping (an encoder spec) is one value."""
+    missing = []
+    hints = get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        path = f"{prefix}{f.name}"
+        nested = _nested(hints[f.name])
+        if f.name not in node:
+            missing.append(path)
+        elif nested is not None and isinstance(node[f.name], Mapping | DictConfig):
+            missing.extend(missing_settings(nested, node[f.name], path + "."))
+    return missing
+
+
 def describe(cls: type, prefix: str) -> list[tuple[str, str, str, str]]:
     """``(key, default, allowed, meaning)`` of every field of config class ``cls`` (nested
     fields dotted), for ``python -m rl_lab.schema``."""

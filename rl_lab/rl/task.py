@@ -25,7 +25,17 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rl_lab import checkpoint
 from rl_lab.agents import IMPLS, agent_entry, agent_label, load, retired_name
-from rl_lab.config import COMMON_RULES, ENV_RULES, RL_RULES, Rule, build_config, rules_of, validate
+from rl_lab.config import (
+    COMMON_RULES,
+    ENV_RULES,
+    RL_RULES,
+    Rule,
+    build_config,
+    missing_settings,
+    rules_of,
+    schema,
+    validate,
+)
 from rl_lab.errors import ConfigError
 from rl_lab.rl.atari import ATARI_RULES, AtariSettings, check_atari_config, is_atari
 from rl_lab.rl.configs import AGENT_CONFIGS
@@ -145,13 +155,30 @@ def upgrade_saved_config(cfg: DictConfig) -> None:
     if OmegaConf.select(cfg, "eval") is not None and "select" not in cfg.eval:
         with open_dict(cfg):
             cfg.eval.select = "last"  # runs saved before eval.select existed
-    if "impl" in cfg:
+    if "impl" not in cfg:
+        base = retired_name(str(OmegaConf.select(cfg, "agent.name")))
+        with open_dict(cfg):
+            cfg.impl = "sb3" if base is not None else "rl_lab"
+            if base is not None:
+                cfg.agent.name = base
+    add_new_agent_settings(cfg)
+
+
+def add_new_agent_settings(cfg: DictConfig) -> None:
+    """Give a saved agent config the settings its agent gained since it was written, at their
+    defaults (each new setting's default keeps the behaviour of the runs before it); the saved
+    values are kept as they are. A config composed now already has them all."""
+    agent = OmegaConf.select(cfg, "agent")
+    name = OmegaConf.select(cfg, "agent.name")
+    if not isinstance(agent, DictConfig) or name not in AGENT_CONFIGS:
         return
-    base = retired_name(str(OmegaConf.select(cfg, "agent.name")))
+    missing = missing_settings(AGENT_CONFIGS[name], agent)
+    if not missing:
+        return
+    defaults = OmegaConf.create(schema(AGENT_CONFIGS[name]))
     with open_dict(cfg):
-        cfg.impl = "sb3" if base is not None else "rl_lab"
-        if base is not None:
-            cfg.agent.name = base
+        for key in missing:
+            OmegaConf.update(cfg.agent, key, OmegaConf.select(defaults, key), force_add=True)
 
 
 #: The action spaces each agent acts in: ``Discrete``, and ``Box`` (1-D for the actor-critic

@@ -8,7 +8,7 @@ import logging
 
 import gymnasium as gym
 import pytest
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
 from rl_lab import app
 from rl_lab.errors import ConfigError
@@ -176,3 +176,31 @@ def test_the_books_dqn_agent_composes_with_its_own_settings_only(compose_cfg):
     assert a.exploration_schedule == "exponential" and a.exploration_final_eps == 0.01
     assert list(a.network.encoder.hidden_sizes) == [32, 32]
     assert a.target_update_interval == 10_000  # the default, not the tuned preset's 10
+
+
+def test_a_saved_config_gets_the_settings_added_since_at_their_defaults(compose_cfg):
+    saved = compose_cfg("agent=dqn", "env=CartPole-v1")
+    with open_dict(saved):
+        del saved.agent.target_network, saved.agent.network.head
+        saved.agent.learning_rate = 0.123
+    task.upgrade_saved_config(saved)
+    assert saved.agent.target_network is True and saved.agent.network.head == "q"
+    assert saved.agent.learning_rate == 0.123  # what was saved stays
+    assert list(saved.agent.network.encoder.hidden_sizes) == [256, 256]
+
+
+def test_a_checkpoint_from_before_a_new_setting_still_evaluates_and_resumes(compose_cfg, tmp_path):
+    from rl_lab import checkpoint
+
+    app.run(compose_cfg(*TINY), tmp_path / "run", [])
+    for name in ("best.pt", "last.pt"):  # as an older rl_lab wrote them: without the setting
+        path = tmp_path / "run" / "checkpoints" / name
+        payload = checkpoint.load(path)
+        del payload["config"]["agent"]["exploration_schedule"]
+        checkpoint.save(payload, path)
+    overrides = ["mode=eval", f"checkpoint={tmp_path / 'run' / 'checkpoints' / 'best.pt'}"]
+    scored = app.run(compose_cfg(*overrides), tmp_path / "eval", overrides)
+    assert scored["status"] == "completed" and len(scored["eval"]["returns"]) == 20
+    resumed = [*TINY, "total_steps=1600", "resume=true"]
+    results = app.run(compose_cfg(*resumed), tmp_path / "run", resumed)
+    assert results["env_steps"] == 1600
