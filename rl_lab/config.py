@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from difflib import get_close_matches
 from typing import Any, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rl_lab.errors import ConfigError
 
@@ -397,6 +397,22 @@ def missing_settings(cls: type, node: Mapping[str, Any], prefix: str = "") -> li
             missing.append(path)
         elif nested is not None and isinstance(node[f.name], Mapping | DictConfig):
             missing.extend(missing_settings(nested, node[f.name], path + "."))
+    return missing
+
+
+def add_missing_settings(cfg: DictConfig, key: str, cls: type) -> list[str]:
+    """Give ``cfg[key]`` (a saved config's node of config class ``cls``) the settings ``cls``
+    gained since it was written, at their defaults, which keep the behaviour of the runs before
+    them; saved values stay. Returns the dotted keys added (none for a config composed now)."""
+    node = OmegaConf.select(cfg, key)
+    if not isinstance(node, DictConfig):
+        return []
+    missing = missing_settings(cls, node)
+    if missing:
+        defaults = OmegaConf.create(schema(cls))
+        with open_dict(cfg):
+            for path in missing:
+                OmegaConf.update(node, path, OmegaConf.select(defaults, path), force_add=True)
     return missing
 
 

@@ -20,10 +20,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rl_lab import checkpoint
-from rl_lab.config import COMMON_RULES, Rule, require, validate
+from rl_lab.config import COMMON_RULES, Rule, add_missing_settings, require, validate
 from rl_lab.data import ImageDataset, load_dataset, validate_dataset_config
 from rl_lab.errors import CheckpointError, ConfigError, DatasetError
-from rl_lab.gan.configs import GAN_TRAINER_RULES
+from rl_lab.gan.configs import GAN_TRAINER_RULES, GANTrainerConfig
 from rl_lab.gan.models import CONDITIONING, Generator, build_gan
 from rl_lab.gan.quality import build_quality
 from rl_lab.gan.sampling import write_samples
@@ -324,6 +324,7 @@ def load_generator(
     path = Path(cfg.checkpoint)
     payload = checkpoint.load(path, kind="gan")
     saved = OmegaConf.create(payload["config"])
+    add_missing_settings(saved, "trainer", GANTrainerConfig)  # settings added since it was saved
     spec = payload.get("model_spec") or {}
     try:
         check_model_and_trainer(saved, where=f"the checkpoint's config ({path})")

@@ -30,10 +30,9 @@ from rl_lab.config import (
     ENV_RULES,
     RL_RULES,
     Rule,
+    add_missing_settings,
     build_config,
-    missing_settings,
     rules_of,
-    schema,
     validate,
 )
 from rl_lab.errors import ConfigError
@@ -165,20 +164,11 @@ def upgrade_saved_config(cfg: DictConfig) -> None:
 
 
 def add_new_agent_settings(cfg: DictConfig) -> None:
-    """Give a saved agent config the settings its agent gained since it was written, at their
-    defaults (each new setting's default keeps the behaviour of the runs before it); the saved
-    values are kept as they are. A config composed now already has them all."""
-    agent = OmegaConf.select(cfg, "agent")
+    """Give a saved agent config the settings its agent gained since it was written
+    (:func:`~rl_lab.config.add_missing_settings`)."""
     name = OmegaConf.select(cfg, "agent.name")
-    if not isinstance(agent, DictConfig) or name not in AGENT_CONFIGS:
-        return
-    missing = missing_settings(AGENT_CONFIGS[name], agent)
-    if not missing:
-        return
-    defaults = OmegaConf.create(schema(AGENT_CONFIGS[name]))
-    with open_dict(cfg):
-        for key in missing:
-            OmegaConf.update(cfg.agent, key, OmegaConf.select(defaults, key), force_add=True)
+    if name in AGENT_CONFIGS:
+        add_missing_settings(cfg, "agent", AGENT_CONFIGS[name])
 
 
 #: The action spaces each agent acts in: ``Discrete``, and ``Box`` (1-D for the actor-critic

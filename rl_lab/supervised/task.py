@@ -21,12 +21,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from rl_lab import checkpoint
-from rl_lab.config import COMMON_RULES, Rule, require, validate
+from rl_lab.config import COMMON_RULES, Rule, add_missing_settings, require, validate
 from rl_lab.data import ImageDataset, load_dataset, validate_dataset_config
 from rl_lab.errors import CheckpointError, ConfigError, DatasetError
 from rl_lab.run_dir import write_json
 from rl_lab.supervised.classifier import ClassifierTrainer, classification_loss
-from rl_lab.supervised.configs import TRAINER_RULES
+from rl_lab.supervised.configs import TRAINER_RULES, TrainerConfig
 from rl_lab.supervised.figures import lr_find_figure
 from rl_lab.supervised.lr_finder import LR_FIND_RULES, endless_batches, lr_range_test
 from rl_lab.supervised.models import build_classifier, validate_model_config
@@ -243,6 +243,7 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: Path, device: str) -> dict[str
     path = Path(cfg.checkpoint)
     payload = checkpoint.load(path, kind="supervised")
     saved = OmegaConf.create(payload["config"])
+    add_missing_settings(saved, "trainer", TrainerConfig)  # settings added since it was saved
     try:
         validate(saved, COMMON_RULES + TRAINER_RULES, where=f"the checkpoint's config ({path})")
         validate_model_config(saved.model)

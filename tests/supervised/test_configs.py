@@ -7,7 +7,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from rl_lab import schema as schema_cli
-from rl_lab.config import schema
+from rl_lab.config import add_missing_settings, schema
 from rl_lab.config_dict import flatten
 from rl_lab.errors import ConfigError
 from rl_lab.gan.feature_classifier import classifier_settings
@@ -64,3 +64,14 @@ def test_the_schema_cli_lists_the_trainer(capsys):
         assert f"trainer.{key}" in out
     assert schema_cli.main([]) == 0
     assert "trainer=default" in capsys.readouterr().out
+
+
+def test_a_saved_trainer_gets_the_settings_added_since_at_their_defaults(compose_cfg):
+    saved = OmegaConf.create(OmegaConf.to_container(compose_cfg("task=supervised")))
+    del saved.trainer.augment.shift, saved.trainer.tensorboard
+    saved.trainer.epochs = 3
+    added = add_missing_settings(saved, "trainer", TrainerConfig)
+    assert sorted(added) == ["augment.shift", "tensorboard"]
+    assert saved.trainer.augment.shift == 0 and saved.trainer.tensorboard.graph is True
+    assert saved.trainer.epochs == 3  # what was saved stays
+    assert add_missing_settings(saved, "trainer", TrainerConfig) == []
