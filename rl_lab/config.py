@@ -154,23 +154,6 @@ COMMON_RULES: tuple[Rule, ...] = (
     Rule("progress", bool),
 )
 
-#: The RL task's own top-level keys (conf/task/rl.yaml).
-RL_RULES: tuple[Rule, ...] = (
-    Rule("mode", str, choices=("train", "eval")),
-    Rule("total_steps", int, low=1),
-    Rule("episodes", int, low=1),
-    Rule("record_video", bool),
-    Rule("tuned_preset", str, nullable=True),
-    Rule("eval.freq", int, low=0),
-    Rule("eval.episodes", int, low=1),
-    Rule("eval.final_episodes", int, low=1),
-    Rule("eval.seed", int, low=0),
-    Rule("eval.select", str, choices=("last", "best")),
-    Rule("checkpointing.freq", int, low=0),
-    Rule("checkpointing.save_buffer", bool),
-    Rule("logging.log_freq", int, low=1),
-)
-
 ENV_RULES: tuple[Rule, ...] = (
     Rule("env.id", str),
     Rule("env.num_envs", int, low=1),
@@ -290,7 +273,7 @@ def rules_of(cls: type, prefix: str) -> tuple[Rule, ...]:
     rules: list[Rule] = []
     hints = get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        key = f"{prefix}.{f.name}"
+        key = f"{prefix}.{f.name}" if prefix else f.name
         nested = _nested(hints[f.name])
         if nested is not None:
             rules.extend(rules_of(nested, key))
@@ -424,7 +407,7 @@ def describe(cls: type, prefix: str) -> list[tuple[str, str, str, str]]:
     hints = get_type_hints(cls)
     defaults = cls()
     for f in dataclasses.fields(cls):
-        key = f"{prefix}.{f.name}"
+        key = f"{prefix}.{f.name}" if prefix else f.name
         nested = _nested(hints[f.name])
         if nested is not None:
             rows.extend(describe(nested, key))

@@ -1,6 +1,7 @@
-"""``python -m rl_lab.schema agent=<name>`` (or ``trainer=default|gan``): every key of a typed
-config, its default, what values it takes and what it means, read from its config class
-(:mod:`rl_lab.rl.configs`, :mod:`rl_lab.supervised.configs`, :mod:`rl_lab.gan.configs`).
+"""``python -m rl_lab.schema agent=<name>`` (or ``trainer=default|gan``, ``task=rl``): every
+key of a typed config, its default, what values it takes and what it means, read from its
+config class (:mod:`rl_lab.rl.configs`, :mod:`rl_lab.supervised.configs`,
+:mod:`rl_lab.gan.configs`).
 
 Without an argument it lists what it can describe. ``--markdown`` prints a Markdown table
 instead of the aligned text one. The values a run actually uses (its preset applied) are printed
@@ -15,19 +16,23 @@ from collections.abc import Sequence
 
 from rl_lab.config import describe
 from rl_lab.gan.configs import GAN_TRAINER_CONFIGS
-from rl_lab.rl.configs import AGENT_CONFIGS
+from rl_lab.rl.configs import AGENT_CONFIGS, RLRunConfig
 from rl_lab.supervised.configs import TRAINER_CONFIGS
 
 #: group → its typed options (config classes by name).
 GROUPS: dict[str, dict[str, type]] = {
     "agent": AGENT_CONFIGS,
     "trainer": {**TRAINER_CONFIGS, **GAN_TRAINER_CONFIGS},
+    "task": {"rl": RLRunConfig},
 }
+
+#: The key prefix of each group's settings (a task's are top-level keys).
+PREFIXES: dict[str, str] = {"agent": "agent", "trainer": "trainer", "task": ""}
 
 
 def table(name: str, markdown: bool = False, group: str = "agent") -> str:
     """The table of ``<group>=<name>``'s keys (``KeyError`` for an unknown name)."""
-    rows = describe(GROUPS[group][name], group)
+    rows = describe(GROUPS[group][name], PREFIXES[group])
     header = ("key", "default", "allowed", "meaning")
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

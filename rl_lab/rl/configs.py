@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rl_lab.config import register_configs, setting
+from rl_lab.config import Rule, register_configs, rules_of, setting
 
 #: Initialisation schemes of the network zoo (``rl_lab.nets.init.INIT_SCHEMES``; a test keeps
 #: the two the same).
@@ -445,7 +445,88 @@ AGENT_CONFIGS: dict[str, type[AgentConfig]] = {
 }
 
 
+# ----------------------------------------------------------------------------- the run
+@dataclass(frozen=True)
+class EvalConfig:
+    """Greedy evaluation of the policy during and after training."""
+
+    freq: int = setting(
+        5_000, "env steps between evaluations during training (0 = only at the end)", low=0
+    )
+    episodes: int = setting(10, "episodes per periodic evaluation", low=1)
+    final_episodes: int = setting(
+        20, "episodes of the final evaluation reported in results.json", low=1
+    )
+    seed: int = setting(
+        1_000_000, "eval episode i is reset with seed eval.seed + i (same for every run)", low=0
+    )
+    select: str = setting(
+        "last",
+        "the final policy: last (the end of training) | best (best.pt, the best periodic "
+        "evaluation, scored on final_episodes other episodes: seeds from eval.seed + "
+        "eval.episodes on)",
+        choices=("last", "best"),
+    )
+
+
+@dataclass(frozen=True)
+class CheckpointingConfig:
+    """Where a run can resume from."""
+
+    freq: int = setting(
+        10_000, "env steps between checkpoints/last.pt (0 = only at the end)", low=0
+    )
+    save_buffer: bool = setting(
+        True, "store the replay buffer in last.pt so resume continues exactly"
+    )
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    """How often training scalars reach TensorBoard."""
+
+    log_freq: int = setting(1_000, "env steps between scalar logs of losses and SPS", low=1)
+
+
+@dataclass(frozen=True)
+class RLRunConfig:
+    """The RL task's own top-level keys (``task=rl``; the agent, env and preset come from
+    their groups)."""
+
+    total_steps: int = setting(100_000, "env steps (summed over vector envs)", low=1)
+    episodes: int = setting(20, "mode=eval: greedy evaluation episodes", low=1)
+    record_video: bool = setting(False, "write a GIF of one greedy episode into the run dir")
+    tuned_preset: str | None = setting(
+        None,
+        "the conf/preset/<agent>/<env>.yaml applied, if any (set when it is loaded: "
+        "rl_lab/hydra_private_configs.py)",
+    )
+    eval: EvalConfig = setting(help="greedy evaluation", factory=EvalConfig)
+    checkpointing: CheckpointingConfig = setting(help="checkpoints", factory=CheckpointingConfig)
+    logging: LoggingConfig = setting(help="scalar logging", factory=LoggingConfig)
+
+
+#: Validation of the RL task's own keys: ``mode`` (train or eval) and :class:`RLRunConfig`.
+RL_RULES: tuple[Rule, ...] = (
+    Rule("mode", str, choices=("train", "eval")),
+    *rules_of(RLRunConfig, ""),
+)
+
+#: The name under which :func:`register` stores :class:`RLRunConfig` (conf/task/rl.yaml lists
+#: it in its defaults).
+RL_RUN_NODE = "rl_run_settings"
+
+
 def register() -> None:
     """Register every agent's defaults as the ``agent`` group with Hydra's ConfigStore
-    (:func:`rl_lab.config.register_configs`)."""
+    (:func:`rl_lab.config.register_configs`), and the RL task's own keys
+    (:class:`RLRunConfig`) as ``rl_run_settings``."""
     register_configs("agent", AGENT_CONFIGS)
+    from hydra.core.config_store import ConfigStore
+
+    from rl_lab.config import schema
+
+    # the RL task's own keys, at the root of the config (a config of no group)
+    ConfigStore.instance().store(
+        name=RL_RUN_NODE, node=schema(RLRunConfig), package="_global_", provider="rl_lab"
+    )

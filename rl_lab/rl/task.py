@@ -28,7 +28,6 @@ from rl_lab.agents import IMPLS, agent_entry, agent_label, load, retired_name
 from rl_lab.config import (
     COMMON_RULES,
     ENV_RULES,
-    RL_RULES,
     Rule,
     add_missing_settings,
     build_config,
@@ -37,7 +36,7 @@ from rl_lab.config import (
 )
 from rl_lab.errors import ConfigError
 from rl_lab.rl.atari import ATARI_RULES, AtariSettings, check_atari_config, is_atari
-from rl_lab.rl.configs import AGENT_CONFIGS
+from rl_lab.rl.configs import AGENT_CONFIGS, RL_RULES, RLRunConfig
 from rl_lab.rl.envs import check_env_id, env_spaces
 from rl_lab.rl.evaluation import Evaluator, greedy_policy, record_episode_gif
 from rl_lab.rl.loop import Loop
@@ -49,8 +48,8 @@ from rl_lab.tracking import VIDEO_TAG, Tracker
 
 log = logging.getLogger(__name__)
 
-#: ``impl`` (conf/task/rl.yaml), checked with rl_lab.config.RL_RULES; its choices are the
-#: registry's, so the rule lives beside the code that dispatches on it.
+#: ``impl`` (conf/task/rl.yaml); its choices are the registry's, so the rule lives beside the
+#: code that dispatches on it.
 IMPL_RULES: tuple[Rule, ...] = (Rule("impl", str, choices=tuple(IMPLS)),)
 
 #: Training loops of rl_lab's agents by kind of learning (an agent class's ``LOOP``); every
@@ -147,13 +146,13 @@ def implementation(cfg: DictConfig) -> Implementation:
 
 
 def upgrade_saved_config(cfg: DictConfig) -> None:
-    """Give a config saved before ``impl`` and ``eval.select`` existed (resume, ``mode=eval`` of
-    an older run) the keys: its ``agent.name=sb3_<agent>`` meant ``agent=<agent> impl=sb3``; any
-    other run was rl_lab's; its final policy was the last. Configs composed now always have them
-    (a retired name is then refused)."""
-    if OmegaConf.select(cfg, "eval") is not None and "select" not in cfg.eval:
-        with open_dict(cfg):
-            cfg.eval.select = "last"  # runs saved before eval.select existed
+    """Give a config saved by an older rl_lab (resume, ``mode=eval`` of an older run) the keys
+    added since, at their defaults (which keep the older behaviour: ``eval.select=last``, the
+    agents' new settings), and ``impl``: its ``agent.name=sb3_<agent>`` meant ``agent=<agent>
+    impl=sb3``, any other run was rl_lab's. Configs composed now have them all (a retired name
+    is then refused)."""
+    # the run keys added since (eval.select: the runs before it kept their last policy)
+    add_missing_settings(cfg, "", RLRunConfig)
     if "impl" not in cfg:
         base = retired_name(str(OmegaConf.select(cfg, "agent.name")))
         with open_dict(cfg):

@@ -141,3 +141,23 @@ def test_the_schema_command_prints_every_key(capsys):
     assert "Available: agent=dqn|td3" in capsys.readouterr().err
     assert schema_cli.main(["--markdown", "dqn"]) == 0
     assert "| `agent.gamma` | 0.99 |" in capsys.readouterr().out
+
+
+def test_the_rl_run_keys_are_the_run_config_class(compose_cfg):
+    from rl_lab.rl.configs import RL_RULES, RLRunConfig
+
+    cfg = compose_cfg("agent=td3", "env=Taxi-v4")  # no preset: every value is a default
+    defaults = flatten(schema(RLRunConfig))
+    composed = flatten(OmegaConf.to_container(cfg))
+    assert {key: composed[key] for key in defaults} == defaults
+    assert {rule.key for rule in RL_RULES} == {"mode", *defaults}
+    assert schema_cli.main(["task=rl"]) == 0
+
+
+def test_a_saved_run_config_gets_the_run_keys_added_since(compose_cfg):
+    from rl_lab.rl.task import upgrade_saved_config
+
+    saved = OmegaConf.create(OmegaConf.to_container(compose_cfg("agent=dqn")))
+    del saved.eval.select, saved.checkpointing
+    upgrade_saved_config(saved)
+    assert saved.eval.select == "last" and saved.checkpointing.save_buffer is True
