@@ -11,7 +11,7 @@ import dataclasses
 import math
 import re
 import types
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from difflib import get_close_matches
 from typing import Any, TypeVar, Union, cast, get_args, get_origin, get_type_hints
@@ -267,18 +267,24 @@ def _nested(hint: Any) -> type | None:
     return hint if isinstance(hint, type) and dataclasses.is_dataclass(hint) else None
 
 
+def _fields(cls: type, prefix: str) -> Iterator[tuple[str, dataclasses.Field, Any, type | None]]:
+    """``(dotted key, field, type hint, nested config class or None)`` of each field of config
+    class ``cls``, the key prefixed with ``prefix.`` (no prefix when it is empty)."""
+    hints = get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}.{f.name}" if prefix else f.name
+        yield key, f, hints[f.name], _nested(hints[f.name])
+
+
 def rules_of(cls: type, prefix: str) -> tuple[Rule, ...]:
     """The :class:`Rule` of every field of config class ``cls``, at ``prefix.<field>``; the
     fields of nested config classes at ``prefix.<field>.<subfield>``."""
     rules: list[Rule] = []
-    hints = get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        key = f"{prefix}.{f.name}" if prefix else f.name
-        nested = _nested(hints[f.name])
+    for key, f, hint, nested in _fields(cls, prefix):
         if nested is not None:
             rules.extend(rules_of(nested, key))
             continue
-        kind, nullable = _leaf_kind(hints[f.name])
+        kind, nullable = _leaf_kind(hint)
         if kind is None:
             continue
         meta = f.metadata
@@ -372,14 +378,11 @@ def missing_settings(cls: type, node: Mapping[str, Any], prefix: str = "") -> li
     """Dotted keys of config class ``cls``'s fields that ``node`` (a saved config) lacks:
     nested config classes are entered, a free-form mapping (an encoder spec) is one value."""
     missing = []
-    hints = get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        path = f"{prefix}{f.name}"
-        nested = _nested(hints[f.name])
+    for path, f, _, nested in _fields(cls, prefix):
         if f.name not in node:
             missing.append(path)
         elif nested is not None and isinstance(node[f.name], Mapping | DictConfig):
-            missing.extend(missing_settings(nested, node[f.name], path + "."))
+            missing.extend(missing_settings(nested, node[f.name], path))
     return missing
 
 
@@ -404,11 +407,8 @@ def describe(cls: type, prefix: str) -> list[tuple[str, str, str, str]]:
     fields dotted), for ``python -m rl_lab.schema``."""
     rows = []
     rules = {rule.key: rule for rule in rules_of(cls, prefix)}
-    hints = get_type_hints(cls)
     defaults = cls()
-    for f in dataclasses.fields(cls):
-        key = f"{prefix}.{f.name}" if prefix else f.name
-        nested = _nested(hints[f.name])
+    for key, f, _, nested in _fields(cls, prefix):
         if nested is not None:
             rows.extend(describe(nested, key))
             continue
