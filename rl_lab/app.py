@@ -35,7 +35,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from rl_lab import checkpoint
 from rl_lab.allocator import reuse_freed_memory
 from rl_lab.config import FREE_FORM, unknown_keys, unknown_keys_message
-from rl_lab.config_dict import load_mapping
+from rl_lab.config_dict import CONF_DIR, load_mapping
 from rl_lab.errors import (
     ConfigError,
     InterruptedRunError,
@@ -59,7 +59,7 @@ from rl_lab.tracking import claim_run_log
 log = logging.getLogger("rl_lab")
 
 #: The ``conf/`` folder Hydra composes runs from.
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONFIG_DIR = str(CONF_DIR)
 
 #: Tasks by ``task.name`` (conf/task/<name>.yaml), as the module that runs them. Each module
 #: has ``validate_config(cfg)`` (every check, shared keys included, before any long work) and
@@ -261,19 +261,15 @@ def check_checkpoint_overrides(cfg: DictConfig, overrides: list[str]) -> None:
 
 
 def check_export_config(cfg: DictConfig) -> None:
-    """``mode=export``: a checkpoint and a known format."""
+    """``mode=export``: a checkpoint and a known format (``format`` is one of
+    :class:`~rl_lab.config.CommonConfig`'s keys, checked by its rules)."""
     from rl_lab.config import COMMON_RULES, validate
-    from rl_lab.exporting import FORMATS
 
     validate(cfg, COMMON_RULES)
     if not cfg.get("checkpoint"):
         raise ConfigError(
             "mode=export needs a checkpoint: pass `checkpoint=outputs/.../checkpoints/best.pt` "
             "(or last.pt) of a run, and format=onnx or format=torchscript."
-        )
-    if cfg.format not in FORMATS:
-        raise ConfigError(
-            f"format={cfg.format} is not an export format; use one of {', '.join(FORMATS)}."
         )
 
 

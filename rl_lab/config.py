@@ -144,15 +144,23 @@ def require(condition: bool, message: str) -> None:
 
 DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?|mps"
 
-#: Keys of conf/config.yaml that every task shares (each task checks ``mode`` against its own).
-COMMON_RULES: tuple[Rule, ...] = (
-    Rule("seed", int, low=0),
-    Rule("device", str, pattern=DEVICE_PATTERN, choices=("auto", "cpu", "cuda", "cuda:N")),
-    Rule("torch_threads", int, low=1, nullable=True),
-    Rule("reuse_freed_memory", bool),
-    Rule("resume", bool),
-    Rule("progress", bool),
+#: Names of the network zoo that configs choose from, kept torch-free here (tests keep them
+#: equal to ``rl_lab.nets.init.INIT_SCHEMES`` and ``rl_lab.nets.activations.ACTIVATIONS``).
+INIT_CHOICES: tuple[str, ...] = ("orthogonal", "kaiming", "xavier", "default")
+ACTIVATION_CHOICES: tuple[str, ...] = (
+    "elu",
+    "gelu",
+    "identity",
+    "leaky_relu",
+    "relu",
+    "sigmoid",
+    "silu",
+    "tanh",
 )
+
+#: Formats of ``mode=export`` (:data:`rl_lab.exporting.FORMATS` maps each to its file suffix; a
+#: test keeps the two equal).
+EXPORT_FORMATS: tuple[str, ...] = ("onnx", "torchscript")
 
 ENV_RULES: tuple[Rule, ...] = (
     Rule("env.id", str),
@@ -428,3 +436,60 @@ def _shown(value: Any) -> str:
     if value is None:
         return "null"
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+# ------------------------------------------------------------------------- the shared keys
+@dataclass(frozen=True)
+class CommonConfig:
+    """The top-level keys every task shares (conf/config.yaml lists them as
+    ``common_settings``); each task checks ``mode`` against its own modes."""
+
+    seed: int = setting(0, "seeds torch, numpy, the envs and the data order", low=0)
+    mode: str = setting(
+        "train", "train | eval | export (every task); lr_find (supervised); sample (gan)"
+    )
+    device: str = setting(
+        "auto",
+        "auto | cpu | cuda | cuda:N (auto picks CUDA when present)",
+        pattern=DEVICE_PATTERN,
+        choices=("auto", "cpu", "cuda", "cuda:N"),
+    )
+    torch_threads: int | None = setting(
+        1,
+        "intra-op threads; 1 is fastest for small MLPs on CPU (the Atari presets use every "
+        "core); null = torch's default",
+        low=1,
+    )
+    reuse_freed_memory: bool = setting(
+        True,
+        "glibc: keep freed buffers (<= 32 MiB) for reuse instead of page-faulting them in again "
+        "every step (rl_lab/allocator.py)",
+    )
+    resume: bool = setting(False, "continue the run in hydra.run.dir from checkpoints/last.pt")
+    checkpoint: str | None = setting(
+        None, "mode=eval, sample and export: path of the checkpoint to use"
+    )
+    format: str = setting(
+        "onnx", "mode=export: onnx | torchscript (rl_lab/exporting.py)", choices=EXPORT_FORMATS
+    )
+    progress: bool = setting(True, "live progress bar")
+
+
+#: Validation of the keys every task shares (:class:`CommonConfig`).
+COMMON_RULES: tuple[Rule, ...] = rules_of(CommonConfig, "")
+
+#: The name under which :func:`register_common` stores :class:`CommonConfig`.
+COMMON_NODE = "common_settings"
+
+
+def register_settings(name: str, cls: type) -> None:
+    """Store config class ``cls``'s defaults with Hydra's ConfigStore as the group-less node
+    ``name`` at the root of the config (a task's own keys; listed in a defaults list)."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name=name, node=schema(cls), package="_global_", provider="rl_lab")
+
+
+def register_common() -> None:
+    """Register :class:`CommonConfig` as ``common_settings`` (conf/config.yaml's defaults)."""
+    register_settings(COMMON_NODE, CommonConfig)

@@ -8,11 +8,15 @@ that must be a mapping (a config, one of its groups, a run's ``config.yaml``),
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
+
+#: rl_lab's config directory (the repository's conf/).
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
 def load_mapping(path: str | Path) -> DictConfig:
@@ -52,3 +56,29 @@ def flatten(
         else:
             flat[path] = value
     return flat
+
+
+def group_option(group: str, name: str, typed: Mapping[str, type]) -> DictConfig | None:
+    """The option ``<group>=<name>`` as Hydra composes it, outside a Hydra run: the defaults
+    of the config class ``typed[name]``, or conf/<group>/<name>.yaml merged onto the options
+    its defaults list names (``_self_`` last); ``None`` when neither exists."""
+    if name in typed:
+        return OmegaConf.create(dataclasses.asdict(typed[name]()))
+    path = CONF_DIR / group / f"{name}.yaml"
+    if not path.is_file():
+        return None
+    node = load_mapping(path)
+    bases = []
+    for entry in node.pop("defaults", None) or []:
+        if entry == "_self_":
+            continue
+        base = group_option(group, str(entry), typed)
+        if base is None:
+            raise TypeError(f"{path} extends {entry}, which is no option of {group}")
+        bases.append(base)
+    return cast(DictConfig, OmegaConf.merge(*bases, node))
+
+
+def group_options(group: str, typed: Mapping[str, type]) -> list[str]:
+    """The names of the options of ``group``: its config classes and conf/<group>/*.yaml."""
+    return sorted({*typed, *(p.stem for p in (CONF_DIR / group).glob("*.yaml"))})

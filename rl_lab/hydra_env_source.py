@@ -29,6 +29,7 @@ from omegaconf import OmegaConf
 
 from rl_lab import hydra_private_configs
 from rl_lab.agents import retired_name  # the registry: strings only, cheap to import early
+from rl_lab.config import register_common
 from rl_lab.gan import configs as gan_configs
 from rl_lab.rl import configs as agent_configs  # dataclasses only: cheap to import early
 from rl_lab.supervised import configs as trainer_configs
@@ -123,11 +124,14 @@ class GymEnvConfigSource(ConfigSource):
 
 def register() -> None:
     """Register rl_lab's configs with Hydra (idempotent): this source, the one that keeps
-    private configs (``_`` names) out of Hydra's lists of choices, and the typed defaults of
-    every agent (the ``agent`` group, :mod:`rl_lab.rl.configs`) and of ``trainer=default``
-    and ``trainer=gan`` (:mod:`rl_lab.supervised.configs`, :mod:`rl_lab.gan.configs`)."""
+    private configs (``_`` names) out of Hydra's lists of choices, and the typed defaults: the
+    keys every task shares (:class:`rl_lab.config.CommonConfig`), every agent (the ``agent``
+    group) and the RL task's keys (:mod:`rl_lab.rl.configs`), ``trainer=default`` and the
+    supervised task's keys (:mod:`rl_lab.supervised.configs`), ``trainer=gan`` and the GAN
+    task's keys (:mod:`rl_lab.gan.configs`)."""
     Plugins.instance().register(GymEnvConfigSource)
     hydra_private_configs.register()
+    register_common()
     agent_configs.register()
     trainer_configs.register()
     gan_configs.register()

@@ -18,7 +18,6 @@ that entry with ``schema: publicfile``; a private config can still be chosen exp
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from hydra._internal.core_plugins.file_config_source import FileConfigSource
 from hydra.core.config_search_path import ConfigSearchPath, SearchPathElement
@@ -28,8 +27,7 @@ from hydra.plugins.config_source import ConfigResult
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 from omegaconf import open_dict
 
-#: rl_lab's config folder (as ``rl_lab.app.CONFIG_DIR``; not imported: it pulls in torch).
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+from rl_lab.config_dict import CONF_DIR
 
 #: Names of private configs and config folders start with this.
 PRIVATE_PREFIX = "_"

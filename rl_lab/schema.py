@@ -1,7 +1,8 @@
-"""``python -m rl_lab.schema agent=<name>`` (or ``trainer=default|gan``, ``task=rl``): every
-key of a typed config, its default, what values it takes and what it means, read from its
-config class (:mod:`rl_lab.rl.configs`, :mod:`rl_lab.supervised.configs`,
-:mod:`rl_lab.gan.configs`).
+"""``python -m rl_lab.schema agent=<name>`` (or ``trainer=default|gan``,
+``model=mlp|cnn|lstm|dcgan``, ``task=rl|supervised|gan``): every key of a typed config, its
+default, what values it takes and what it means, read from its config class
+(:mod:`rl_lab.rl.configs`, :mod:`rl_lab.supervised.configs`, :mod:`rl_lab.gan.configs`).
+A task's table starts with the keys every task shares (:class:`rl_lab.config.CommonConfig`).
 
 Without an argument it lists what it can describe. ``--markdown`` prints a Markdown table
 instead of the aligned text one. The values a run actually uses (its preset applied) are printed
@@ -14,25 +15,28 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from rl_lab.config import describe
-from rl_lab.gan.configs import GAN_TRAINER_CONFIGS
+from rl_lab.config import CommonConfig, describe
+from rl_lab.gan.configs import GAN_MODEL_CONFIGS, GAN_TRAINER_CONFIGS, GANRunConfig
 from rl_lab.rl.configs import AGENT_CONFIGS, RLRunConfig
-from rl_lab.supervised.configs import TRAINER_CONFIGS
+from rl_lab.supervised.configs import MODEL_CONFIGS, TRAINER_CONFIGS, SupervisedRunConfig
 
 #: group → its typed options (config classes by name).
 GROUPS: dict[str, dict[str, type]] = {
     "agent": AGENT_CONFIGS,
     "trainer": {**TRAINER_CONFIGS, **GAN_TRAINER_CONFIGS},
-    "task": {"rl": RLRunConfig},
+    "model": {**MODEL_CONFIGS, **GAN_MODEL_CONFIGS},
+    "task": {"rl": RLRunConfig, "supervised": SupervisedRunConfig, "gan": GANRunConfig},
 }
 
 #: The key prefix of each group's settings (a task's are top-level keys).
-PREFIXES: dict[str, str] = {"agent": "agent", "trainer": "trainer", "task": ""}
+PREFIXES: dict[str, str] = {"agent": "agent", "trainer": "trainer", "model": "model", "task": ""}
 
 
 def table(name: str, markdown: bool = False, group: str = "agent") -> str:
     """The table of ``<group>=<name>``'s keys (``KeyError`` for an unknown name)."""
     rows = describe(GROUPS[group][name], PREFIXES[group])
+    if group == "task":
+        rows = describe(CommonConfig, "") + rows
     header = ("key", "default", "allowed", "meaning")
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -55,11 +59,14 @@ def _choices() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m rl_lab.schema",
-        description="The keys of a typed config (an agent, the trainer): default, allowed "
-        "values, meaning.",
+        description="The keys of a typed config (an agent, a trainer, a model, a task): "
+        "default, allowed values, meaning.",
     )
     parser.add_argument(
-        "config", nargs="?", help="agent=<name> (or just the agent's name), or trainer=default|gan"
+        "config",
+        nargs="?",
+        help="agent=<name> (or just the agent's name), trainer=default|gan, "
+        "model=mlp|cnn|lstm|dcgan or task=rl|supervised|gan",
     )
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     ns = parser.parse_args(argv)

@@ -118,9 +118,11 @@ def trainer_epoch(
     directory, no progress bar). Returns seconds of training (``time/train_s``)."""
     from omegaconf import OmegaConf
 
+    from rl_lab.config import schema
+    from rl_lab.gan.configs import GANTrainerConfig
     from rl_lab.gan.trainer import AdversarialTrainer
 
-    trainer_cfg = OmegaConf.load(ROOT / "conf" / "trainer" / "gan.yaml")
+    trainer_cfg = OmegaConf.create(schema(GANTrainerConfig))  # trainer=gan's defaults
     trainer_cfg.epochs, trainer_cfg.batch_size = 1, batch_size
     cfg = OmegaConf.create(
         {"seed": seed, "progress": False, "task": {"name": "gan"}, "trainer": trainer_cfg}
@@ -143,7 +145,7 @@ def fashion_images(data_dir: str) -> torch.Tensor:
 
 
 def fashion_nets(width: int, seed: int) -> tuple[Generator, Discriminator]:
-    """The dcgan-fashion networks (conf/model/dcgan.yaml with ``width``)."""
+    """The dcgan-fashion networks (``model=dcgan`` with ``width``)."""
     torch.manual_seed(seed)
     return (
         Generator((1, 28, 28), latent_dim=100, width=width),

@@ -83,3 +83,13 @@ def test_changing_only_env_id_warns_that_the_preset_is_for_another_env(compose_c
     caplog.clear()
     validate_config(compose_cfg("env=Acrobot-v1"))
     assert "tuned" not in caplog.text
+
+
+@pytest.mark.parametrize("task", ["rl", "supervised", "gan"])
+def test_the_shared_keys_are_the_common_config_class(compose_cfg, task):
+    from rl_lab.config import COMMON_RULES, CommonConfig, schema
+
+    cfg = compose_cfg(f"task={task}", "device=auto")
+    defaults = schema(CommonConfig)
+    assert {key: cfg[key] for key in defaults} == defaults
+    assert {rule.key for rule in COMMON_RULES} == set(defaults)

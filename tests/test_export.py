@@ -11,8 +11,9 @@ import pytest
 import torch
 
 import rl_lab
+from rl_lab.config import EXPORT_FORMATS
 from rl_lab.errors import ConfigError
-from rl_lab.exporting import check_export, export, exportable, real_inputs
+from rl_lab.exporting import FORMATS, check_export, export, exportable, real_inputs
 from tests.conftest import TINY, run_cli
 from tests.gan.conftest import TINY_GAN
 from tests.supervised.conftest import FAST
@@ -77,9 +78,10 @@ def test_an_unknown_format_is_refused(dqn, tmp_path):
         "format=tflite",
         f"hydra.run.dir={tmp_path}",
     )
-    assert proc.returncode == 2 and "use one of onnx, torchscript" in proc.stderr
+    assert proc.returncode == 2 and "expected one of onnx, torchscript" in proc.stderr
     with pytest.raises(ConfigError, match="not an export format"):
         export(rl_lab.load(dqn.best_checkpoint), tmp_path / "x", "tflite")
+    assert tuple(FORMATS) == EXPORT_FORMATS  # the config's choices are the exporters
 
 
 @pytest.mark.parametrize(

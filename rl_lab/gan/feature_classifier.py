@@ -30,7 +30,7 @@ import math
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -38,17 +38,17 @@ from torch import Tensor, nn
 
 from rl_lab import checkpoint
 from rl_lab.config import schema
-from rl_lab.config_dict import config_dict, load_mapping
+from rl_lab.config_dict import config_dict, group_option, group_options
 from rl_lab.errors import CheckpointError, ConfigError, InterruptedRunError
+from rl_lab.gan.configs import GAN_MODEL_CONFIGS
 from rl_lab.run_dir import write_json
 from rl_lab.supervised.classifier import ClassifierTrainer
-from rl_lab.supervised.configs import TrainerConfig
+from rl_lab.supervised.configs import MODEL_CONFIGS, TrainerConfig
 from rl_lab.supervised.models import build_classifier
 from rl_lab.training import seed_everything
 
 log = logging.getLogger(__name__)
 
-CONF_DIR = Path(__file__).resolve().parent.parent.parent / "conf"
 KIND = "metric_classifier"
 #: Dataset keys that say where files are, not what the data is (left out of the cache key).
 _LOCATION_KEYS = ("data_dir", "download", "mirrors", "cache")
@@ -88,27 +88,41 @@ class FeatureClassifier:
         return torch.cat(features), torch.cat(predictions)
 
 
+#: The typed options of the ``model`` group (classifiers and GANs).
+MODEL_OPTIONS: dict[str, type] = {**MODEL_CONFIGS, **GAN_MODEL_CONFIGS}
+
+
+def _is_classifier(option: DictConfig | None) -> bool:
+    """Whether an option of the ``model`` group is a classifier (not a GAN)."""
+    return option is not None and option.get("type") in MODEL_CONFIGS
+
+
 def classifier_settings(cfg: DictConfig) -> tuple[DictConfig, DictConfig]:
     """The classifier's model node and run config (``seed``, ``progress``, ``trainer``) for
     this run's ``metrics.classifier``.
 
-    The model is ``metrics.classifier.model`` (a mapping as in conf/model/, or the name of a
-    file there); the trainer is ``trainer=default`` with ``metrics.classifier.trainer``
-    merged on top.
+    The model is ``metrics.classifier.model`` (a classifier mapping, or the name of an option
+    of the ``model`` group); the trainer is ``trainer=default`` with
+    ``metrics.classifier.trainer`` merged on top.
     """
     settings = cfg.metrics.classifier
     if isinstance(settings.model, DictConfig):
         model = settings.model
     else:
-        model_path = CONF_DIR / "model" / f"{settings.model}.yaml"
-        if not model_path.is_file():
-            available = ", ".join(sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml")))
-            raise ConfigError(
-                f"metrics.classifier.model={settings.model} is not a classifier of conf/model/ "
-                f"(available: {available}). Choose one, e.g. `metrics.classifier.model=lenet`, "
-                "or give a model mapping as in conf/task/gan.yaml."
+        option = group_option("model", str(settings.model), MODEL_OPTIONS)
+        if not _is_classifier(option):
+            available = ", ".join(
+                name
+                for name in group_options("model", MODEL_OPTIONS)
+                if _is_classifier(group_option("model", name, MODEL_OPTIONS))
             )
-        model = load_mapping(model_path)
+            raise ConfigError(
+                f"metrics.classifier.model={settings.model} is not a classifier of the model "
+                f"group (available: {available}). Choose one, e.g. "
+                "`metrics.classifier.model=lenet`, or give a model mapping as in "
+                "`python -m rl_lab.schema model=cnn`."
+            )
+        model = cast(DictConfig, option)
     trainer = OmegaConf.merge(schema(TrainerConfig), settings.get("trainer") or {})
     # the classifier's own run config: the trainer's `${trainer.monitor}` resolves inside it
     run_cfg = OmegaConf.create(

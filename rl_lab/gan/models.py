@@ -30,10 +30,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from rl_lab.gan.configs import CONDITIONING
 from rl_lab.nets.conv import DownBlock, UpBlock, conv_output_size, dcgan_stages
-
-#: Discriminator label conditioning schemes.
-CONDITIONING = ("projection", "label_map")
 
 
 def init_dcgan_weights(module: nn.Module) -> None:
@@ -197,7 +195,8 @@ class Discriminator(nn.Module):
 def build_gan(
     model_cfg: Any, image_shape: tuple[int, int, int], num_classes: int | None
 ) -> tuple[Generator, Discriminator]:
-    """Generator and discriminator from the ``model`` config node (conf/model/dcgan|cgan.yaml).
+    """Generator and discriminator from the ``model`` config node (``model=dcgan|cgan``:
+    rl_lab/gan/configs.py).
 
     Args:
         model_cfg: mapping with ``conditional``, ``latent_dim``, ``generator`` and

@@ -20,11 +20,16 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rl_lab import checkpoint
-from rl_lab.config import COMMON_RULES, Rule, add_missing_settings, require, validate
+from rl_lab.config import COMMON_RULES, add_missing_settings, require, validate
 from rl_lab.data import ImageDataset, load_dataset, validate_dataset_config
 from rl_lab.errors import CheckpointError, ConfigError, DatasetError
-from rl_lab.gan.configs import GAN_TRAINER_RULES, GANTrainerConfig
-from rl_lab.gan.models import CONDITIONING, Generator, build_gan
+from rl_lab.gan.configs import (
+    GAN_MODEL_RULES,
+    GAN_RUN_RULES,
+    GAN_TRAINER_RULES,
+    GANTrainerConfig,
+)
+from rl_lab.gan.models import Generator, build_gan
 from rl_lab.gan.quality import build_quality
 from rl_lab.gan.sampling import write_samples
 from rl_lab.gan.trainer import MONITOR, AdversarialTrainer
@@ -34,47 +39,8 @@ from rl_lab.training import count_parameters, seed_everything
 
 log = logging.getLogger(__name__)
 
-MODES = ("train", "eval", "sample")
-
 #: The GAN models of conf/model/ (``model.name``).
 MODELS = ("dcgan", "cgan")
-
-#: The most samples one ``mode=sample`` run draws. Every sample is held in memory and written to
-#: samples.npz (float32: 491 MB for 10,000 64x64 colour images) and to one samples.png grid
-#: (a 6,600 px square for those; 8x8 digits, enlarged 8 times, make an 8,000 px square). For
-#: images up to 64x64 the grid stays under Pillow's decompression-bomb limit (89 megapixels),
-#: so it can be opened again. For more samples, run mode=sample again with another seed.
-MAX_SAMPLES = 10_000
-
-#: The most images on the interpolation row (one interpolation.png row).
-MAX_INTERPOLATION_STEPS = 1_000
-
-GAN_RULES: tuple[Rule, ...] = (
-    Rule("mode", str, choices=MODES),
-    Rule("checkpoint", str, nullable=True),
-    Rule("n", int, low=1, high=MAX_SAMPLES),
-    Rule("label", int, low=0, nullable=True),
-    Rule("interpolation_steps", int, low=2, high=MAX_INTERPOLATION_STEPS),
-    Rule("metrics.enabled", bool),
-    Rule("metrics.every", int, low=0),
-    Rule("metrics.samples", int, low=10),
-    Rule("metrics.seed", int, low=0),
-    Rule("metrics.classifier.cache_dir", str),
-    Rule("metrics.classifier.seed", int, low=0),
-    Rule("metrics.classifier.min_steps", int, low=0),
-)
-
-MODEL_RULES: tuple[Rule, ...] = (
-    Rule("model.conditional", bool),
-    Rule("model.latent_dim", int, low=1),
-    Rule("model.generator.width", int, low=1),
-    Rule("model.generator.activation", str, choices=("relu", "leaky_relu")),
-    Rule("model.generator.embed_dim", int, low=1),
-    Rule("model.discriminator.width", int, low=1),
-    Rule("model.discriminator.dropout", float, low=0.0, high=0.99),
-    Rule("model.discriminator.batch_norm", bool),
-    Rule("model.discriminator.conditioning", str, choices=CONDITIONING),
-)
 
 
 def check_model_and_trainer(cfg: DictConfig, where: str = "the command line") -> None:
@@ -90,7 +56,7 @@ def check_model_and_trainer(cfg: DictConfig, where: str = "the command line") ->
         "task=gan needs the adversarial trainer's settings (trainer=gan), but the "
         "config has another trainer; drop the `trainer=...` override or use `trainer=gan`.",
     )
-    validate(cfg, MODEL_RULES + GAN_TRAINER_RULES, where=where)
+    validate(cfg, GAN_MODEL_RULES + GAN_TRAINER_RULES, where=where)
     for net in ("generator", "discriminator"):
         spec = cfg.trainer[f"{net}_optimizer"]
         betas = list(spec.betas)
@@ -109,7 +75,7 @@ def check_model_and_trainer(cfg: DictConfig, where: str = "the command line") ->
 
 def validate_config(cfg: DictConfig) -> None:
     """All checks of a GAN run's config, before any data is loaded."""
-    validate(cfg, COMMON_RULES + GAN_RULES)
+    validate(cfg, COMMON_RULES + GAN_RUN_RULES)
     if cfg.mode in ("eval", "sample"):
         require(
             bool(cfg.checkpoint),

@@ -26,11 +26,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rl_lab.config import Rule, register_configs, rules_of, setting
-
-#: Initialisation schemes of the network zoo (``rl_lab.nets.init.INIT_SCHEMES``; a test keeps
-#: the two the same).
-INIT_CHOICES = ("orthogonal", "kaiming", "xavier", "default")
+from rl_lab.config import (
+    INIT_CHOICES,
+    Rule,
+    register_configs,
+    register_settings,
+    rules_of,
+    setting,
+)
 
 #: ``lr_schedule`` and PPO's ``clip_range_schedule``.
 SCHEDULES = ("constant", "linear")
@@ -522,11 +525,4 @@ def register() -> None:
     (:func:`rl_lab.config.register_configs`), and the RL task's own keys
     (:class:`RLRunConfig`) as ``rl_run_settings``."""
     register_configs("agent", AGENT_CONFIGS)
-    from hydra.core.config_store import ConfigStore
-
-    from rl_lab.config import schema
-
-    # the RL task's own keys, at the root of the config (a config of no group)
-    ConfigStore.instance().store(
-        name=RL_RUN_NODE, node=schema(RLRunConfig), package="_global_", provider="rl_lab"
-    )
+    register_settings(RL_RUN_NODE, RLRunConfig)

@@ -34,6 +34,7 @@ from rl_lab.config import (
     rules_of,
     validate,
 )
+from rl_lab.config_dict import CONF_DIR
 from rl_lab.errors import ConfigError
 from rl_lab.rl.atari import ATARI_RULES, AtariSettings, check_atari_config, is_atari
 from rl_lab.rl.configs import AGENT_CONFIGS, RL_RULES, RLRunConfig
@@ -266,7 +267,7 @@ def run(cfg: DictConfig, run_dir: Path, device: str) -> dict[str, Any]:
 
 
 #: Where the (agent, env) presets live: conf/preset/<agent>/<env id>.yaml.
-PRESET_DIR = Path(__file__).resolve().parents[2] / "conf" / "preset"
+PRESET_DIR = CONF_DIR / "preset"
 
 
 def available_presets() -> dict[str, list[str]]:

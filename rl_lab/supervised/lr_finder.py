@@ -22,22 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from rl_lab.config import Rule
-
-#: How the suggested learning rate is read off the curve.
-SUGGESTIONS: dict[str, str] = {
-    "min_loss_div10": "10x below the LR of the lowest smoothed loss (Géron's rule of thumb)",
-    "steepest": "LR of the steepest descent of the smoothed loss against log(LR)",
-}
-
-LR_FIND_RULES: tuple[Rule, ...] = (
-    Rule("lr_find.lr_min", float, low=0.0, low_open=True),
-    Rule("lr_find.lr_max", float, low=0.0, low_open=True),
-    Rule("lr_find.iterations", int, low=10),
-    Rule("lr_find.smoothing", float, low=0.0, high=0.999),
-    Rule("lr_find.divergence", float, low=1.0, low_open=True),
-    Rule("lr_find.suggestion", str, choices=tuple(SUGGESTIONS)),
-)
+from rl_lab.supervised.configs import SUGGESTIONS
 
 
 def exponential_lrs(lr_min: float, lr_max: float, iterations: int) -> list[float]:

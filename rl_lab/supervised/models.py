@@ -4,8 +4,8 @@
 ``mlp``    flatten → :class:`~rl_lab.nets.dense.MLP` (widths, activation, batch norm, dropout)
            → Linear
 ``cnn``    :class:`~rl_lab.nets.conv.ConvStack` (conv/pool blocks adapting to 8x8 or 28x28)
-           → MLP → Linear; conf/model/cnn.yaml is a deep net with batch norm,
-           conf/model/lenet.yaml a LeNet-5-style one
+           → MLP → Linear; ``model=cnn`` is a deep net with batch norm,
+           ``model=lenet`` (conf/model/lenet.yaml) a LeNet-5-style one
 ``lstm``   the image's rows as a sequence (``H`` steps of ``C*W`` features) →
            :class:`~rl_lab.nets.recurrent.LSTMEncoder` (last output) → Linear
 =========  ================================================================================
@@ -17,6 +17,7 @@ classifier outputs logits ``(batch, num_classes)``; the quadratic cost squashes 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -24,16 +25,19 @@ from typing import Any
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from rl_lab.config import Rule
+from rl_lab.config import build_config, rules_of
 from rl_lab.config_dict import config_dict
 from rl_lab.errors import ConfigError
-from rl_lab.nets.activations import ACTIVATIONS
 from rl_lab.nets.conv import ConvStack
 from rl_lab.nets.dense import MLP
-from rl_lab.nets.init import INIT_SCHEMES, init_weights
+from rl_lab.nets.init import init_weights
 from rl_lab.nets.recurrent import LSTMEncoder
-
-_ACTIVATION = tuple(sorted(ACTIVATIONS))
+from rl_lab.supervised.configs import (
+    COMMON_MODEL_KEYS,
+    CNNModelConfig,
+    LSTMModelConfig,
+    MLPModelConfig,
+)
 
 
 class MLPClassifier(nn.Module):
@@ -83,21 +87,24 @@ class ConvClassifier(nn.Module):
         conv_dropout: dropout after each conv block.
         hidden_sizes: widths of the dense layers after the conv blocks.
         dropout: dropout after each dense hidden layer.
+
+    The defaults are ``model=cnn``'s (:class:`~rl_lab.supervised.configs.CNNModelConfig`; a test
+    keeps the two equal).
     """
 
     def __init__(
         self,
         in_shape: tuple[int, int, int],
         num_classes: int,
-        channels: list[int] | tuple[int, ...] = (32, 64),
+        channels: list[int] | tuple[int, ...] = (16, 32),
         kernel_size: int = 3,
-        convs_per_block: int = 1,
+        convs_per_block: int = 2,
         pool: str = "max",
         batch_norm: bool = True,
         activation: str = "relu",
         conv_dropout: float = 0.0,
-        hidden_sizes: list[int] | tuple[int, ...] = (128,),
-        dropout: float = 0.0,
+        hidden_sizes: list[int] | tuple[int, ...] = (256,),
+        dropout: float = 0.3,
     ) -> None:
         super().__init__()
         self.features = ConvStack(
@@ -159,44 +166,12 @@ class RowLSTMClassifier(nn.Module):
         return self.output(self.encoder(rows))
 
 
-#: ``model.type`` → (class, the ``cfg.model`` keys it takes, their validation rules).
-MODEL_TYPES: dict[str, tuple[Callable[..., nn.Module], tuple[Rule, ...]]] = {
-    "mlp": (
-        MLPClassifier,
-        (
-            Rule("hidden_sizes", list),
-            Rule("activation", str, choices=_ACTIVATION),
-            Rule("batch_norm", bool),
-            Rule("dropout", float, low=0.0, high=0.99),
-        ),
-    ),
-    "cnn": (
-        ConvClassifier,
-        (
-            Rule("channels", list),
-            Rule("kernel_size", int, low=1, high=15),
-            Rule("convs_per_block", int, low=1, high=8),
-            Rule("pool", str, choices=("max", "avg")),
-            Rule("batch_norm", bool),
-            Rule("activation", str, choices=_ACTIVATION),
-            Rule("conv_dropout", float, low=0.0, high=0.99),
-            Rule("hidden_sizes", list),
-            Rule("dropout", float, low=0.0, high=0.99),
-        ),
-    ),
-    "lstm": (
-        RowLSTMClassifier,
-        (
-            Rule("hidden_size", int, low=1),
-            Rule("num_layers", int, low=1),
-            Rule("bidirectional", bool),
-            Rule("dropout", float, low=0.0, high=0.99),
-        ),
-    ),
+#: ``model.type`` → (the classifier class, its config class: the ``cfg.model`` keys it takes).
+MODEL_TYPES: dict[str, tuple[Callable[..., nn.Module], type]] = {
+    "mlp": (MLPClassifier, MLPModelConfig),
+    "cnn": (ConvClassifier, CNNModelConfig),
+    "lstm": (RowLSTMClassifier, LSTMModelConfig),
 }
-
-#: Keys every ``conf/model/*.yaml`` has besides its type's own keys.
-COMMON_MODEL_KEYS = ("name", "type", "init")
 
 
 def _model_dict(cfg: Mapping[str, Any] | DictConfig) -> dict[str, Any]:
@@ -213,13 +188,15 @@ def validate_model_config(cfg: Mapping[str, Any] | DictConfig) -> None:
         raise ConfigError(
             f"Unknown model type {kind!r} (model={spec.get('name')}). Available types: "
             f"{', '.join(MODEL_TYPES)}. Choose a model with `model=mlp|lenet|cnn|lstm` "
-            "(conf/model/) or set model.type."
+            "or set model.type."
         )
-    _, rules = MODEL_TYPES[kind]
-    known = {*COMMON_MODEL_KEYS, *(rule.key for rule in rules)}
+    _, config_cls = MODEL_TYPES[kind]
+    known = {f.name for f in dataclasses.fields(config_cls)}
     problems = [f"unknown key `model.{key}`" for key in spec if key not in known]
-    for rule in (*rules, Rule("init", str, choices=tuple(INIT_SCHEMES))):
-        ok, _ = rule.check(spec.get(rule.key))
+    for rule in rules_of(config_cls, ""):
+        if rule.key not in spec:  # a config written before the key existed: its default
+            continue
+        ok, _ = rule.check(spec[rule.key])
         if not ok:
             problems.append(
                 f"`model.{rule.key}={spec.get(rule.key)!r}` (expected {rule.allowed()})"
@@ -238,7 +215,8 @@ def validate_model_config(cfg: Mapping[str, Any] | DictConfig) -> None:
             f"Invalid model configuration (model={spec.get('name')}, type {kind}): "
             + "; ".join(problems)
             + f". Keys of this type: {valid}. Fix them on the command line (e.g. "
-            "`model.hidden_sizes=[300,100]`) or in conf/model/."
+            "`model.hidden_sizes=[300,100]`); `python -m rl_lab.schema model=<type>` lists "
+            "each key."
         )
 
 
@@ -256,8 +234,13 @@ def build_classifier(
     """
     validate_model_config(cfg)
     spec = _model_dict(cfg)
-    cls, rules = MODEL_TYPES[spec["type"]]
-    kwargs = {rule.key: spec[rule.key] for rule in rules}
+    cls, config_cls = MODEL_TYPES[spec["type"]]
+    config: Any = build_config(config_cls, spec)
+    kwargs = {
+        f.name: getattr(config, f.name)
+        for f in dataclasses.fields(config)
+        if f.name not in COMMON_MODEL_KEYS
+    }
     model = cls(tuple(in_shape), num_classes, **kwargs)
-    init_weights(model, spec.get("init", "default"))
+    init_weights(model, config.init)
     return model

@@ -21,14 +21,14 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from rl_lab import checkpoint
-from rl_lab.config import COMMON_RULES, Rule, add_missing_settings, require, validate
+from rl_lab.config import COMMON_RULES, add_missing_settings, require, validate
 from rl_lab.data import ImageDataset, load_dataset, validate_dataset_config
 from rl_lab.errors import CheckpointError, ConfigError, DatasetError
 from rl_lab.run_dir import write_json
 from rl_lab.supervised.classifier import ClassifierTrainer, classification_loss
-from rl_lab.supervised.configs import TRAINER_RULES, TrainerConfig
+from rl_lab.supervised.configs import SUPERVISED_RUN_RULES, TRAINER_RULES, TrainerConfig
 from rl_lab.supervised.figures import lr_find_figure
-from rl_lab.supervised.lr_finder import LR_FIND_RULES, endless_batches, lr_range_test
+from rl_lab.supervised.lr_finder import endless_batches, lr_range_test
 from rl_lab.supervised.models import build_classifier, validate_model_config
 from rl_lab.supervised.optimizers import build_optimizer
 from rl_lab.supervised.progress import EpochProgress
@@ -36,13 +36,6 @@ from rl_lab.tracking import Tracker
 from rl_lab.training import count_parameters, seed_everything
 
 log = logging.getLogger(__name__)
-
-MODES = ("train", "eval", "lr_find")
-
-SUPERVISED_RULES: tuple[Rule, ...] = (
-    Rule("mode", str, choices=MODES),
-    Rule("checkpoint", str, nullable=True),
-)
 
 
 def check_trainer(cfg: DictConfig) -> None:
@@ -79,7 +72,7 @@ def check_trainer(cfg: DictConfig) -> None:
 
 def validate_config(cfg: DictConfig) -> None:
     """All checks of a supervised run's config, before any data is loaded."""
-    validate(cfg, COMMON_RULES + SUPERVISED_RULES + TRAINER_RULES + LR_FIND_RULES)
+    validate(cfg, COMMON_RULES + SUPERVISED_RUN_RULES + TRAINER_RULES)
     check_trainer(cfg)
     validate_model_config(cfg.model)
     require(

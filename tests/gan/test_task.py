@@ -8,6 +8,7 @@ from rl_lab import checkpoint
 from rl_lab.app import run as app_run
 from rl_lab.errors import CheckpointError, ConfigError
 from rl_lab.gan import task
+from rl_lab.gan.configs import MAX_SAMPLES
 from tests.conftest import run_cli
 from tests.gan.conftest import TINY_CLASSIFIER, TINY_GAN
 
@@ -137,7 +138,7 @@ def test_sample_counts_are_bounded_before_any_work(gan_cfg, tmp_path, override, 
     cfg = gan_cfg("mode=sample", f"checkpoint={tmp_path / 'none.pt'}", override)
     with pytest.raises(ConfigError, match=message):
         task.validate_config(cfg)
-    task.validate_config(gan_cfg(f"n={task.MAX_SAMPLES}"))  # the bound itself is allowed
+    task.validate_config(gan_cfg(f"n={MAX_SAMPLES}"))  # the bound itself is allowed
 
 
 def test_a_classifier_model_is_not_a_gan(compose_cfg) -> None:

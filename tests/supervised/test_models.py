@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
+from rl_lab.config_dict import group_option
 from rl_lab.errors import ConfigError
 from rl_lab.nets.conv import ConvStack
 from rl_lab.nets.recurrent import LSTMEncoder
 from rl_lab.supervised.classifier import ClassifierTrainer
+from rl_lab.supervised.configs import MODEL_CONFIGS
 from rl_lab.supervised.models import (
     ConvClassifier,
     MLPClassifier,
@@ -18,13 +19,12 @@ from rl_lab.supervised.models import (
     validate_model_config,
 )
 
-CONF = "conf/model/{}.yaml"
-
 
 def model_cfg(name: str, **changes):
-    from tests.conftest import ROOT
-
-    cfg = OmegaConf.load(ROOT / CONF.format(name))
+    """The ``model=<name>`` option as a run composes it (a typed config or conf/model/*.yaml
+    on top of one), with ``changes``."""
+    cfg = group_option("model", name, MODEL_CONFIGS)
+    assert cfg is not None
     for key, value in changes.items():
         cfg[key] = value
     return cfg
