@@ -162,14 +162,6 @@ ACTIVATION_CHOICES: tuple[str, ...] = (
 #: test keeps the two equal).
 EXPORT_FORMATS: tuple[str, ...] = ("onnx", "torchscript")
 
-ENV_RULES: tuple[Rule, ...] = (
-    Rule("env.id", str),
-    Rule("env.num_envs", int, low=1),
-    Rule("env.vectorization", str, choices=("sync", "async")),
-    Rule("env.max_episode_steps", int, low=1, nullable=True),
-)
-
-
 #: Mappings whose keys are the user's own (passed through to another library), so any key is
 #: known: ``gymnasium.make`` keyword arguments, Hydra's node.
 FREE_FORM: tuple[str, ...] = ("env.kwargs", "hydra")
@@ -482,12 +474,13 @@ COMMON_RULES: tuple[Rule, ...] = rules_of(CommonConfig, "")
 COMMON_NODE = "common_settings"
 
 
-def register_settings(name: str, cls: type) -> None:
+def register_settings(name: str, cls: type, package: str = "_global_") -> None:
     """Store config class ``cls``'s defaults with Hydra's ConfigStore as the group-less node
-    ``name`` at the root of the config (a task's own keys; listed in a defaults list)."""
+    ``name``, at the root of the config (a task's own keys) or at ``package``; a defaults list
+    names it."""
     from hydra.core.config_store import ConfigStore
 
-    ConfigStore.instance().store(name=name, node=schema(cls), package="_global_", provider="rl_lab")
+    ConfigStore.instance().store(name=name, node=schema(cls), package=package, provider="rl_lab")
 
 
 def register_common() -> None:

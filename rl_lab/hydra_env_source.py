@@ -1,9 +1,10 @@
 """Lets ``env=<any registered Gymnasium id>`` compose even without ``conf/env/<id>.yaml``.
 
 Hydra only accepts options of a config group that exist as files. This config source answers
-for every name in the ``env`` group: it returns ``{defaults: [_base], id: <name>}``, so an id
-like ``Acrobot-v1`` gets the shared env settings, and an Atari id (``ALE/Breakout-v5``)
-``{defaults: [atari], id: <name>}``, the Atari settings of ``conf/env/atari.yaml``. Files in
+for every name in the ``env`` group: it returns ``{defaults: [/env_settings], id: <name>}``, so
+an id like ``Acrobot-v1`` gets the env settings (:class:`rl_lab.rl.configs.EnvConfig`), and an
+Atari id (``ALE/Breakout-v5``) ``{defaults: [atari], id: <name>}``, the Atari settings of
+``env=atari`` (:class:`rl_lab.rl.configs.AtariEnvConfig`). Files in
 ``conf/env`` come first in the search path and win. Whether the id is registered is checked when
 the run starts (with close matches in the message), not here.
 
@@ -78,7 +79,7 @@ class GymEnvConfigSource(ConfigSource):
         agent = self._atari_preset_agent(config_path)
         retired = self._retired_agent(config_path)
         if env_id is not None:
-            base = "atari" if env_id.startswith(ATARI_PREFIX) else "_base"
+            base = "atari" if env_id.startswith(ATARI_PREFIX) else f"/{agent_configs.ENV_NODE}"
             config = OmegaConf.create({"defaults": [base, "_self_"], "id": env_id})
             package = GROUP
         elif agent is not None:

@@ -1,7 +1,7 @@
 """Keeps rl_lab's private config files out of Hydra's lists of choices.
 
-A config whose name starts with ``_`` (``conf/env/_base.yaml``,
-``conf/preset/_atari/``, ``conf/hydra/launcher/_ray_settings.yaml``) is a part that other configs
+A config whose name starts with ``_`` (``conf/preset/_atari/``,
+``conf/hydra/launcher/_ray_settings.yaml``) is a part that other configs
 list in their defaults, not an option to choose. Hydra lists every file and folder of a group as
 a choice: under "Available options in 'agent'" when an option is misspelt, in ``--help`` and
 ``--hydra-help``, and in tab completion.

@@ -1,6 +1,6 @@
 """``python -m rl_lab.schema agent=<name>`` (or ``trainer=default|gan``,
-``model=mlp|cnn|lstm|dcgan``, ``task=rl|supervised|gan``): every key of a typed config, its
-default, what values it takes and what it means, read from its config class
+``model=mlp|cnn|lstm|dcgan``, ``env=default|atari``, ``task=rl|supervised|gan``): every key of
+a typed config, its default, what values it takes and what it means, read from its config class
 (:mod:`rl_lab.rl.configs`, :mod:`rl_lab.supervised.configs`, :mod:`rl_lab.gan.configs`).
 A task's table starts with the keys every task shares (:class:`rl_lab.config.CommonConfig`).
 
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from rl_lab.config import CommonConfig, describe
 from rl_lab.gan.configs import GAN_MODEL_CONFIGS, GAN_TRAINER_CONFIGS, GANRunConfig
-from rl_lab.rl.configs import AGENT_CONFIGS, RLRunConfig
+from rl_lab.rl.configs import AGENT_CONFIGS, AtariEnvConfig, EnvConfig, RLRunConfig
 from rl_lab.supervised.configs import MODEL_CONFIGS, TRAINER_CONFIGS, SupervisedRunConfig
 
 #: group → its typed options (config classes by name).
@@ -25,11 +25,18 @@ GROUPS: dict[str, dict[str, type]] = {
     "agent": AGENT_CONFIGS,
     "trainer": {**TRAINER_CONFIGS, **GAN_TRAINER_CONFIGS},
     "model": {**MODEL_CONFIGS, **GAN_MODEL_CONFIGS},
+    "env": {"default": EnvConfig, "atari": AtariEnvConfig},
     "task": {"rl": RLRunConfig, "supervised": SupervisedRunConfig, "gan": GANRunConfig},
 }
 
 #: The key prefix of each group's settings (a task's are top-level keys).
-PREFIXES: dict[str, str] = {"agent": "agent", "trainer": "trainer", "model": "model", "task": ""}
+PREFIXES: dict[str, str] = {
+    "agent": "agent",
+    "trainer": "trainer",
+    "model": "model",
+    "env": "env",
+    "task": "",
+}
 
 
 def table(name: str, markdown: bool = False, group: str = "agent") -> str:
@@ -66,7 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "config",
         nargs="?",
         help="agent=<name> (or just the agent's name), trainer=default|gan, "
-        "model=mlp|cnn|lstm|dcgan or task=rl|supervised|gan",
+        "model=mlp|cnn|lstm|dcgan, env=default|atari (every other id: default) or "
+        "task=rl|supervised|gan",
     )
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     ns = parser.parse_args(argv)

@@ -239,16 +239,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _tune_process(*args: str) -> subprocess.Popen:
+def _tune_process(*args: str, log: Path | None = None) -> subprocess.Popen:
+    """``python -m rl_lab.tune ARGS`` in the background; its output into ``log`` when given (a
+    file, for a process nobody reads while it runs: a full pipe would stop it), else a pipe."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "rl_lab.tune", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    out = log.open("w") if log is not None else subprocess.PIPE
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "rl_lab.tune", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    finally:
+        if log is not None:
+            out.close()
 
 
 def test_resume_after_a_killed_worker_fails_its_trial_and_reruns_its_params(tmp_path):
@@ -256,10 +263,12 @@ def test_resume_after_a_killed_worker_fails_its_trial_and_reruns_its_params(tmp_
     storage = f"sqlite:///{study_dir / 'study.db'}"
     # long enough trials to be caught running; pruner=none: every trial runs to the end
     slow = [*_tiny_search(tmp_path), "total_steps=400000", "eval.freq=100000", "pruner=none"]
-    proc = _tune_process(*slow, f"study_dir={study_dir}", "n_trials=2")
+    log = tmp_path / "tune.log"
+    proc = _tune_process(*slow, f"study_dir={study_dir}", "n_trials=2", log=log)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
+        # until a trial runs, however long the machine takes to get there; a process that
+        # ends first fails the test with its output
+        while proc.poll() is None:
             try:
                 trials = _study(storage).get_trials(states=(TrialState.RUNNING,))
             except Exception:  # the process has not created the database or the study yet
@@ -268,7 +277,7 @@ def test_resume_after_a_killed_worker_fails_its_trial_and_reruns_its_params(tmp_
                 break
             time.sleep(0.5)
         else:
-            pytest.fail("no trial started")
+            pytest.fail(f"the search ended before a trial was caught running:\n{log.read_text()}")
         time.sleep(1.0)
     finally:
         proc.kill()  # SIGKILL: no chance to tell the study anything

@@ -1,8 +1,9 @@
 """Atari 2600 games (``ALE/<Game>-v5``) with the preprocessing of the DQN papers.
 
 Mnih et al. 2015 (https://doi.org/10.1038/nature14236) and Machado et al. 2018
-(https://arxiv.org/abs/1709.06009). Every ``ALE/*`` id is configured by ``conf/env/atari.yaml``
-(``env.atari.*``); what a training env and an evaluation env see:
+(https://arxiv.org/abs/1709.06009). Every ``ALE/*`` id is configured by ``env=atari``
+(``env.atari.*``: :class:`~rl_lab.rl.configs.AtariSettings`); what a training env and an
+evaluation env see:
 
 =========================  ======================================  ==========================
 step                       training                                evaluation
@@ -41,7 +42,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
 from functools import partial
 from typing import TYPE_CHECKING, Any, SupportsFloat, cast
 
@@ -52,9 +52,10 @@ from gymnasium.wrappers import AtariPreprocessing, ClipReward, FrameStackObserva
 from gymnasium.wrappers.vector import ClipReward as VectorClipReward
 from omegaconf import DictConfig
 
-from rl_lab.config import Rule, require
+from rl_lab.config import require
 from rl_lab.config_dict import config_dict
 from rl_lab.errors import ConfigError
+from rl_lab.rl.configs import BACKENDS, AtariSettings
 
 if TYPE_CHECKING:
     from ale_py.env import AtariEnv
@@ -62,80 +63,15 @@ if TYPE_CHECKING:
 #: Env ids that get the Atari preprocessing (and ``conf/env/atari.yaml``).
 ATARI_PREFIX = "ALE/"
 
-#: ``env.backend`` values.
-BACKENDS = ("gymnasium", "ale_vector")
-
-#: Validation of ``env.backend`` and ``env.atari.*`` (checked for ``ALE/*`` ids).
-ATARI_RULES: tuple[Rule, ...] = (
-    Rule("env.backend", str, choices=BACKENDS),
-    Rule("env.atari.noop_max", int, low=0),
-    Rule("env.atari.frame_skip", int, low=1),
-    Rule("env.atari.screen_size", int, low=8),
-    Rule("env.atari.frame_stack", int, low=1),
-    Rule("env.atari.terminal_on_life_loss", bool),
-    Rule("env.atari.fire_reset", bool),
-    Rule("env.atari.clip_rewards", bool),
-    Rule("env.atari.repeat_action_probability", float, low=0.0, high=1.0),
-    Rule("env.atari.num_threads", int, low=0),
-)
-
 
 def is_atari(env_id: str) -> bool:
     """Whether ``env_id`` is an ALE game that gets the Atari preprocessing (``ALE/<Game>-v5``)."""
     return env_id.startswith(ATARI_PREFIX)
 
 
-@dataclass(frozen=True)
-class AtariSettings:
-    """The ``env.atari`` block (see the module docstring for what each step does).
-
-    Args:
-        noop_max: at most this many no-op actions after a reset (at least one; 0 disables).
-        frame_skip: emulator frames per agent step; the observation is the max of the last two.
-        screen_size: side of the square grayscale observation, pixels.
-        frame_stack: observations stacked along the first axis: ``(frame_stack, size, size)``.
-        terminal_on_life_loss: in training, a lost life ends the episode (the game goes on).
-        fire_reset: press FIRE after a reset in games whose action set has it.
-        clip_rewards: in training, rewards are clipped to ``[-1, 1]``.
-        repeat_action_probability: sticky actions: the emulator repeats the previous action
-            with this probability on each frame.
-        num_threads: ``ale_vector`` backend: threads stepping the games (0 = one per env,
-            capped by the CPU count).
-    """
-
-    noop_max: int = 30
-    frame_skip: int = 4
-    screen_size: int = 84
-    frame_stack: int = 4
-    terminal_on_life_loss: bool = True
-    fire_reset: bool = True
-    clip_rewards: bool = True
-    repeat_action_probability: float = 0.25
-    num_threads: int = 0
-
-    @classmethod
-    def from_config(cls, env_cfg: DictConfig | Mapping[str, Any]) -> AtariSettings:
-        """Settings from ``env_cfg.atari`` (missing keys keep their defaults)."""
-        block = env_cfg.get("atari")
-        if block is None:
-            raise ConfigError(
-                f"env.id={env_cfg['id']} is an Atari game but env.atari is missing: select the "
-                f"env with `env={env_cfg['id']}` (which applies conf/env/atari.yaml), not only "
-                "`env.id=...`."
-            )
-        values = config_dict(block, resolve=False) if isinstance(block, DictConfig) else dict(block)
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ConfigError(
-                f"env.atari.{unknown[0]} is not an Atari setting (unknown: {', '.join(unknown)}). "
-                f"The settings are: {', '.join(known)}."
-            )
-        return cls(**values)
-
-
 def check_atari_config(cfg: DictConfig) -> None:
-    """Checks of an Atari run's env config (after :data:`ATARI_RULES`)."""
+    """Checks of an Atari run's env config (after
+    :data:`~rl_lab.rl.configs.ATARI_RULES`)."""
     require(
         cfg.env.backend != "ale_vector" or not cfg.env.get("kwargs"),
         "env.kwargs are passed to gymnasium.make, which the ale_vector backend does not use. "

@@ -23,6 +23,8 @@ This module imports neither torch nor gymnasium: Hydra's config sources use it a
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +36,7 @@ from rl_lab.config import (
     rules_of,
     setting,
 )
+from rl_lab.errors import ConfigError
 
 #: ``lr_schedule`` and PPO's ``clip_range_schedule``.
 SCHEDULES = ("constant", "linear")
@@ -448,6 +451,114 @@ AGENT_CONFIGS: dict[str, type[AgentConfig]] = {
 }
 
 
+# ----------------------------------------------------------------------------- the env
+#: ``env.backend`` values of the Atari games.
+BACKENDS: tuple[str, ...] = ("gymnasium", "ale_vector")
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """The ``env`` node: every Gymnasium id without a file of its own (``env=Acrobot-v1``)
+    composes these with its id."""
+
+    id: str = setting("CartPole-v1", "a registered Gymnasium id (checked when the run starts)")
+    num_envs: int = setting(1, "parallel envs collecting experience", low=1)
+    vectorization: str = setting(
+        "sync",
+        "sync | async (gymnasium's SyncVectorEnv / AsyncVectorEnv)",
+        choices=("sync", "async"),
+    )
+    max_episode_steps: int | None = setting(
+        None, "null keeps the env's registered time limit", low=1
+    )
+    kwargs: dict[str, Any] = setting(
+        help="extra keyword arguments for gymnasium.make", factory=dict
+    )
+
+
+@dataclass(frozen=True)
+class AtariSettings:
+    """The ``env.atari`` block: the DQN papers' preprocessing (rl_lab/rl/atari.py's docstring
+    says what each step does, in training and in evaluation)."""
+
+    noop_max: int = setting(
+        30, "at most this many no-op actions after a reset (at least one; 0 = none)", low=0
+    )
+    frame_skip: int = setting(
+        4, "emulator frames per agent step; the observation is the max of the last two", low=1
+    )
+    screen_size: int = setting(
+        84, "observations are screen_size x screen_size grayscale (uint8)", low=8
+    )
+    frame_stack: int = setting(
+        4, "stacked observations: (frame_stack, screen_size, screen_size)", low=1
+    )
+    terminal_on_life_loss: bool = setting(
+        True, "training only: a lost life ends the episode, the game goes on"
+    )
+    fire_reset: bool = setting(True, "press FIRE after a reset in games that have it")
+    clip_rewards: bool = setting(
+        True, "training only: rewards clipped to [-1, 1] (evaluation: the raw score)"
+    )
+    repeat_action_probability: float = setting(
+        0.25,
+        "sticky actions (ALE v5, Machado et al. 2018); 0.0 = the NoFrameskip-v4 setting of the "
+        "original DQN papers",
+        low=0.0,
+        high=1.0,
+    )
+    num_threads: int = setting(
+        0, "ale_vector: threads stepping the games (0 = one per env, <= CPUs)", low=0
+    )
+
+    @classmethod
+    def from_config(cls, env_cfg: Mapping[str, Any]) -> AtariSettings:
+        """Settings from ``env_cfg.atari`` (missing keys keep their defaults)."""
+        block = env_cfg.get("atari")
+        if block is None:
+            raise ConfigError(
+                f"env.id={env_cfg['id']} is an Atari game but env.atari is missing: select the "
+                f"env with `env={env_cfg['id']}` (which applies env=atari's settings), not only "
+                "`env.id=...`."
+            )
+        values = dict(block.items())
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"env.atari.{unknown[0]} is not an Atari setting (unknown: {', '.join(unknown)}). "
+                f"The settings are: {', '.join(known)}."
+            )
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class AtariEnvConfig(EnvConfig):
+    """``env=atari`` and every ``ALE/<Game>-v5`` id: Atari 2600 games with the DQN papers'
+    preprocessing (rl_lab/rl/atari.py); env=atari alone is Pong."""
+
+    id: str = setting("ALE/Pong-v5", "an ALE/<Game>-v5 id")
+    backend: str = setting(
+        "gymnasium",
+        "gymnasium (wrappers; env.vectorization=sync|async) | ale_vector (ale-py's C++ vector "
+        "env: games stepped on env.atari.num_threads)",
+        choices=BACKENDS,
+    )
+    atari: AtariSettings = setting(help="the preprocessing", factory=AtariSettings)
+
+
+#: Validation of the ``env`` node of every run, and of an Atari game's own keys.
+ENV_RULES: tuple[Rule, ...] = rules_of(EnvConfig, "env")
+ATARI_RULES: tuple[Rule, ...] = tuple(
+    rule for rule in rules_of(AtariEnvConfig, "env") if rule not in ENV_RULES
+)
+
+#: Group-less names of the env settings (stored at ``env``): conf/env/*.yaml and the ids
+#: without a file (rl_lab/hydra_env_source.py) start from them.
+ENV_NODE = "env_settings"
+ATARI_ENV_NODE = "atari_env_settings"
+
+
 # ----------------------------------------------------------------------------- the run
 @dataclass(frozen=True)
 class EvalConfig:
@@ -526,3 +637,5 @@ def register() -> None:
     (:class:`RLRunConfig`) as ``rl_run_settings``."""
     register_configs("agent", AGENT_CONFIGS)
     register_settings(RL_RUN_NODE, RLRunConfig)
+    register_settings(ENV_NODE, EnvConfig, package="env")
+    register_settings(ATARI_ENV_NODE, AtariEnvConfig, package="env")

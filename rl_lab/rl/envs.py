@@ -29,7 +29,8 @@ from omegaconf import DictConfig
 
 from rl_lab.config_dict import config_dict
 from rl_lab.errors import ConfigError
-from rl_lab.rl.atari import AtariSettings, is_atari, make_atari_env, make_atari_vec_env
+from rl_lab.rl.atari import is_atari, make_atari_env, make_atari_vec_env
+from rl_lab.rl.configs import AtariSettings
 from rl_lab.rl.envs_custom import register_custom_envs
 
 

@@ -27,7 +27,6 @@ from rl_lab import checkpoint
 from rl_lab.agents import IMPLS, agent_entry, agent_label, load, retired_name
 from rl_lab.config import (
     COMMON_RULES,
-    ENV_RULES,
     Rule,
     add_missing_settings,
     build_config,
@@ -36,8 +35,15 @@ from rl_lab.config import (
 )
 from rl_lab.config_dict import CONF_DIR
 from rl_lab.errors import ConfigError
-from rl_lab.rl.atari import ATARI_RULES, AtariSettings, check_atari_config, is_atari
-from rl_lab.rl.configs import AGENT_CONFIGS, RL_RULES, RLRunConfig
+from rl_lab.rl.atari import check_atari_config, is_atari
+from rl_lab.rl.configs import (
+    AGENT_CONFIGS,
+    ATARI_RULES,
+    ENV_RULES,
+    RL_RULES,
+    AtariSettings,
+    RLRunConfig,
+)
 from rl_lab.rl.envs import check_env_id, env_spaces
 from rl_lab.rl.evaluation import Evaluator, greedy_policy, record_episode_gif
 from rl_lab.rl.loop import Loop

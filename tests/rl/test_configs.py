@@ -161,3 +161,51 @@ def test_a_saved_run_config_gets_the_run_keys_added_since(compose_cfg):
     del saved.eval.select, saved.checkpointing
     upgrade_saved_config(saved)
     assert saved.eval.select == "last" and saved.checkpointing.save_buffer is True
+
+
+# ------------------------------------------------------------------------------- the env
+@pytest.mark.parametrize(
+    ("env_id", "cls"),
+    [
+        ("CartPole-v1", "EnvConfig"),
+        ("Acrobot-v1", "EnvConfig"),
+        ("ALE/Breakout-v5", "AtariEnvConfig"),
+    ],
+)
+def test_the_composed_env_is_its_config_class_with_the_id(compose_cfg, env_id, cls):
+    from rl_lab.rl import configs
+
+    cfg = compose_cfg("agent=reinforce", f"env={env_id}", "~preset")  # the env node alone
+    expected = {**schema(getattr(configs, cls)), "id": env_id}
+    assert OmegaConf.to_container(cfg.env) == expected
+
+
+def test_env_rules_come_from_the_env_config_classes():
+    from rl_lab.rl.configs import ATARI_RULES, ENV_RULES, AtariEnvConfig, EnvConfig
+
+    plain = {k for k in flatten(schema(EnvConfig)) if k != "kwargs"}  # free-form
+    assert {rule.key for rule in ENV_RULES} == {f"env.{k}" for k in plain}
+    atari = {k for k in flatten(schema(AtariEnvConfig)) if k != "kwargs"} - plain
+    assert {rule.key for rule in ATARI_RULES} == {f"env.{k}" for k in atari}
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("env.num_envs=0", "env.num_envs"),
+        ("env.vectorization=threads", "env.vectorization"),
+        ("env.atari.frame_skip=0", "env.atari.frame_skip"),
+        ("env.backend=envpool", "env.backend"),
+    ],
+)
+def test_bad_env_values_are_refused_by_the_derived_rules(compose_cfg, override, named):
+    with pytest.raises(ConfigError, match=named):
+        validate_config(compose_cfg("agent=dqn", "env=ALE/Pong-v5", override))
+
+
+def test_the_schema_cli_lists_the_env_settings(capsys):
+    assert schema_cli.main(["env=atari"]) == 0
+    out = capsys.readouterr().out
+    assert "env.atari.repeat_action_probability" in out and "env.backend" in out
+    assert schema_cli.main(["env=default"]) == 0
+    assert "env.atari" not in capsys.readouterr().out
