@@ -32,7 +32,6 @@ from omegaconf import DictConfig, OmegaConf
 from rl_lab import hydra_env_source
 from rl_lab.app import CONFIG_DIR, override_key, run_and_report
 from rl_lab.config import unknown_keys_message
-from rl_lab.rl.configs import AGENT_CONFIGS
 
 hydra_env_source.register()
 if not OmegaConf.has_resolver("sanitize"):
@@ -69,13 +68,7 @@ def checkpoint_choices(argv: list[str]) -> list[str]:
         name = (saved.get(group) or {}).get(field)
         if not name or group in values or f"{group}.{field}" in values:
             continue
-        # env ids need no file (rl_lab.hydra_env_source), agents are the typed configs of
-        # rl_lab.rl.configs; other choices are files in conf/
-        if (
-            group == "env"
-            or (group == "agent" and name in AGENT_CONFIGS)
-            or (Path(CONFIG_DIR) / group / f"{name}.yaml").is_file()
-        ):
+        if hydra_env_source.is_option(group, name):
             choices.append(f"{group}={name}")
     return choices
 

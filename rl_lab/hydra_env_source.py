@@ -31,6 +31,8 @@ from omegaconf import OmegaConf
 from rl_lab import hydra_private_configs
 from rl_lab.agents import retired_name  # the registry: strings only, cheap to import early
 from rl_lab.config import register_common
+from rl_lab.config_dict import CONF_DIR
+from rl_lab.data import configs as dataset_configs
 from rl_lab.gan import configs as gan_configs
 from rl_lab.rl import configs as agent_configs  # dataclasses only: cheap to import early
 from rl_lab.supervised import configs as trainer_configs
@@ -40,6 +42,24 @@ AGENT_GROUP = "agent"
 PRESETS = "preset"
 ATARI_PREFIX = "ALE/"  # as rl_lab.rl.atari (not imported: Hydra loads this module early)
 ATARI_PRESET = "atari"  # conf/preset/<agent>/ALE/atari.yaml: the agent's preset for every game
+
+#: The config groups whose options are (or include) config classes, by group and name.
+TYPED_OPTIONS: dict[str, dict[str, type]] = {
+    "agent": agent_configs.AGENT_CONFIGS,
+    "trainer": {**trainer_configs.TRAINER_CONFIGS, **gan_configs.GAN_TRAINER_CONFIGS},
+    "model": {**trainer_configs.MODEL_CONFIGS, **gan_configs.GAN_MODEL_CONFIGS},
+    "dataset": dict(dataset_configs.DATASET_CONFIGS),
+}
+
+
+def is_option(group: str, name: str) -> bool:
+    """Whether ``<group>=<name>`` composes: an env id (any: checked when the run starts), a
+    config class of :data:`TYPED_OPTIONS` or a file conf/<group>/<name>.yaml."""
+    return (
+        group == GROUP
+        or name in TYPED_OPTIONS.get(group, {})
+        or (CONF_DIR / group / f"{name}.yaml").is_file()
+    )
 
 
 class GymEnvConfigSource(ConfigSource):
@@ -129,10 +149,11 @@ def register() -> None:
     keys every task shares (:class:`rl_lab.config.CommonConfig`), every agent (the ``agent``
     group) and the RL task's keys (:mod:`rl_lab.rl.configs`), ``trainer=default`` and the
     supervised task's keys (:mod:`rl_lab.supervised.configs`), ``trainer=gan`` and the GAN
-    task's keys (:mod:`rl_lab.gan.configs`)."""
+    task's keys (:mod:`rl_lab.gan.configs`), the datasets (:mod:`rl_lab.data.configs`)."""
     Plugins.instance().register(GymEnvConfigSource)
     hydra_private_configs.register()
     register_common()
+    dataset_configs.register()
     agent_configs.register()
     trainer_configs.register()
     gan_configs.register()

@@ -1,7 +1,8 @@
 """``python -m rl_lab.schema agent=<name>`` (or ``trainer=default|gan``,
-``model=mlp|cnn|lstm|dcgan``, ``env=default|atari``, ``task=rl|supervised|gan``): every key of
-a typed config, its default, what values it takes and what it means, read from its config class
-(:mod:`rl_lab.rl.configs`, :mod:`rl_lab.supervised.configs`, :mod:`rl_lab.gan.configs`).
+``model=mlp|cnn|lstm|dcgan``, ``env=default|atari``, ``dataset=<name>``,
+``task=rl|supervised|gan``): every key of a typed config, its default, what values it takes
+and what it means, read from its config class (:mod:`rl_lab.rl.configs`,
+:mod:`rl_lab.supervised.configs`, :mod:`rl_lab.gan.configs`, :mod:`rl_lab.data.configs`).
 A task's table starts with the keys every task shares (:class:`rl_lab.config.CommonConfig`).
 
 Without an argument it lists what it can describe. ``--markdown`` prints a Markdown table
@@ -16,15 +17,14 @@ import sys
 from collections.abc import Sequence
 
 from rl_lab.config import CommonConfig, describe
-from rl_lab.gan.configs import GAN_MODEL_CONFIGS, GAN_TRAINER_CONFIGS, GANRunConfig
-from rl_lab.rl.configs import AGENT_CONFIGS, AtariEnvConfig, EnvConfig, RLRunConfig
-from rl_lab.supervised.configs import MODEL_CONFIGS, TRAINER_CONFIGS, SupervisedRunConfig
+from rl_lab.gan.configs import GANRunConfig
+from rl_lab.hydra_env_source import TYPED_OPTIONS
+from rl_lab.rl.configs import AtariEnvConfig, EnvConfig, RLRunConfig
+from rl_lab.supervised.configs import SupervisedRunConfig
 
 #: group → its typed options (config classes by name).
 GROUPS: dict[str, dict[str, type]] = {
-    "agent": AGENT_CONFIGS,
-    "trainer": {**TRAINER_CONFIGS, **GAN_TRAINER_CONFIGS},
-    "model": {**MODEL_CONFIGS, **GAN_MODEL_CONFIGS},
+    **TYPED_OPTIONS,
     "env": {"default": EnvConfig, "atari": AtariEnvConfig},
     "task": {"rl": RLRunConfig, "supervised": SupervisedRunConfig, "gan": GANRunConfig},
 }
@@ -35,6 +35,7 @@ PREFIXES: dict[str, str] = {
     "trainer": "trainer",
     "model": "model",
     "env": "env",
+    "dataset": "dataset",
     "task": "",
 }
 
@@ -73,7 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "config",
         nargs="?",
         help="agent=<name> (or just the agent's name), trainer=default|gan, "
-        "model=mlp|cnn|lstm|dcgan, env=default|atari (every other id: default) or "
+        "model=mlp|cnn|lstm|dcgan, env=default|atari (every other id: default), "
+        "dataset=<name> or "
         "task=rl|supervised|gan",
     )
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")

@@ -137,9 +137,11 @@ def fashion_images(data_dir: str) -> torch.Tensor:
     """Fashion-MNIST's training split, ``(55000, 1, 28, 28)`` in ``[0, 1]``."""
     from omegaconf import OmegaConf
 
+    from rl_lab.config import schema
     from rl_lab.data import load_dataset
+    from rl_lab.data.configs import FashionMNISTConfig
 
-    cfg = OmegaConf.load(ROOT / "conf" / "dataset" / "fashion_mnist.yaml")
+    cfg = OmegaConf.create(schema(FashionMNISTConfig))  # dataset=fashion_mnist's defaults
     cfg.data_dir = data_dir
     return load_dataset(cfg).train.images
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rl_lab.config import Rule
+from rl_lab.data.configs import DigitsConfig
 from rl_lab.data.dataset import ImageDataset, Split, to_labels
 from rl_lab.data.options import DatasetKind, Options, check_split_sizes
 from rl_lab.data.splits import resolve_count, seeded_split
@@ -18,15 +18,6 @@ from rl_lab.data.splits import resolve_count, seeded_split
 NUM_IMAGES = 1797
 #: The largest pixel value in the bundled data (4x4 blocks of a 32x32 bitmap, counted).
 MAX_VALUE = 16.0
-
-DEFAULTS: Options = {
-    "name": "digits",
-    "image_size": None,
-    "val_size": 0.1,
-    "test_size": 0.2,
-    "split_seed": 0,
-    "stratify": True,
-}
 
 
 def _check_data(options: Options) -> None:
@@ -63,8 +54,7 @@ def _load(options: Options) -> ImageDataset:
 
 KIND = DatasetKind(
     description="scikit-learn's bundled 8x8 handwritten digits (1797 images, offline)",
-    defaults=DEFAULTS,
-    rules=(Rule("stratify", bool),),
+    config=DigitsConfig,
     check_data=_check_data,
     load=_load,
 )

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rl_lab.config import Rule
 from rl_lab.data import cache
+from rl_lab.data.configs import DATASET_CONFIGS
 from rl_lab.data.dataset import ImageDataset, Split, to_labels, to_unit_float
 from rl_lab.data.download import download_file
 from rl_lab.data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_header, read_idx
@@ -124,32 +124,6 @@ MNIST = IdxSource(
 
 #: The IDX datasets by ``dataset.name``.
 SOURCES: dict[str, IdxSource] = {"fashion_mnist": FASHION_MNIST, "mnist": MNIST}
-
-
-def defaults(name: str) -> Options:
-    """The options of ``dataset=<name>`` (the keys of conf/dataset/<name>.yaml)."""
-    return {
-        "name": name,
-        "image_size": None,
-        "val_size": 5000,
-        "val_selection": "first",
-        "split_seed": 0,
-        "stratify": True,
-        "data_dir": None,
-        "download": True,
-        "mirrors": None,
-        "cache": True,
-    }
-
-
-RULES: tuple[Rule, ...] = (
-    Rule("val_selection", str, choices=("first", "random")),
-    Rule("stratify", bool),
-    Rule("data_dir", str, nullable=True),
-    Rule("download", bool),
-    Rule("mirrors", list, nullable=True),
-    Rule("cache", bool),
-)
 
 
 def data_dir(options: Options) -> Path:
@@ -361,8 +335,7 @@ def kind(name: str) -> DatasetKind:
     """The :class:`DatasetKind` of ``fashion_mnist`` or ``mnist``."""
     return DatasetKind(
         description=f"{SOURCES[name].title} (28x28 IDX files; 60000 train, 10000 test)",
-        defaults=defaults(name),
-        rules=RULES,
+        config=DATASET_CONFIGS[name],
         check_data=_check_data,
         load=_load,
     )

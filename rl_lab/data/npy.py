@@ -19,34 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rl_lab.config import Rule
+from rl_lab.data.configs import NpyConfig
 from rl_lab.data.dataset import ImageDataset, Split, to_labels, to_unit_float
 from rl_lab.data.options import DatasetKind, Options, check_split_sizes
 from rl_lab.data.splits import resolve_count, seeded_split
 from rl_lab.errors import DatasetError
-
-DEFAULTS: Options = {
-    "name": "npy",
-    "path": None,
-    "labels_path": None,
-    "class_names": None,
-    "layout": "auto",
-    "max_samples": None,
-    "image_size": None,
-    "val_size": 0.1,
-    "test_size": 0.1,
-    "split_seed": 0,
-    "stratify": True,
-}
-
-RULES: tuple[Rule, ...] = (
-    Rule("path", str, nullable=True),
-    Rule("labels_path", str, nullable=True),
-    Rule("class_names", list, nullable=True),
-    Rule("layout", str, choices=("auto", "nhwc", "nchw")),
-    Rule("max_samples", int, low=1, nullable=True),
-    Rule("stratify", bool),
-)
 
 _CHANNELS = (1, 3, 4)
 
@@ -243,8 +220,7 @@ def _load(options: Options) -> ImageDataset:
 
 KIND = DatasetKind(
     description="a .npy array of images (uint8 0..255 or float [0,1]), optional .npy labels",
-    defaults=DEFAULTS,
-    rules=RULES,
+    config=NpyConfig,
     check_data=_check_data,
     load=_load,
 )

@@ -1,8 +1,8 @@
 """The ``dataset`` config node as plain options, and the checks every dataset shares.
 
-Each dataset declares a :class:`DatasetKind`: its defaults (the keys its
-``conf/dataset/<name>.yaml`` documents), typed :class:`~rl_lab.config.Rule` s for its own keys,
-a fast ``check_data`` (files present, headers, sizes against the data) and ``load``.
+Each dataset declares a :class:`DatasetKind`: its config class (:mod:`rl_lab.data.configs`:
+every key, its default and its rule), a fast ``check_data`` (files present, headers, sizes
+against the data) and ``load``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
-from rl_lab.config import Rule
+from rl_lab.config import Rule, rules_of, schema
 from rl_lab.config_dict import config_dict
+from rl_lab.data.configs import SIZE_KEYS
 from rl_lab.data.splits import resolve_count
 from rl_lab.errors import ConfigError
 
@@ -24,16 +25,6 @@ if TYPE_CHECKING:
 
 Options = dict[str, Any]
 
-#: Keys every dataset has (the shared interface of the ``dataset`` config group).
-COMMON_RULES: tuple[Rule, ...] = (
-    Rule("name", str),
-    Rule("image_size", int, low=1, high=1024, nullable=True),
-    Rule("split_seed", int, low=0),
-)
-
-#: Keys holding a split size: a fraction in [0, 1) or a count.
-SIZE_KEYS = ("val_size", "test_size")
-
 
 @dataclass(frozen=True)
 class DatasetKind:
@@ -41,19 +32,27 @@ class DatasetKind:
 
     Attributes:
         description: one line for listings (``"scikit-learn's 8x8 digits, offline"``).
-        defaults: every accepted key with its default value.
-        rules: typed checks of the kind's own keys (``name``, ``image_size``, ``split_seed``
-            and the size keys are checked for every kind).
+        config: its config class (:data:`rl_lab.data.configs.DATASET_CONFIGS`).
         check_data: fast checks against the data itself (files found, headers, sizes);
             raises ConfigError or DatasetError.
         load: builds the dataset at its native image size (resizing is done by the caller).
     """
 
     description: str
-    defaults: Mapping[str, Any]
-    rules: tuple[Rule, ...]
+    config: type
     check_data: Callable[[Options], None]
     load: Callable[[Options], ImageDataset]
+
+    @property
+    def defaults(self) -> Options:
+        """Every accepted key with its default value (``data_dir``'s interpolation resolved:
+        ``$RL_LAB_DATA_DIR``, else ``data``)."""
+        return config_dict(OmegaConf.create(schema(self.config)), resolve=True)
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        """Typed checks of every key but the split sizes (:func:`size_problem`)."""
+        return rules_of(self.config, "")
 
 
 def as_options(cfg: Mapping[str, Any] | DictConfig, defaults: Mapping[str, Any]) -> Options:
@@ -89,13 +88,14 @@ def size_problem(key: str, value: object) -> str | None:
 def check_options(options: Options, kind: DatasetKind) -> None:
     """Unknown keys, types and ranges; raises one ConfigError listing every problem."""
     problems = []
-    unknown = sorted(set(options) - set(kind.defaults))
+    defaults = kind.defaults
+    unknown = sorted(set(options) - set(defaults))
     if unknown:
         problems.append(
             f"unknown key(s) {', '.join(f'`dataset.{k}`' for k in unknown)} for "
-            f"dataset={options['name']} (its keys: {', '.join(kind.defaults)})"
+            f"dataset={options['name']} (its keys: {', '.join(defaults)})"
         )
-    for rule in (*COMMON_RULES, *kind.rules):
+    for rule in kind.rules:
         value = options.get(rule.key)
         ok, normalised = rule.check(value)
         if ok:
@@ -103,7 +103,7 @@ def check_options(options: Options, kind: DatasetKind) -> None:
         else:
             problems.append(f"`dataset.{rule.key}={value!r}` is invalid: expected {rule.allowed()}")
     for key in SIZE_KEYS:
-        if key in kind.defaults:
+        if key in defaults:
             problem = size_problem(key, options[key])
             if problem:
                 problems.append(problem)
@@ -113,8 +113,8 @@ def check_options(options: Options, kind: DatasetKind) -> None:
         raise ConfigError(
             "Invalid dataset configuration: "
             + "; ".join(problems)
-            + ". Fix the value(s) on the command line (e.g. `dataset.val_size=0.1`) or in "
-            f"conf/dataset/{options['name']}.yaml."
+            + ". Fix the value(s) on the command line (e.g. `dataset.val_size=0.1`); "
+            f"`python -m rl_lab.schema dataset={options['name']}` lists every key."
         )
 
 

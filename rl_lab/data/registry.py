@@ -40,7 +40,7 @@ def _options(cfg: Mapping[str, Any] | DictConfig) -> tuple[DatasetKind, Options]
         listing = "; ".join(f"{key} ({kind.description})" for key, kind in DATASETS.items())
         raise ConfigError(
             f"Unknown dataset {name!r}. Available datasets: {listing}. Choose one with "
-            "`dataset=<name>` (conf/dataset/<name>.yaml)."
+            "`dataset=<name>` (`python -m rl_lab.schema dataset=<name>` lists its keys)."
         )
     kind = DATASETS[name]
     options = as_options(cfg, kind.defaults)
@@ -69,7 +69,7 @@ def load_dataset(cfg: Mapping[str, Any] | DictConfig) -> ImageDataset:
 
     Args:
         cfg: the ``dataset`` node (``cfg.dataset``) or an equivalent mapping; keys left out
-            take the defaults of conf/dataset/<name>.yaml.
+            take the defaults of the dataset's config class (:mod:`rl_lab.data.configs`).
 
     Returns:
         The train/val/test splits as ``(N, C, H, W)`` float32 images in [0, 1] (resized to

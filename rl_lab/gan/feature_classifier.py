@@ -40,7 +40,7 @@ from rl_lab import checkpoint
 from rl_lab.config import schema
 from rl_lab.config_dict import config_dict, group_option, group_options
 from rl_lab.errors import CheckpointError, ConfigError, InterruptedRunError
-from rl_lab.gan.configs import GAN_MODEL_CONFIGS
+from rl_lab.hydra_env_source import TYPED_OPTIONS
 from rl_lab.run_dir import write_json
 from rl_lab.supervised.classifier import ClassifierTrainer
 from rl_lab.supervised.configs import MODEL_CONFIGS, TrainerConfig
@@ -89,7 +89,7 @@ class FeatureClassifier:
 
 
 #: The typed options of the ``model`` group (classifiers and GANs).
-MODEL_OPTIONS: dict[str, type] = {**MODEL_CONFIGS, **GAN_MODEL_CONFIGS}
+MODEL_OPTIONS: dict[str, type] = TYPED_OPTIONS["model"]
 
 
 def _is_classifier(option: DictConfig | None) -> bool:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from rl_lab.data import load_dataset, validate_dataset_config
+from rl_lab.data import DATASETS, load_dataset, validate_dataset_config
 from rl_lab.data import mnist as idx_datasets
 from rl_lab.data.idx import write_idx
 from rl_lab.data.mnist import FILE_NAMES, ROLES
@@ -256,5 +256,5 @@ def test_data_dir_defaults_to_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("RL_LAB_DATA_DIR", str(tmp_path / "env_data"))
     data = load_dataset({"name": "mnist", "val_size": 10, "download": False, "cache": False})
     assert len(data.train) == 50
-    paths = idx_datasets.locate(idx_datasets.defaults("mnist"))
+    paths = idx_datasets.locate(DATASETS["mnist"].defaults)
     assert paths is not None and set(paths) == set(ROLES)

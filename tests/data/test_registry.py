@@ -1,4 +1,4 @@
-"""load_dataset / validate_dataset_config: names, keys, values, and the conf/dataset files."""
+"""load_dataset / validate_dataset_config: names, keys, values, and the datasets' config classes."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from rl_lab import schema as schema_cli
+from rl_lab.config import schema
 from rl_lab.data import DATASETS, load_dataset, validate_dataset_config
+from rl_lab.data.configs import DATASET_CONFIGS, SIZE_KEYS, DigitsConfig
 from rl_lab.errors import ConfigError
 
-CONF = Path(__file__).resolve().parents[2] / "conf" / "dataset"
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
@@ -58,21 +60,32 @@ def test_integral_float_sizes_become_counts():
 
 
 @pytest.mark.parametrize("name", sorted(DATASETS))
-def test_conf_files_document_every_key(name, tmp_path, monkeypatch):
+def test_the_composed_dataset_is_its_config_class(name, compose_cfg, tmp_path, monkeypatch):
     monkeypatch.setenv("RL_LAB_DATA_DIR", str(tmp_path))
-    node = OmegaConf.load(CONF / f"{name}.yaml")
-    assert set(node) == set(DATASETS[name].defaults)
+    node = compose_cfg("task=supervised", f"dataset={name}").dataset
+    assert OmegaConf.to_container(node) == schema(DATASET_CONFIGS[name])
     assert node.name == name
-    resolved = OmegaConf.to_container(node, resolve=True)
-    defaults = dict(DATASETS[name].defaults)
-    if "data_dir" in defaults:  # the yaml spells out the default: $RL_LAB_DATA_DIR, else data
-        assert resolved.pop("data_dir") == str(tmp_path)
-        defaults.pop("data_dir")
-    assert resolved == defaults
+    # the defaults a mapping without the key gets: data_dir's interpolation resolved now
+    assert OmegaConf.to_container(node, resolve=True) == DATASETS[name].defaults
+    if "data_dir" in node:
+        assert node.data_dir == str(tmp_path)
+
+
+def test_every_dataset_key_has_a_rule_or_is_a_split_size():
+    for name, kind in DATASETS.items():
+        ruled = {rule.key for rule in kind.rules}
+        assert ruled | set(SIZE_KEYS) >= set(kind.defaults), name
+        assert not ruled & set(SIZE_KEYS)
+
+
+def test_the_schema_cli_lists_the_datasets(capsys):
+    assert schema_cli.main(["dataset=fashion_mnist"]) == 0
+    out = capsys.readouterr().out
+    assert "dataset.val_selection" in out and "dataset.mirrors" in out
 
 
 def test_conf_digits_loads_through_dictconfig():
-    node = OmegaConf.load(CONF / "digits.yaml")
+    node = OmegaConf.create(schema(DigitsConfig))
     node.image_size = 28
     validate_dataset_config(node)
     assert load_dataset(node).image_shape == (1, 28, 28)

@@ -28,7 +28,7 @@ FAST = [
 
 @pytest.fixture(scope="session")
 def digits() -> ImageDataset:
-    """scikit-learn's 8x8 digits, split as conf/dataset/digits.yaml does (1258/180/359)."""
+    """scikit-learn's 8x8 digits, split as dataset=digits does (1258/180/359)."""
     return load_dataset({"name": "digits"})
 
 
