@@ -9,8 +9,8 @@ before.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TypedDict
+from collections.abc import Mapping, Sequence
+from typing import Any, TypedDict
 
 import torch
 from torch import nn
@@ -177,9 +177,83 @@ class FlatAdam:
             "lr": self.param_groups[0]["lr"],
         }
 
-    def load_state_dict(self, state: FlatAdamState) -> None:
-        """Restore what :meth:`state_dict` saved."""
+    def load_state_dict(self, state: FlatAdamState | Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved, or what ``torch.optim.Adam`` on the same
+        single flat parameter saved (checkpoints written before it ran this class)."""
+        state = _from_torch_optim(state, ("exp_avg", "exp_avg_sq"))
         self.exp_avg.copy_(state["exp_avg"])
         self.exp_avg_sq.copy_(state["exp_avg_sq"])
+        self.step_count.copy_(state["step"])
+        self.param_groups[0]["lr"] = float(state["lr"])
+
+
+def _from_torch_optim(state: Mapping[str, Any], buffers: Sequence[str]) -> Mapping[str, Any]:
+    """A flat optimizer's state from a ``torch.optim`` optimizer's ``state_dict`` over one
+    parameter (``{"state": {0: {...}}, "param_groups": [{"lr": ...}]}``); a flat state as
+    it is. An optimizer that has not stepped yet has no buffers: zeros."""
+    if "param_groups" not in state:
+        return state
+    (group,) = state["param_groups"]
+    per_param = state["state"].get(0) or state["state"].get("0")
+    if per_param is None:  # never stepped
+        return {"lr": group["lr"], "step": torch.zeros(()), **{b: 0.0 for b in buffers}}
+    return {"lr": group["lr"], "step": per_param["step"], **{b: per_param[b] for b in buffers}}
+
+
+class FlatRMSpropState(TypedDict):
+    """What :meth:`FlatRMSprop.state_dict` returns: the squared-gradient average (shaped like
+    ``param``), the step count and the learning rate."""
+
+    square_avg: torch.Tensor
+    step: torch.Tensor
+    lr: float
+
+
+class FlatRMSprop:
+    """RMSprop (Tieleman & Hinton 2012; ``torch.optim.RMSprop`` without momentum, centring or
+    weight decay) on the single tensor of a :class:`FlatParameters`.
+
+    It runs the operations ``torch.optim.RMSprop`` runs on a CPU tensor, in the same order,
+    so the updates are bit-identical; what it skips is ``torch.optim.Optimizer`` itself, whose
+    first construction imports ``torch._dynamo`` (about as long as importing torch). The same
+    interface as :class:`FlatAdam`.
+
+    Args:
+        flat: the parameters to optimise.
+        lr: step size.
+        alpha: smoothing of the squared-gradient average.
+        eps: added to the denominator's square root.
+    """
+
+    def __init__(self, flat: FlatParameters, lr: float, alpha: float = 0.99, eps: float = 1e-8):
+        self.param = flat.param
+        self.param_groups = [{"lr": lr}]
+        self.alpha, self.eps = alpha, eps
+        self.square_avg = torch.zeros_like(self.param)
+        self.step_count = torch.zeros((), dtype=torch.float32, device=self.param.device)
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One RMSprop update of ``param`` from ``param.grad``."""
+        grad = self.param.grad
+        assert grad is not None  # FlatParameters sets it, and never resets it to None
+        self.step_count += 1
+        self.square_avg.mul_(self.alpha).addcmul_(grad, grad, value=1 - self.alpha)
+        avg = self.square_avg.sqrt().add_(self.eps)
+        self.param.addcdiv_(grad, avg, value=-self.param_groups[0]["lr"])
+
+    def state_dict(self) -> FlatRMSpropState:
+        """Squared-gradient average, step count and learning rate (checkpoint-safe)."""
+        return {
+            "square_avg": self.square_avg,
+            "step": self.step_count,
+            "lr": self.param_groups[0]["lr"],
+        }
+
+    def load_state_dict(self, state: FlatRMSpropState | Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved, or what ``torch.optim.RMSprop`` on the same
+        single flat parameter saved (checkpoints written before it ran this class)."""
+        state = _from_torch_optim(state, ("square_avg",))
+        self.square_avg.copy_(state["square_avg"])
         self.step_count.copy_(state["step"])
         self.param_groups[0]["lr"] = float(state["lr"])

@@ -30,7 +30,7 @@ from torch import Tensor
 
 from rl_lab.config import require, with_overrides
 from rl_lab.errors import ConfigError
-from rl_lab.nets.flat import FlatParameters
+from rl_lab.nets.flat import FlatAdam, FlatParameters, FlatRMSprop
 from rl_lab.rl.buffers import check_mixed_precision, to_device
 from rl_lab.rl.configs import A2CConfig, PolicyNetworkConfig, PPOConfig
 from rl_lab.rl.policies import ActorCriticPolicy
@@ -58,8 +58,9 @@ def explained_variance(values: np.ndarray, returns: np.ndarray) -> float:
 
 
 class PolicyOptimizer(Protocol):
-    """What :class:`ActorCritic` uses of its optimizer: a ``torch.optim.Optimizer``, or
-    :class:`~rl_lab.nets.flat.FlatAdam` (the fused Adam step on the flat parameter tensor)."""
+    """What :class:`ActorCritic` uses of its optimizer: :class:`~rl_lab.nets.flat.FlatAdam`
+    (the fused Adam step on the flat parameter tensor) or :class:`~rl_lab.nets.flat.FlatRMSprop`
+    (a ``torch.optim.Optimizer`` would do too)."""
 
     @property
     def param_groups(self) -> list[dict[str, Any]]:
@@ -103,8 +104,10 @@ class ActorCritic:
         recurrent: use an LSTM core (``network.lstm``) in every trunk.
         network: the policy's settings (:class:`~rl_lab.rl.configs.PolicyNetworkConfig`),
             see :class:`~rl_lab.rl.policies.ActorCriticPolicy`.
-        optimizer: ``params -> optimizer`` for the flat parameter tensor (a
-            ``torch.optim.Optimizer`` or anything else with :class:`PolicyOptimizer`'s methods).
+        optimizer: ``flat parameters -> optimizer`` (:class:`~rl_lab.nets.flat.FlatAdam`,
+            :class:`~rl_lab.nets.flat.FlatRMSprop`, or anything with
+            :class:`PolicyOptimizer`'s methods, e.g. a ``torch.optim.Optimizer`` on
+            ``[flat.param]``).
         mixed_precision: run the forward passes in bfloat16 autocast (CUDA only; losses,
             gradients and weights stay float32).
     """
@@ -132,7 +135,7 @@ class ActorCritic:
         max_grad_norm: float,
         recurrent: bool,
         network: PolicyNetworkConfig,
-        optimizer: Callable[[list[torch.nn.Parameter]], PolicyOptimizer],
+        optimizer: Callable[[FlatParameters], PolicyOptimizer],
         mixed_precision: bool = False,
     ) -> None:
         self.device = torch.device(device)
@@ -167,7 +170,7 @@ class ActorCritic:
         if isinstance(action_space, gym.spaces.Box):
             self._bounds = (action_space.low, action_space.high)
         self.flat_params = FlatParameters(self.policy)
-        self.optimizer = optimizer([self.flat_params.param])
+        self.optimizer = optimizer(self.flat_params)
         self.updates = 0  # gradient steps taken
 
     # ----------------------------------------------------------------------------- acting
@@ -454,9 +457,7 @@ class PPO(ActorCritic):
             recurrent=c.recurrent,
             network=c.network,
             mixed_precision=c.mixed_precision,
-            optimizer=lambda params: torch.optim.Adam(
-                params, lr=c.learning_rate, eps=1e-5, fused=True
-            ),
+            optimizer=lambda flat: FlatAdam(flat, lr=c.learning_rate, eps=1e-5),
         )
 
 
@@ -494,12 +495,10 @@ class A2C(ActorCritic):
     ) -> None:
         self.config = c = with_overrides(config or A2CConfig(), overrides)
 
-        def optimizer(params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        def optimizer(flat: FlatParameters) -> PolicyOptimizer:
             if c.use_rms_prop:
-                return torch.optim.RMSprop(
-                    params, lr=c.learning_rate, alpha=0.99, eps=c.rms_prop_eps
-                )
-            return torch.optim.Adam(params, lr=c.learning_rate, eps=1e-5, fused=True)
+                return FlatRMSprop(flat, lr=c.learning_rate, alpha=0.99, eps=c.rms_prop_eps)
+            return FlatAdam(flat, lr=c.learning_rate, eps=1e-5)
 
         super().__init__(
             observation_space,

@@ -102,7 +102,7 @@ class REINFORCE(ActorCritic):
             mixed_precision=c.mixed_precision,
             # FlatAdam: the fused Adam kernel on the flat parameters, without torch.optim's
             # per-step bookkeeping (one small update per rollout of whole episodes)
-            optimizer=lambda params: FlatAdam(self.flat_params, lr=c.learning_rate),
+            optimizer=lambda flat: FlatAdam(flat, lr=c.learning_rate),
         )
 
     def act(self, obs: np.ndarray, state: Tensor | None, episode_starts: np.ndarray) -> PolicyStep:

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from rl_lab.nets import MLP
-from rl_lab.nets.flat import FlatAdam, FlatParameters
+from rl_lab.nets.flat import FlatAdam, FlatParameters, FlatRMSprop
 
 
 def make_pair():
@@ -100,3 +100,59 @@ def test_step_from_fresh_gradients_matches_backward_clip_and_step():
     torch.testing.assert_close(opt.exp_avg_sq, ref_opt.exp_avg_sq)
     assert opt.step_count == ref_opt.step_count == 5
     assert (flat.param - initial).abs().max() > 1e-3  # the steps moved the parameters
+
+
+def _train(pairs, steps, x, y, switch_lr_at=None):
+    """``steps`` updates of each (model, flat, optimizer) on the same batch, with a clip."""
+    for step in range(steps):
+        if step == switch_lr_at:  # a schedule changes the learning rate mid-way
+            for _, _, o in pairs:
+                o.param_groups[0]["lr"] = 3e-3
+        for model, f, o in pairs:
+            f.zero_grad()
+            nn.functional.mse_loss(model(x), y).backward()
+            f.clip_grad_norm_(0.5)
+            o.step()
+
+
+def test_flat_rmsprop_matches_torch_rmsprop_bit_for_bit():
+    net, reference = make_pair()
+    flat, ref_flat = FlatParameters(net), FlatParameters(reference)
+    opt = FlatRMSprop(flat, lr=1e-2, alpha=0.99, eps=1e-5)
+    ref_opt = torch.optim.RMSprop([ref_flat.param], lr=1e-2, alpha=0.99, eps=1e-5)
+    x, y = torch.randn(16, 5), torch.randn(16, 3)
+    _train([(net, flat, opt), (reference, ref_flat, ref_opt)], 10, x, y, switch_lr_at=5)
+    assert torch.equal(flat.param, ref_flat.param)
+    restored = FlatRMSprop(FlatParameters(make_pair()[0]), lr=1.0)
+    restored.load_state_dict(opt.state_dict())
+    assert torch.equal(restored.square_avg, opt.square_avg) and restored.step_count == 10
+    assert restored.param_groups[0]["lr"] == 3e-3
+
+
+@pytest.mark.parametrize(
+    ("flat_cls", "torch_cls", "kwargs"),
+    [
+        (FlatAdam, torch.optim.Adam, {"eps": 1e-5}),
+        (FlatRMSprop, torch.optim.RMSprop, {"alpha": 0.99, "eps": 1e-5}),
+    ],
+)
+def test_a_torch_optim_state_from_an_older_checkpoint_continues_bit_for_bit(
+    flat_cls, torch_cls, kwargs
+):
+    """Checkpoints of PPO and A2C written while they ran ``torch.optim`` on the flat tensor
+    resume with the flat optimizer, on the same trajectory."""
+    net, reference = make_pair()
+    flat, ref_flat = FlatParameters(net), FlatParameters(reference)
+    fused = {"fused": True} if torch_cls is torch.optim.Adam else {}
+    old = torch_cls([flat.param], lr=1e-2, **kwargs, **fused)
+    ref_opt = torch_cls([ref_flat.param], lr=1e-2, **kwargs, **fused)
+    x, y = torch.randn(16, 5), torch.randn(16, 3)
+    _train([(net, flat, old), (reference, ref_flat, ref_opt)], 4, x, y)
+    resumed = flat_cls(flat, lr=1.0, **kwargs)
+    resumed.load_state_dict(old.state_dict())  # what torch.save kept in last.pt
+    assert resumed.param_groups[0]["lr"] == 1e-2
+    _train([(net, flat, resumed), (reference, ref_flat, ref_opt)], 4, x, y)
+    assert torch.equal(flat.param, ref_flat.param)
+    fresh = flat_cls(FlatParameters(make_pair()[0]), lr=1.0, **kwargs)
+    fresh.load_state_dict(torch_cls([nn.Parameter(torch.zeros(3))], lr=0.5).state_dict())
+    assert fresh.step_count == 0 and fresh.param_groups[0]["lr"] == 0.5  # never stepped
