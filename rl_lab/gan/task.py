@@ -20,7 +20,13 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rl_lab import checkpoint
-from rl_lab.config import COMMON_RULES, add_missing_settings, require, validate
+from rl_lab.config import (
+    COMMON_RULES,
+    CommonConfig,
+    add_missing_settings,
+    require,
+    validate,
+)
 from rl_lab.data import ImageDataset, load_dataset, validate_dataset_config
 from rl_lab.errors import CheckpointError, ConfigError, DatasetError
 from rl_lab.gan.configs import (
@@ -291,6 +297,7 @@ def load_generator(
     payload = checkpoint.load(path, kind="gan")
     saved = OmegaConf.create(payload["config"])
     add_missing_settings(saved, "trainer", GANTrainerConfig)  # settings added since it was saved
+    add_missing_settings(saved, "", CommonConfig)  # e.g. `format`, added with mode=export
     spec = payload.get("model_spec") or {}
     try:
         check_model_and_trainer(saved, where=f"the checkpoint's config ({path})")

@@ -27,6 +27,7 @@ from rl_lab import checkpoint
 from rl_lab.agents import IMPLS, agent_entry, agent_label, load, retired_name
 from rl_lab.config import (
     COMMON_RULES,
+    CommonConfig,
     Rule,
     add_missing_settings,
     build_config,
@@ -160,6 +161,7 @@ def upgrade_saved_config(cfg: DictConfig) -> None:
     is then refused)."""
     # the run keys added since (eval.select: the runs before it kept their last policy)
     add_missing_settings(cfg, "", RLRunConfig)
+    add_missing_settings(cfg, "", CommonConfig)  # e.g. `format`, added with mode=export
     if "impl" not in cfg:
         base = retired_name(str(OmegaConf.select(cfg, "agent.name")))
         with open_dict(cfg):

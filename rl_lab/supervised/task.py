@@ -21,7 +21,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from rl_lab import checkpoint
-from rl_lab.config import COMMON_RULES, add_missing_settings, require, validate
+from rl_lab.config import (
+    COMMON_RULES,
+    CommonConfig,
+    add_missing_settings,
+    require,
+    validate,
+)
 from rl_lab.data import ImageDataset, load_dataset, validate_dataset_config
 from rl_lab.errors import CheckpointError, ConfigError, DatasetError
 from rl_lab.run_dir import write_json
@@ -237,6 +243,7 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: Path, device: str) -> dict[str
     payload = checkpoint.load(path, kind="supervised")
     saved = OmegaConf.create(payload["config"])
     add_missing_settings(saved, "trainer", TrainerConfig)  # settings added since it was saved
+    add_missing_settings(saved, "", CommonConfig)  # e.g. `format`, added with mode=export
     try:
         validate(saved, COMMON_RULES + TRAINER_RULES, where=f"the checkpoint's config ({path})")
         validate_model_config(saved.model)

@@ -76,6 +76,19 @@ def test_eval_mode_scores_a_checkpoint_on_the_test_split(train_run, supervised_c
     assert json.loads((tmp_path / "eval" / "results.json").read_text())["test"] == trained["test"]
 
 
+def test_a_checkpoint_saved_before_the_shared_keys_it_lacks_still_evaluates(
+    train_run, supervised_cfg, tmp_path
+):
+    trained = train_run(tmp_path / "train", "trainer.epochs=1")
+    payload = checkpoint.load(tmp_path / "train" / "checkpoints" / "last.pt")
+    for key in ("format", "checkpoint"):  # keys added with mode=export and mode=eval
+        del payload["config"][key]
+    old = checkpoint.save(payload, tmp_path / "old.pt")
+    overrides = ["mode=eval", f"checkpoint={old}"]
+    results = app.run(supervised_cfg(*overrides), tmp_path / "eval", overrides)
+    assert results["test"] == trained["test"]
+
+
 def test_eval_rejects_missing_and_corrupt_checkpoints(supervised_cfg, tmp_path):
     def evaluate(path):
         overrides = ["mode=eval", f"checkpoint={path}"]
