@@ -31,7 +31,7 @@ from omegaconf import OmegaConf
 from rl_lab import hydra_private_configs
 from rl_lab.agents import retired_name  # the registry: strings only, cheap to import early
 from rl_lab.config import register_common
-from rl_lab.config_dict import CONF_DIR
+from rl_lab.config_dict import group_options
 from rl_lab.data import configs as dataset_configs
 from rl_lab.gan import configs as gan_configs
 from rl_lab.rl import configs as agent_configs  # dataclasses only: cheap to import early
@@ -55,11 +55,7 @@ TYPED_OPTIONS: dict[str, dict[str, type]] = {
 def is_option(group: str, name: str) -> bool:
     """Whether ``<group>=<name>`` composes: an env id (any: checked when the run starts), a
     config class of :data:`TYPED_OPTIONS` or a file conf/<group>/<name>.yaml."""
-    return (
-        group == GROUP
-        or name in TYPED_OPTIONS.get(group, {})
-        or (CONF_DIR / group / f"{name}.yaml").is_file()
-    )
+    return group == GROUP or name in group_options(group, TYPED_OPTIONS.get(group, {}))
 
 
 class GymEnvConfigSource(ConfigSource):

@@ -10,7 +10,7 @@ before.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypedDict
+from typing import Any
 
 import torch
 from torch import nn
@@ -69,17 +69,41 @@ class FlatParameters:
         return norm
 
 
-class FlatAdamState(TypedDict):
-    """What :meth:`FlatAdam.state_dict` returns: the moments (shaped like ``param``), the step
-    count (a 0-d float32 tensor) and the learning rate."""
+class _FlatOptimizer:
+    """What the flat optimizers share: the flat parameter, the learning rate in
+    ``param_groups[0]["lr"]`` (set by learning-rate schedules), a step count (a 0-d float32
+    tensor) and the buffers named in ``BUFFERS`` (shaped like the parameter), which
+    ``state_dict``/``load_state_dict`` save and restore for checkpoints."""
 
-    exp_avg: torch.Tensor
-    exp_avg_sq: torch.Tensor
-    step: torch.Tensor
-    lr: float
+    BUFFERS: tuple[str, ...] = ()
+
+    def __init__(self, flat: FlatParameters, lr: float) -> None:
+        self.param = flat.param
+        self.param_groups = [{"lr": lr}]
+        self.step_count = torch.zeros((), dtype=torch.float32, device=self.param.device)
+        for name in self.BUFFERS:
+            setattr(self, name, torch.zeros_like(self.param))
+
+    def state_dict(self) -> dict[str, Any]:
+        """The buffers by name, ``step`` and ``lr`` (checkpoint-safe)."""
+        return {
+            **{name: getattr(self, name) for name in self.BUFFERS},
+            "step": self.step_count,
+            "lr": self.param_groups[0]["lr"],
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved, or what the matching ``torch.optim``
+        optimizer on the same single flat parameter saved (checkpoints written before this
+        class ran)."""
+        state = _from_torch_optim(state, self.BUFFERS)
+        for name in self.BUFFERS:
+            getattr(self, name).copy_(state[name])
+        self.step_count.copy_(state["step"])
+        self.param_groups[0]["lr"] = float(state["lr"])
 
 
-class FlatAdam:
+class FlatAdam(_FlatOptimizer):
     """Adam (Kingma & Ba 2015) on the single tensor of a :class:`FlatParameters`.
 
     It runs the very kernel ``torch.optim.Adam(fused=True)`` runs, with the same inputs, so the
@@ -95,6 +119,10 @@ class FlatAdam:
         eps: added to the denominator for numerical stability.
     """
 
+    BUFFERS = ("exp_avg", "exp_avg_sq")
+    exp_avg: torch.Tensor
+    exp_avg_sq: torch.Tensor
+
     def __init__(
         self,
         flat: FlatParameters,
@@ -102,12 +130,8 @@ class FlatAdam:
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
     ) -> None:
-        self.param = flat.param
-        self.param_groups = [{"lr": lr}]
+        super().__init__(flat, lr)
         self.betas, self.eps = betas, eps
-        self.exp_avg = torch.zeros_like(self.param)
-        self.exp_avg_sq = torch.zeros_like(self.param)
-        self.step_count = torch.zeros((), dtype=torch.float32, device=self.param.device)
         # per-parameter views, for steps from a list of gradients (:meth:`step_from`)
         self._param_views = flat.views(self.param.data)
         self._exp_avg_views = flat.views(self.exp_avg)
@@ -168,24 +192,6 @@ class FlatAdam:
             grad_scale=grad_scale,
         )
 
-    def state_dict(self) -> FlatAdamState:
-        """Moments, step count and learning rate (checkpoint-safe)."""
-        return {
-            "exp_avg": self.exp_avg,
-            "exp_avg_sq": self.exp_avg_sq,
-            "step": self.step_count,
-            "lr": self.param_groups[0]["lr"],
-        }
-
-    def load_state_dict(self, state: FlatAdamState | Mapping[str, Any]) -> None:
-        """Restore what :meth:`state_dict` saved, or what ``torch.optim.Adam`` on the same
-        single flat parameter saved (checkpoints written before it ran this class)."""
-        state = _from_torch_optim(state, ("exp_avg", "exp_avg_sq"))
-        self.exp_avg.copy_(state["exp_avg"])
-        self.exp_avg_sq.copy_(state["exp_avg_sq"])
-        self.step_count.copy_(state["step"])
-        self.param_groups[0]["lr"] = float(state["lr"])
-
 
 def _from_torch_optim(state: Mapping[str, Any], buffers: Sequence[str]) -> Mapping[str, Any]:
     """A flat optimizer's state from a ``torch.optim`` optimizer's ``state_dict`` over one
@@ -200,16 +206,7 @@ def _from_torch_optim(state: Mapping[str, Any], buffers: Sequence[str]) -> Mappi
     return {"lr": group["lr"], "step": per_param["step"], **{b: per_param[b] for b in buffers}}
 
 
-class FlatRMSpropState(TypedDict):
-    """What :meth:`FlatRMSprop.state_dict` returns: the squared-gradient average (shaped like
-    ``param``), the step count and the learning rate."""
-
-    square_avg: torch.Tensor
-    step: torch.Tensor
-    lr: float
-
-
-class FlatRMSprop:
+class FlatRMSprop(_FlatOptimizer):
     """RMSprop (Tieleman & Hinton 2012; ``torch.optim.RMSprop`` without momentum, centring or
     weight decay) on the single tensor of a :class:`FlatParameters`.
 
@@ -225,12 +222,12 @@ class FlatRMSprop:
         eps: added to the denominator's square root.
     """
 
+    BUFFERS = ("square_avg",)
+    square_avg: torch.Tensor
+
     def __init__(self, flat: FlatParameters, lr: float, alpha: float = 0.99, eps: float = 1e-8):
-        self.param = flat.param
-        self.param_groups = [{"lr": lr}]
+        super().__init__(flat, lr)
         self.alpha, self.eps = alpha, eps
-        self.square_avg = torch.zeros_like(self.param)
-        self.step_count = torch.zeros((), dtype=torch.float32, device=self.param.device)
 
     @torch.no_grad()
     def step(self) -> None:
@@ -241,19 +238,3 @@ class FlatRMSprop:
         self.square_avg.mul_(self.alpha).addcmul_(grad, grad, value=1 - self.alpha)
         avg = self.square_avg.sqrt().add_(self.eps)
         self.param.addcdiv_(grad, avg, value=-self.param_groups[0]["lr"])
-
-    def state_dict(self) -> FlatRMSpropState:
-        """Squared-gradient average, step count and learning rate (checkpoint-safe)."""
-        return {
-            "square_avg": self.square_avg,
-            "step": self.step_count,
-            "lr": self.param_groups[0]["lr"],
-        }
-
-    def load_state_dict(self, state: FlatRMSpropState | Mapping[str, Any]) -> None:
-        """Restore what :meth:`state_dict` saved, or what ``torch.optim.RMSprop`` on the same
-        single flat parameter saved (checkpoints written before it ran this class)."""
-        state = _from_torch_optim(state, ("square_avg",))
-        self.square_avg.copy_(state["square_avg"])
-        self.step_count.copy_(state["step"])
-        self.param_groups[0]["lr"] = float(state["lr"])
