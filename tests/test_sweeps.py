@@ -2,10 +2,18 @@
 launchers, and the rl_lab.sweeps helpers (thread limits, best-trial preset, trials, HPARAMS
 view). The Optuna search, ``python -m rl_lab.tune``, is tested in test_tune.py."""
 
+import contextlib
 import json
 import math
 import os
 import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +27,7 @@ from rl_lab.reports.summary import build_report
 from rl_lab.reports.trials import Trial, best_trial, rank_trials, trial_params
 from rl_lab.sweeps import best_preset, threads
 from rl_lab.sweeps.failed_trials import FailedTrialError, NanAsFailedTrial
-from tests.conftest import TINY, run_cli
+from tests.conftest import TINY, free_port, run_cli
 
 # ---------------------------------------------------------------------------------------------
 # Thread limits
@@ -280,6 +288,56 @@ def test_ray_sweep_on_a_local_instance(tmp_path, monkeypatch):
     assert _job_threads(jobs[0])[0] == 1  # launcher.cpus_per_job=1, whatever the cores
     (group,) = build_report(tmp_path).groups  # launcher.num_cpus does not split the group
     assert group.n_completed == 2 and group.seeds == (0, 1)
+
+
+@pytest.fixture
+def ray_cluster(monkeypatch):
+    """A Ray cluster started apart from the sweep, as on real machines: a head node (`ray start
+    --head --block`) on loopback with a free port and token authentication, in a process group
+    of its own, stopped after the test (killed if it lingers). Yields its address; the test's
+    environment carries the token, as every client of such a cluster needs."""
+    token = secrets.token_hex(16)
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", token)
+    port = free_port()
+    temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # Ray's socket paths must be short
+    ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
+    with open(temp / "head.log", "w") as log:
+        head = subprocess.Popen(
+            [ray, "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1",
+             "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
+             f"--temp-dir={temp}"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while "will now block forever" not in (temp / "head.log").read_text():
+            if head.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the Ray head did not start:\n{(temp / 'head.log').read_text()}")
+            time.sleep(0.5)
+        yield f"127.0.0.1:{port}"
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            head.wait(20)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGKILL)
+        head.wait()
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_ray_sweep_on_a_separately_started_cluster(tmp_path, ray_cluster):
+    proc = run_cli(
+        "-m", *TINY, "seed=0,1", "hydra/launcher=ray", f"launcher.address={ray_cluster}",
+        f"hydra.sweep.dir={tmp_path}", timeout=240,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    output = proc.stdout + proc.stderr
+    assert "Connecting to existing Ray cluster" in output
+    assert "Started a local Ray instance" not in output
+    jobs = _jobs(tmp_path)
+    assert [_results(job)["seed"] for job in jobs] == [0, 1]
+    assert all(_results(job)["status"] == "completed" for job in jobs)
 
 
 def test_submitit_local_sweep(tmp_path):

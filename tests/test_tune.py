@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from optuna.trial import TrialState
 
 from rl_lab import tune
 from rl_lab.sweeps.search import Param, SearchSpaceError, make_sampler, override_value, parse_space
-from tests.conftest import ROOT, TINY, run_cli
+from tests.conftest import ROOT, TINY, free_port, run_cli
 
 
 def _postgres_bin() -> Path:
@@ -233,12 +232,6 @@ def test_search_prunes_records_and_writes_the_best_preset(tmp_path, capsys):
     assert len(_study(storage).trials) == 4
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _tune_process(*args: str, log: Path | None = None) -> subprocess.Popen:
     """``python -m rl_lab.tune ARGS`` in the background; its output into ``log`` when given (a
     file, for a process nobody reads while it runs: a full pipe would stop it), else a pipe."""
@@ -320,7 +313,7 @@ def postgres_url():
     data = base / "data"
     if os.geteuid() == 0:
         shutil.chown(base, "postgres", "postgres")
-    port = _free_port()
+    port = free_port()
     run = lambda *cmd: subprocess.run(_as_postgres(list(cmd)), check=True, capture_output=True)  # noqa: E731
     try:
         run(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
@@ -398,7 +391,7 @@ def test_optuna_dashboard_serves_the_study(tmp_path):
             value=2.0,
         )
     )
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [str(dashboard), storage, "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL,
