@@ -4,11 +4,11 @@ classifier or the GAN generator, runnable without rl_lab (onnxruntime, or ``torc
 What each file computes (inputs and outputs are named in the ONNX graph):
 
 - RL agents: ``obs`` (a batch of raw env observations; float32, uint8 for Atari frames) →
-  ``action`` (the greedy action, in the env's units: int64 for ``Discrete``, float32 clipped to
-  the bounds for ``Box``). Observation normalisation is folded in, with the training run's
-  frozen statistics. Recurrent policies take ``state`` and return ``state_out`` (zeros start an
-  episode; the layout is ``(n_cores, 2, num_layers, batch, hidden)``). DQN also returns
-  ``q_values``.
+  ``action`` (the greedy action, in the env's units: int64 for ``Discrete``, int64
+  ``(batch, dims)`` for ``MultiDiscrete``, float32 clipped to the bounds for ``Box``).
+  Observation normalisation is folded in, with the training run's frozen statistics. Recurrent
+  policies take ``state`` and return ``state_out`` (zeros start an episode; the layout is
+  ``(n_cores, 2, num_layers, batch, hidden)``). DQN also returns ``q_values``.
 - Classifiers: ``images`` ``(N, C, H, W)`` float32 in ``[0, 1]`` → ``logits``, ``label``.
 - GAN generators: ``z`` ``(N, latent_dim)`` (and ``labels`` ``(N,)`` int64 for a conditional
   GAN) → ``images`` ``(N, C, H, W)`` float32 in ``[0, 1]``.
@@ -101,20 +101,31 @@ class _ScaledActorPolicy(nn.Module):
 class _ActorCriticPolicy(nn.Module):
     low: Tensor  # buffers of a continuous policy, registered in __init__
     high: Tensor
+    start: Tensor | None  # a MultiDiscrete space's first values, where not all 0
 
-    def __init__(self, policy: ActorCriticPolicy, norm: nn.Module, bounds: Any) -> None:
+    def __init__(
+        self, policy: ActorCriticPolicy, norm: nn.Module, bounds: Any, start: Any = None
+    ) -> None:
         super().__init__()
         self.policy, self.norm = policy, norm
         self.continuous = bounds is not None
         if bounds is not None:
             self.register_buffer("low", torch.as_tensor(bounds[0], dtype=torch.float32))
             self.register_buffer("high", torch.as_tensor(bounds[1], dtype=torch.float32))
+        if start is not None:
+            self.register_buffer("start", torch.as_tensor(start, dtype=torch.int64))
+        else:
+            self.start = None
 
     def _action(self, actor: Tensor) -> Tensor:
-        head = self.policy.action_head(actor)
+        return self._greedy(self.policy.action_head(actor))
+
+    def _greedy(self, dist: Any) -> Tensor:
+        # the mode: argmax of each categorical (MultiDiscrete: of each dimension), or the mean
+        # clipped to the bounds
         if self.continuous:
-            return torch.minimum(torch.maximum(head.mean, self.low), self.high)
-        return head.logits.argmax(dim=-1)
+            return torch.minimum(torch.maximum(dist.mean, self.low), self.high)
+        return dist.mode() if self.start is None else dist.mode() + self.start
 
     def forward(self, obs: Tensor) -> Tensor:
         actor, _ = self.policy._features(0, self.norm(obs), None, None)
@@ -124,11 +135,7 @@ class _ActorCriticPolicy(nn.Module):
 class _RecurrentPolicy(_ActorCriticPolicy):
     def forward(self, obs: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
         dist, _, new_state = self.policy(self.norm(obs), state)
-        if self.continuous:
-            action = torch.minimum(torch.maximum(dist.mean, self.low), self.high)
-        else:
-            action = dist.logits.argmax(dim=-1)
-        return action, new_state
+        return self._greedy(dist), new_state
 
 
 class _Classifier(nn.Module):
@@ -187,12 +194,12 @@ def _agent_module(agent: Any) -> tuple[nn.Module, dict[str, Tensor], list[str]]:
         return module, {"obs": obs}, ["action"]
     if hasattr(inner, "policy") and hasattr(inner, "initial_state"):
         policy = _detached(inner.policy)
-        bounds = getattr(inner, "_bounds", None)
+        bounds, start = getattr(inner, "_bounds", None), getattr(inner, "_start", None)
         if getattr(inner, "recurrent", False):
             state = inner.initial_state(2).cpu()
-            module = _RecurrentPolicy(policy, norm, bounds)
+            module = _RecurrentPolicy(policy, norm, bounds, start)
             return module, {"obs": obs, "state": state}, ["action", "state_out"]
-        return _ActorCriticPolicy(policy, norm, bounds), {"obs": obs}, ["action"]
+        return _ActorCriticPolicy(policy, norm, bounds, start), {"obs": obs}, ["action"]
     raise ConfigError(
         f"agent {name} cannot be exported: only rl_lab's own agents (dqn, td3, ddpg, sac, a2c, "
         "ppo, ppo_lstm, reinforce) have a policy network rl_lab can write out; an SB3 run's "

@@ -10,6 +10,7 @@ its greedy evaluation episode (``videos/eval_episode``, an animated image in the
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,8 +29,19 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from tensorboard.compat.proto.summary_pb2 import Summary
-from torch.utils.tensorboard import SummaryWriter
-from torch.utils.tensorboard.summary import hparams
+
+# TensorBoard's file layer imports boto3, when installed, for s3:// log dirs (a tenth of a second
+# and more of every run's start-up); run directories are local, so it is kept out of that import
+# and stays importable afterwards.
+_BLOCK_BOTO3 = "boto3" not in sys.modules
+if _BLOCK_BOTO3:
+    sys.modules["boto3"] = None  # type: ignore[assignment]
+try:
+    from torch.utils.tensorboard import SummaryWriter
+    from torch.utils.tensorboard.summary import hparams
+finally:
+    if _BLOCK_BOTO3:
+        del sys.modules["boto3"]
 
 #: The console for progress bars and log lines (stderr, so stdout stays free for results).
 CONSOLE = Console(stderr=True)

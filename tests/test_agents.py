@@ -15,7 +15,8 @@ from rl_lab.errors import ConfigError
 from rl_lab.rl.task import validate_config
 from tests.conftest import ROOT, TINY, run_cli
 
-#: A tiny DQN run in a fresh interpreter; prints the SB3 modules it imported (as JSON).
+#: A tiny DQN run in a fresh interpreter; prints the SB3 (and boto3, which TensorBoard would
+#: import for s3:// paths) modules it imported, as JSON.
 _DQN_RUN = """
 import json, sys
 from pathlib import Path
@@ -28,12 +29,12 @@ with initialize_config_dir(config_dir=entry.CONFIG_DIR, version_base="1.3"):
     cfg = compose(config_name="config", overrides=overrides)
 results = app.run(cfg, Path(sys.argv[2]), overrides)
 assert results["status"] == "completed", results
-sb3 = ("stable_baselines3", "sb3_contrib")
-print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in sb3)))
+kept_out = ("stable_baselines3", "sb3_contrib", "boto3")
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in kept_out)))
 """
 
 
-def test_a_dqn_run_imports_neither_sb3_nor_sb3_contrib(tmp_path):
+def test_a_dqn_run_imports_neither_sb3_nor_sb3_contrib_nor_boto3(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
         [sys.executable, "-c", _DQN_RUN, json.dumps(["agent=dqn", *TINY]), str(tmp_path)],

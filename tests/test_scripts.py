@@ -26,3 +26,14 @@ def test_bench_gan_trains_one_epoch_with_the_gan_trainer_s_defaults(one_torch_th
     images = torch.rand(64, 1, 28, 28)
     seconds = bench.trainer_epoch(gen, disc, images, batch_size=32, seed=0)
     assert seconds > 0
+
+
+def test_bench_time_to_solve_variants_compose_and_validate(compose_cfg):
+    from rl_lab.rl.task import validate_config
+
+    bench = load_script("bench_time_to_solve")
+    for name, overrides in bench.VARIANTS.items():
+        cfg = compose_cfg(*overrides, "seed=10")
+        validate_config(cfg)
+        assert cfg.env.id == "CartPole-v1", name
+    assert compose_cfg(*bench.VARIANTS["sb3_dqn_zoo"]).agent.n_steps == 1  # the Zoo's, not ours

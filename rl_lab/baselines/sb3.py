@@ -48,8 +48,9 @@ from stable_baselines3.common.vec_env import (
 
 from rl_lab.agents import agent_label
 from rl_lab.baselines.mapping import Sb3Algo, sb3_algo, sb3_kwargs
+from rl_lab.errors import ConfigError
 from rl_lab.rl.atari import is_atari
-from rl_lab.rl.envs import make_env
+from rl_lab.rl.envs import env_spaces, make_env
 from rl_lab.rl.evaluation import Policy, greedy_policy
 from rl_lab.rl.loop import Loop, LoopState, crossed
 from rl_lab.rl.normalization import FrozenObsNormalizer, load_rms, rms_state
@@ -108,7 +109,7 @@ class Sb3Agent:
 
     def __init__(self, algo: Sb3Algo, cfg: DictConfig, device: str) -> None:
         self.algo = algo
-        self.sb3_class = get_class(algo.sb3_class)
+        self.sb3_class: type[BaseAlgorithm] = get_class(algo.sb3_class)
         #: differences no option controls, recorded in results.json
         self.mapping_notes = dict(algo.notes)
         env = make_sb3_env(cfg.env)
@@ -237,11 +238,13 @@ class _LoopCallback(BaseCallback):
         if crossed(before, state.env_steps, loop._log_freq):
             self.bar.update(state.env_steps, loop._recent_return(), sps)
         loop.after_steps(before, {}, sps, self.stop)  # SB3 logs its own losses
-        return True
+        return state.stopped_early_at is None  # False ends model.learn (eval.stop_at)
 
 
 class Sb3Loop(Loop):
     """Runs ``model.learn`` with our callback; the rest is the shared :class:`Loop`."""
+
+    agent: Sb3Agent
 
     def make_envs(self) -> Any:
         return self.agent.model.get_env()
@@ -287,8 +290,7 @@ class Sb3Loop(Loop):
         model = self.agent.model
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         model.save(self.ckpt_dir / ZIP_NAME)
-        has_buffer = isinstance(model, OffPolicyAlgorithm)
-        if has_buffer and self.cfg.checkpointing.save_buffer:
+        if isinstance(model, OffPolicyAlgorithm) and self.cfg.checkpointing.save_buffer:
             model.save_replay_buffer(self.ckpt_dir / BUFFER_NAME)
         state["sb3"] = {"zip": ZIP_NAME, "num_timesteps": int(model.num_timesteps)}
         return state
@@ -315,6 +317,19 @@ class Sb3Implementation:
     def check_config(self, cfg: DictConfig) -> None:
         """Refuse what SB3 cannot reproduce (``sb3_kwargs`` names the key), before any work."""
         sb3_kwargs(sb3_algo(cfg.agent.name), cfg.agent)
+        if cfg.env.vectorization == "native":
+            raise ConfigError(
+                "impl=sb3 steps its own vector envs (DummyVecEnv or SubprocVecEnv), not an env's "
+                "native vectorized implementation: use env.vectorization=sync (or async) with "
+                "impl=sb3."
+            )
+        action_space = env_spaces(cfg.env)[1]
+        if isinstance(action_space, gym.spaces.MultiDiscrete) and action_space.start.any():
+            raise ConfigError(
+                f"impl=sb3 cannot act in {cfg.env.id}'s action space {action_space}: SB3 picks "
+                "every MultiDiscrete dimension's choices from 0 and ignores the space's start. "
+                "Run it with impl=rl_lab, or give the env a MultiDiscrete space starting at 0."
+            )
 
     def build_agent(
         self, cfg: DictConfig, observation_space: Any, action_space: Any, device: str

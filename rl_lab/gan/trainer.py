@@ -166,15 +166,8 @@ class SampleQualityCheckpoint(Checkpoint):
 def gan_callbacks(trainer_cfg: DictConfig, run_dir: Path | None) -> list[Callback]:
     """LR schedule (per epoch), the collapse guard, then checkpoints (last, so ``last.pt``
     holds every other callback's state)."""
-    schedule = trainer_cfg.schedule
     callbacks: list[Callback] = [
-        LRSchedule(
-            schedule.name,
-            epochs=int(trainer_cfg.epochs),
-            step_size=int(schedule.step_size),
-            gamma=float(schedule.gamma),
-            min_lr=float(schedule.min_lr),
-        ),
+        LRSchedule.from_config(trainer_cfg),
         CollapseGuard(
             int(trainer_cfg.collapse.patience),
             float(trainer_cfg.collapse.d_loss),

@@ -10,7 +10,8 @@ Map:
 - :mod:`~rl_lab.nets.recurrent` — :class:`LSTMCore`, an LSTM that resets at episode starts;
   :class:`LSTMEncoder`, which reads a sequence (an image row by row) into one feature vector.
 - :mod:`~rl_lab.nets.heads` — :class:`QHead`, :class:`DuelingQHead` (Wang et al. 2016), and the
-  policy heads :class:`CategoricalHead`, :class:`GaussianHead`, :class:`SquashedGaussianHead`.
+  policy heads :class:`CategoricalHead`, :class:`MultiCategoricalHead`, :class:`GaussianHead`,
+  :class:`SquashedGaussianHead`.
 - :mod:`~rl_lab.nets.distributions` — :class:`Categorical`, :class:`DiagGaussian`,
   :class:`SquashedDiagGaussian` action distributions returned by the policy heads.
 - :mod:`~rl_lab.nets.init` — :func:`init_weights` (orthogonal, kaiming, xavier, default),
@@ -37,11 +38,17 @@ from rl_lab.nets.conv import (
     dcgan_stages,
 )
 from rl_lab.nets.dense import MLP, NORMS
-from rl_lab.nets.distributions import Categorical, DiagGaussian, SquashedDiagGaussian
+from rl_lab.nets.distributions import (
+    Categorical,
+    DiagGaussian,
+    MultiCategorical,
+    SquashedDiagGaussian,
+)
 from rl_lab.nets.heads import (
     CategoricalHead,
     DuelingQHead,
     GaussianHead,
+    MultiCategoricalHead,
     QHead,
     SquashedGaussianHead,
 )
@@ -65,6 +72,8 @@ __all__ = [
     "LSTMCore",
     "LSTMEncoder",
     "LSTMState",
+    "MultiCategorical",
+    "MultiCategoricalHead",
     "NatureCNN",
     "QHead",
     "QNetwork",

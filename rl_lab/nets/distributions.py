@@ -1,5 +1,6 @@
-"""Action distributions of policy heads: categorical (discrete), diagonal Gaussian (continuous)
-and the tanh-squashed diagonal Gaussian of SAC (continuous, bounded).
+"""Action distributions of policy heads: categorical (discrete), independent categoricals
+(multi-discrete), diagonal Gaussian (continuous) and the tanh-squashed diagonal Gaussian of SAC
+(continuous, bounded).
 
 Small hand-written classes rather than ``torch.distributions``: a policy builds one per env step,
 and these skip argument validation and broadcasting bookkeeping, which dominate the cost for
@@ -47,6 +48,38 @@ class Categorical:
     def entropy(self) -> Tensor:
         """``(batch,)`` entropy in nats."""
         return -(self.logits.exp() * self.logits).sum(dim=-1)
+
+
+class MultiCategorical:
+    """Independent categorical distributions, one per dimension of a ``MultiDiscrete`` space
+    (SB3's ``MultiCategoricalDistribution``): log-probabilities and entropies are summed over
+    the dimensions, so they are per sample like :class:`Categorical`'s.
+
+    Args:
+        logits: ``(batch, sum(nvec))`` unnormalised log-probabilities, dimension after dimension.
+        nvec: the number of choices of each dimension.
+    """
+
+    def __init__(self, logits: Tensor, nvec: list[int]) -> None:
+        self.parts = [Categorical(chunk) for chunk in torch.split(logits, nvec, dim=-1)]
+
+    def sample(self) -> Tensor:
+        """``(batch, len(nvec))`` int64 actions drawn with torch's global RNG."""
+        return torch.stack([part.sample() for part in self.parts], dim=-1)
+
+    def mode(self) -> Tensor:
+        """``(batch, len(nvec))`` the most probable choice of each dimension."""
+        return torch.stack([part.mode() for part in self.parts], dim=-1)
+
+    def log_prob(self, actions: Tensor) -> Tensor:
+        """``(batch,)`` log-probability of ``actions`` (``(batch, len(nvec))`` integers)."""
+        return torch.stack(
+            [part.log_prob(actions[..., i]) for i, part in enumerate(self.parts)], dim=-1
+        ).sum(dim=-1)
+
+    def entropy(self) -> Tensor:
+        """``(batch,)`` entropy in nats (the sum of the dimensions')."""
+        return torch.stack([part.entropy() for part in self.parts], dim=-1).sum(dim=-1)
 
 
 class DiagGaussian:

@@ -7,7 +7,12 @@ can give them their own gain (see :func:`rl_lab.nets.init.init_output_layers`).
 import torch
 from torch import Tensor, nn
 
-from rl_lab.nets.distributions import Categorical, DiagGaussian, SquashedDiagGaussian
+from rl_lab.nets.distributions import (
+    Categorical,
+    DiagGaussian,
+    MultiCategorical,
+    SquashedDiagGaussian,
+)
 
 
 class QHead(nn.Module):
@@ -83,6 +88,29 @@ class CategoricalHead(nn.Module):
     def forward(self, features: Tensor) -> Categorical:
         """The action distribution for ``(batch, in_features)`` features."""
         return Categorical(self.logits(features))
+
+    def output_layers(self) -> list[nn.Module]:
+        """The logits layer."""
+        return [self.logits]
+
+
+class MultiCategoricalHead(nn.Module):
+    """Policy head for ``MultiDiscrete`` actions: one Linear layer to the logits of every
+    dimension, independent categoricals.
+
+    Args:
+        in_features: size of the feature vector.
+        nvec: the number of choices of each action dimension.
+    """
+
+    def __init__(self, in_features: int, nvec: list[int]) -> None:
+        super().__init__()
+        self.nvec = [int(n) for n in nvec]
+        self.logits = nn.Linear(in_features, sum(self.nvec))
+
+    def forward(self, features: Tensor) -> MultiCategorical:
+        """The action distribution for ``(batch, in_features)`` features."""
+        return MultiCategorical(self.logits(features), self.nvec)
 
     def output_layers(self) -> list[nn.Module]:
         """The logits layer."""

@@ -85,7 +85,7 @@ class ActorCritic:
 
     Args:
         observation_space: the env's (single) observation space.
-        action_space: ``Discrete`` or 1-D ``Box``.
+        action_space: ``Discrete``, 1-D ``MultiDiscrete`` or 1-D ``Box``.
         total_steps: the run's env-step budget (for linear schedules).
         device: torch device of the policy.
         learning_rate: optimizer step size.
@@ -164,11 +164,15 @@ class ActorCritic:
                 f"agent.network does not fit observations of shape {observation_space.shape} "
                 f"and actions {action_space}: {exc}. Fix it with e.g. "
                 "agent.network.encoder.type=mlp or agent.network.encoder.hidden_sizes=[64,64], "
-                "or choose an env with Discrete or 1-D Box actions."
+                "or choose an env with Discrete, MultiDiscrete or 1-D Box actions."
             ) from None
         self._bounds = None
         if isinstance(action_space, gym.spaces.Box):
             self._bounds = (action_space.low, action_space.high)
+        # MultiDiscrete dimensions may start elsewhere than 0; the heads choose indices
+        self._start = None
+        if isinstance(action_space, gym.spaces.MultiDiscrete) and action_space.start.any():
+            self._start = action_space.start
         self.flat_params = FlatParameters(self.policy)
         self.optimizer = optimizer(self.flat_params)
         self.updates = 0  # gradient steps taken
@@ -185,7 +189,9 @@ class ActorCritic:
 
     def _to_env(self, actions: np.ndarray) -> np.ndarray:
         # Gaussian samples are unbounded; the env gets them clipped to its bounds (SB3's rule)
-        return actions if self._bounds is None else np.clip(actions, *self._bounds)
+        if self._bounds is not None:
+            return np.clip(actions, *self._bounds)
+        return actions if self._start is None else actions + self._start
 
     def initial_state(self, n_envs: int) -> Tensor | None:
         """Zero recurrent state for ``n_envs`` envs; ``None`` for feed-forward policies."""
@@ -222,6 +228,9 @@ class ActorCritic:
         self, obs: np.ndarray, state: Tensor | None = None
     ) -> tuple[np.ndarray, Tensor | None]:
         """Greedy actions (mode of the distribution, clipped to the bounds) and the new state."""
+        if not self.recurrent:
+            dist = self.policy.action_distribution(self._obs(obs))
+            return self._to_env(dist.mode().cpu().numpy()), None
         dist, _, new_state = self.policy(self._obs(obs), state)
         return self._to_env(dist.mode().cpu().numpy()), new_state
 
@@ -409,8 +418,8 @@ class PPO(ActorCritic):
     """Proximal Policy Optimization with clipped surrogate (SB3's ``PPO``), Adam with ε = 1e-5.
 
     Args:
-        observation_space, action_space: the env's (single) spaces (``Discrete`` or 1-D
-            ``Box``).
+        observation_space, action_space: the env's (single) spaces (``Discrete``,
+            ``MultiDiscrete`` or 1-D ``Box`` actions).
         config: the hyperparameters (:class:`~rl_lab.rl.configs.PPOConfig`, or
             :class:`~rl_lab.rl.configs.PPOLSTMConfig` for the recurrent defaults).
         total_steps: the run's env-step budget (for linear schedules).
@@ -468,8 +477,8 @@ class A2C(ActorCritic):
     Adam with ε = 1e-5.
 
     Args:
-        observation_space, action_space: the env's (single) spaces (``Discrete`` or 1-D
-            ``Box``).
+        observation_space, action_space: the env's (single) spaces (``Discrete``,
+            ``MultiDiscrete`` or 1-D ``Box`` actions).
         config: the hyperparameters (:class:`~rl_lab.rl.configs.A2CConfig`).
         total_steps: the run's env-step budget (for the learning-rate schedule).
         device: torch device of the policy.

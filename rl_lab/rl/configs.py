@@ -465,8 +465,9 @@ class EnvConfig:
     num_envs: int = setting(1, "parallel envs collecting experience", low=1)
     vectorization: str = setting(
         "sync",
-        "sync | async (gymnasium's SyncVectorEnv / AsyncVectorEnv)",
-        choices=("sync", "async"),
+        "sync | async (gymnasium's SyncVectorEnv / AsyncVectorEnv) | native (the env's own "
+        "vectorized implementation, CartPole's numpy CartPoleVectorEnv; evaluation stays sync)",
+        choices=("sync", "async", "native"),
     )
     max_episode_steps: int | None = setting(
         None, "null keeps the env's registered time limit", low=1
@@ -573,6 +574,12 @@ class EvalConfig:
     )
     seed: int = setting(
         1_000_000, "eval episode i is reset with seed eval.seed + i (same for every run)", low=0
+    )
+    stop_at: float | None = setting(
+        None,
+        "stop training once a periodic evaluation's mean return reaches this (null: train for "
+        "total_steps); the final evaluation then scores the policy on final_episodes episodes "
+        "other than the ones that stopped it (seeds from eval.seed + eval.episodes on)",
     )
     select: str = setting(
         "last",

@@ -1,9 +1,12 @@
 """Environment construction from ``conf/env`` settings, with gymnasium's vector envs.
 
-Training envs are vectorized (``SyncVectorEnv`` or ``AsyncVectorEnv``) with the *same-step*
-autoreset mode: when a sub-env ends, ``step`` returns the first observation of the next episode
-and puts the real last observation in ``info["final_obs"]``, which is what a replay buffer must
-store to bootstrap correctly on truncation.
+Training envs are vectorized (``SyncVectorEnv``, ``AsyncVectorEnv``, or with
+``env.vectorization=native`` the env's own vectorized implementation, e.g. CartPole's numpy
+``CartPoleVectorEnv``) with the *same-step* autoreset mode: when a sub-env ends, ``step`` returns
+the first observation of the next episode and puts the real last observation in
+``info["final_obs"]``, which is what a replay buffer must store to bootstrap correctly on
+truncation. A native env takes one seed for all its sub-envs, so the final evaluation of a run
+(the standard seeded episodes, one seed per sub-env) plays on ``SyncVectorEnv``s.
 
 ``ALE/*`` ids get the Atari preprocessing of :mod:`rl_lab.rl.atari`; its training envs differ
 from its evaluation envs (``training``), other envs are the same in both roles.
@@ -23,7 +26,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 from gymnasium.wrappers.vector import RecordEpisodeStatistics
 from omegaconf import DictConfig
 
@@ -100,6 +103,61 @@ def encode_observations(env: gym.Env) -> gym.Env:
     return gym.wrappers.DtypeObservation(gym.wrappers.FlattenObservation(env), np.float32)
 
 
+class SameStepCartPole(VectorWrapper):
+    """Gymnasium's ``CartPoleVectorEnv`` with the same-step autoreset mode of every other
+    training env.
+
+    ``CartPoleVectorEnv`` only has the next-step mode: the step after an episode ends resets
+    that sub-env, ignores its action and returns reward 0. This wrapper restarts the ended
+    sub-envs at once, from the env's own generator and reset bounds (as its next step would),
+    and reports their last observations in ``info["final_obs"]`` / ``info["_final_obs"]``.
+    """
+
+    def __init__(self, env: VectorEnv) -> None:
+        inner = env.unwrapped
+        if type(inner).__name__ != "CartPoleVectorEnv" or not hasattr(inner, "prev_done"):
+            raise ConfigError(
+                f"env.vectorization=native supports gymnasium's CartPoleVectorEnv, not "
+                f"{type(inner).__name__}: use env.vectorization=sync or async for this env."
+            )
+        super().__init__(env)
+        self.metadata = {**env.metadata, "autoreset_mode": AutoresetMode.SAME_STEP}
+        self._cartpole: Any = inner
+
+    def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+        obs, rewards, terminated, truncated, infos = self.env.step(actions)
+        done = terminated | truncated
+        if done.any():
+            env = self._cartpole
+            final = np.empty(self.num_envs, dtype=object)
+            for i in np.flatnonzero(done):
+                final[i] = obs[i].copy()
+            env.state[:, done] = env.np_random.uniform(
+                low=env.low, high=env.high, size=(4, int(done.sum()))
+            )
+            env.steps[done] = 0
+            env.prev_done[:] = False
+            obs = obs.copy()
+            obs[done] = env.state[:, done].T.astype(obs.dtype)
+            infos = {**infos, "final_obs": final, "_final_obs": done}
+        return obs, rewards, terminated, truncated, infos
+
+
+def _make_native_vec_env(env_cfg: DictConfig, num_envs: int, **kwargs: Any) -> VectorEnv:
+    spec = check_env_id(env_cfg.id)
+    if spec.vector_entry_point is None:
+        native = [k for k, v in gym.registry.items() if v.vector_entry_point is not None]
+        raise ConfigError(
+            f"env.vectorization=native needs an env with its own vectorized implementation, and "
+            f"{env_cfg.id} has none (gymnasium registers one for: {', '.join(native)}). Use "
+            "env.vectorization=sync or async."
+        )
+    envs = gym.make_vec(
+        env_cfg.id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs
+    )
+    return SameStepCartPole(envs)
+
+
 def _make_kwargs(env_cfg: DictConfig) -> dict[str, Any]:
     kwargs = config_dict(env_cfg.kwargs, resolve=True) if env_cfg.kwargs else {}
     if env_cfg.max_episode_steps is not None:
@@ -112,8 +170,10 @@ def make_vec_env(
     num_envs: int | None = None,
     render_mode: str | None = None,
     training: bool = True,
+    vectorization: str | None = None,
 ) -> VectorEnv:
-    """Build the vectorized env described by ``env_cfg`` (id, num_envs, vectorization, kwargs).
+    """Build the vectorized env described by ``env_cfg`` (id, num_envs, vectorization, kwargs);
+    ``vectorization`` replaces ``env_cfg.vectorization``.
 
     Episode returns and lengths are reported in ``info["episode"]`` by gymnasium's
     ``RecordEpisodeStatistics`` (Atari: whole games, raw scores). Seed it with
@@ -122,15 +182,24 @@ def make_vec_env(
     """
     check_env_id(env_cfg.id)
     num_envs = int(num_envs or env_cfg.num_envs)
+    vectorization = vectorization or str(env_cfg.vectorization)
+    native = vectorization == "native"
+    if native and is_atari(env_cfg.id):
+        raise ConfigError(
+            f"env.vectorization=native is not for Atari games ({env_cfg.id}): their vectorized "
+            "implementation is ale-py's, `env.backend=ale_vector`."
+        )
     if is_atari(env_cfg.id):
         return make_atari_vec_env(env_cfg, num_envs, training, render_mode)
     kwargs = _make_kwargs(env_cfg)
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
+    if native:
+        return RecordEpisodeStatistics(_make_native_vec_env(env_cfg, num_envs, **kwargs))
     envs = gym.make_vec(
         env_cfg.id,
         num_envs=num_envs,
-        vectorization_mode=env_cfg.vectorization,
+        vectorization_mode=vectorization,
         vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
         # gymnasium types the wrappers as returning a Wrapper, but it only calls each on the
         # env and keeps what comes back; encode_observations returns Box envs as they are

@@ -71,13 +71,23 @@ class Evaluator:
         env_cfg: the run's env config (its ``num_envs`` is ignored).
         episodes: episodes per evaluation.
         seed: episode ``i`` is reset with ``seed + i``.
+        native: with ``env.vectorization=native``, play on the env's own vectorized
+            implementation, whose episodes all come from one generator seeded with ``seed``
+            (other episodes than the seeded ones; a run's periodic evaluations use it for
+            speed). Otherwise such an env is evaluated on ``SyncVectorEnv``.
     """
 
-    def __init__(self, env_cfg: DictConfig, episodes: int, seed: int) -> None:
+    def __init__(self, env_cfg: DictConfig, episodes: int, seed: int, native: bool = False) -> None:
         self.episodes = episodes
         self.seed = seed
+        self.native = native and env_cfg.vectorization == "native"
+        vectorization = None
+        if env_cfg.vectorization == "native" and not self.native:
+            vectorization = "sync"
         # evaluation envs: Atari games are played whole (no life-loss terminals), unclipped
-        self.envs = make_vec_env(env_cfg, num_envs=episodes, training=False)
+        self.envs = make_vec_env(
+            env_cfg, num_envs=episodes, training=False, vectorization=vectorization
+        )
 
     def evaluate(self, policy: Policy) -> EvalResult:
         """Play one episode per sub-env with ``policy``; later episodes are ignored.
@@ -88,7 +98,10 @@ class Evaluator:
         n = self.episodes
         # one seed per sub-env: gymnasium's VectorEnv.reset is typed for one int, but its vector
         # envs (and the wrappers, which pass the seed on) take a list
-        obs, _ = self.envs.reset(seed=[self.seed + i for i in range(n)])  # type: ignore[arg-type]
+        if self.native:
+            obs, _ = self.envs.reset(seed=self.seed)
+        else:
+            obs, _ = self.envs.reset(seed=[self.seed + i for i in range(n)])  # type: ignore[arg-type]
         returns = np.zeros(n)
         lengths = np.zeros(n, dtype=np.int64)
         running = np.ones(n, dtype=bool)

@@ -4,10 +4,9 @@ A loop subclasses :class:`Loop` and implements :meth:`Loop.run` (how experience 
 and when the agent learns); everything around that is here, so the off-policy and on-policy
 loops differ only in their own lines.
 
-An agent plugged into a loop provides ``predict(obs)`` (greedy actions; agents with memory also
-``predict_fn(n_envs)``, see :func:`~rl_lab.rl.evaluation.greedy_policy`), ``charts(env_step)``,
-``state_dict()``, ``load_state_dict(state)`` and an ``updates`` counter, plus what its loop asks
-for (see ``off_policy.py``).
+An agent plugged into a loop is a :class:`LoopAgent` (agents with memory also provide
+``predict_fn(n_envs)``, see :func:`~rl_lab.rl.evaluation.greedy_policy`), plus what its loop asks
+for (:class:`~rl_lab.rl.off_policy.OffPolicyAgent`, :class:`~rl_lab.rl.on_policy.OnPolicyAgent`).
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -42,6 +41,31 @@ log = logging.getLogger(__name__)
 EVAL_HOOKS: list[Callable[[int, float], None]] = []
 
 
+class LoopAgent(Protocol):
+    """What every loop asks of its agent."""
+
+    @property
+    def updates(self) -> int:
+        """Gradient steps taken so far."""
+        ...
+
+    def predict(self, obs: np.ndarray) -> np.ndarray:
+        """Greedy actions for a batch of observations."""
+        ...
+
+    def charts(self, env_step: int) -> dict[str, float]:
+        """Scalars to log now (learning rate, exploration, ...)."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a checkpoint must hold to restore the agent."""
+        ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        ...
+
+
 @dataclass
 class LoopState:
     """Counters and history of a training run; saved in every checkpoint."""
@@ -52,6 +76,8 @@ class LoopState:
     wall_time_s: float = 0.0
     best_eval_return: float = -math.inf
     eval_history: list[dict[str, float]] = field(default_factory=list)
+    #: env steps at which a periodic evaluation reached ``eval.stop_at`` (training ends there)
+    stopped_early_at: int | None = None
 
 
 def crossed(before: int, after: int, every: int) -> bool:
@@ -79,7 +105,7 @@ class Loop:
 
     def __init__(
         self,
-        agent: Any,
+        agent: LoopAgent,
         cfg: DictConfig,
         run_dir: Path,
         tracker: Tracker,
@@ -94,13 +120,15 @@ class Loop:
         self.num_envs = self.envs.num_envs
         self.rng = np.random.default_rng(cfg.seed)
         self.state = LoopState()
-        self.evaluator = Evaluator(cfg.env, cfg.eval.episodes, cfg.eval.seed)
+        self.evaluator = Evaluator(cfg.env, cfg.eval.episodes, cfg.eval.seed, native=True)
         self._recent_returns: deque[float] = deque(maxlen=20)
         self._reset_seed = cfg.seed
         # plain ints: read on every step, and DictConfig access costs microseconds
         self._total = int(cfg.total_steps)
         self._log_freq, self._eval_freq = int(cfg.logging.log_freq), int(cfg.eval.freq)
         self._checkpoint_freq = int(cfg.checkpointing.freq)
+        stop_at = cfg.eval.get("stop_at")
+        self._stop_at = None if stop_at is None else float(stop_at)
         if resume_from is not None:
             self._restore(resume_from)
 
@@ -109,8 +137,13 @@ class Loop:
         return make_vec_env(self.cfg.env)
 
     def run(self) -> LoopState:
-        """Train until ``total_steps``; returns the final loop state (before final eval)."""
+        """Train until :meth:`training_done`; returns the final loop state (before final
+        eval)."""
         raise NotImplementedError
+
+    def training_done(self) -> bool:
+        """``total_steps`` reached, or a periodic evaluation reached ``eval.stop_at``."""
+        return self.state.env_steps >= self._total or self.state.stopped_early_at is not None
 
     # ----------------------------------------------------------------------------- state
     def extra_state(self, for_resume: bool) -> dict[str, Any]:
@@ -211,12 +244,19 @@ class Loop:
         return greedy_policy(self.agent, n_envs)
 
     def periodic_eval(self) -> dict[str, float]:
-        """Evaluate the greedy policy, log ``eval/*``, keep ``best.pt`` up to date and call the
-        :data:`EVAL_HOOKS`."""
+        """Evaluate the greedy policy, log ``eval/*``, keep ``best.pt`` up to date, call the
+        :data:`EVAL_HOOKS` and end training if the mean reached ``eval.stop_at``."""
         result = self.evaluator.evaluate(self.eval_policy(self.evaluator.episodes))
         entry = self.record_eval(result.mean_return, result.std_return, result.lengths)
         for hook in list(EVAL_HOOKS):
             hook(self.state.env_steps, result.mean_return)
+        if self._stop_at is not None and result.mean_return >= self._stop_at:
+            self.state.stopped_early_at = self.state.env_steps
+            log.info(
+                "eval.stop_at=%g reached at %s env steps: training stops",
+                self._stop_at,
+                f"{self.state.env_steps:,}",
+            )
         return entry
 
     def record_eval(self, mean: float, std: float, lengths: list[int]) -> dict[str, float]:

@@ -5,26 +5,44 @@ to train (``learning_starts``, ``train_freq``, ``gradient_steps`` as in Stable-B
 periodic greedy evaluation, TensorBoard logging, checkpoints and graceful interruption. Atari
 games fill a :class:`~rl_lab.rl.frame_buffer.FrameReplayBuffer` (each frame stored once).
 
-An agent plugged into this loop provides ``random_actions(n, rng)``, ``act(obs, env_step, rng)``,
-``predict(obs)``, ``update(batch, env_step) -> metrics``, ``on_env_step(env_step)``,
-``charts(env_step)``, ``state_dict()`` and ``load_state_dict(state)``.
+An agent plugged into this loop is an :class:`OffPolicyAgent`.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from rl_lab.config import require
 from rl_lab.rl.atari import is_atari
-from rl_lab.rl.buffers import ReplayBuffer
+from rl_lab.rl.buffers import ReplayBatch, ReplayBuffer
 from rl_lab.rl.frame_buffer import FrameReplayBuffer
-from rl_lab.rl.loop import Loop, LoopState, crossed
+from rl_lab.rl.loop import Loop, LoopAgent, LoopState, crossed
 from rl_lab.signals import GracefulStop
 from rl_lab.tracking import ProgressBar
+
+
+class OffPolicyAgent(LoopAgent, Protocol):
+    """What the off-policy loop asks of its agent, besides :class:`~rl_lab.rl.loop.LoopAgent`."""
+
+    def random_actions(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Uniform actions for ``n`` envs (before ``learning_starts``)."""
+        ...
+
+    def act(self, obs: np.ndarray, env_step: int, rng: np.random.Generator) -> np.ndarray:
+        """Exploratory actions for a batch of observations."""
+        ...
+
+    def update(self, batch: ReplayBatch, env_step: int) -> dict[str, torch.Tensor]:
+        """One gradient step on a replay batch; its metrics, the loss first."""
+        ...
+
+    def on_env_step(self, env_step: int) -> None:
+        """Per-step bookkeeping (e.g. DQN's target update interval)."""
+        ...
 
 
 def check_loop_config(cfg: Any) -> None:
@@ -47,6 +65,8 @@ class OffPolicyLoop(Loop):
     training phases) and ``gradient_steps`` (updates per phase), with Stable-Baselines3's
     meaning. See :class:`~rl_lab.rl.loop.Loop` for the args.
     """
+
+    agent: OffPolicyAgent
 
     def make_envs(self) -> Any:
         """The training envs, and the replay buffer shaped by their spaces.
@@ -104,7 +124,7 @@ class OffPolicyLoop(Loop):
             GracefulStop() as stop,
             ProgressBar(total, description, cfg.progress, state.env_steps) as bar,
         ):
-            while state.env_steps < total:
+            while not self.training_done():
                 if state.env_steps < learning_starts:
                     actions = agent.random_actions(self.num_envs, self.rng)
                 else:

@@ -8,10 +8,7 @@ evaluates, logs, checkpoints and honours interruption (all from :class:`~rl_lab.
 :class:`EpisodeLoop` is the same loop with another rollout: ``n_episodes`` whole episodes per
 env from fresh resets, with Monte-Carlo returns and no bootstrapping.
 
-An agent plugged into this loop provides ``initial_state(n_envs)``, ``act(obs, state,
-episode_starts) -> PolicyStep``, ``value(obs, state, episode_starts)``, ``update(rollout,
-env_step) -> metrics``, ``predict_fn(n_envs)``, ``charts(env_step)``, ``state_dict()``,
-``load_state_dict(state)``, ``updates`` and ``device`` (see ``rl_lab.rl.actor_critic``).
+An agent plugged into this loop is an :class:`OnPolicyAgent` (see ``rl_lab.rl.actor_critic``).
 
 Evaluation, checkpoints, logging and interruption happen between rollouts (after the update),
 so a checkpoint never holds half a rollout; Ctrl-C is honoured once the current rollout and
@@ -21,14 +18,14 @@ update finish (a second Ctrl-C stops at once).
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import gymnasium as gym
 import numpy as np
 import torch
 
 from rl_lab.rl.evaluation import Policy, greedy_policy
-from rl_lab.rl.loop import Loop, LoopState
+from rl_lab.rl.loop import Loop, LoopAgent, LoopState
 from rl_lab.rl.normalization import (
     FrozenObsNormalizer,
     load_normalization_state,
@@ -38,6 +35,40 @@ from rl_lab.rl.normalization import (
 from rl_lab.rl.rollout import EpisodeBuffer, RolloutBuffer
 from rl_lab.signals import GracefulStop
 from rl_lab.tracking import ProgressBar
+
+if TYPE_CHECKING:
+    from rl_lab.rl.actor_critic import PolicyStep
+    from rl_lab.rl.rollout import Rollout
+
+
+class OnPolicyAgent(LoopAgent, Protocol):
+    """What the on-policy loops ask of their agent, besides :class:`~rl_lab.rl.loop.LoopAgent`."""
+
+    device: torch.device
+
+    def initial_state(self, n_envs: int) -> torch.Tensor | None:
+        """Zero recurrent state for ``n_envs`` envs; ``None`` for feed-forward policies."""
+        ...
+
+    def act(
+        self, obs: np.ndarray, state: torch.Tensor | None, episode_starts: np.ndarray
+    ) -> PolicyStep:
+        """Sampled actions with their values and log-probabilities, and the new state."""
+        ...
+
+    def value(
+        self,
+        obs: np.ndarray,
+        state: torch.Tensor | None = None,
+        episode_starts: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """``V(obs)``, for bootstrapping."""
+        ...
+
+    def update(self, rollout: Rollout, env_step: int) -> dict[str, torch.Tensor]:
+        """Learn from one rollout; its metrics, the loss first."""
+        ...
+
 
 #: Seeds of the resets that start each :class:`EpisodeLoop` rollout: ``seed + stride * env
 #: step``, so a resumed run plays the episodes the uninterrupted run would have played.
@@ -52,6 +83,8 @@ class OnPolicyLoop(Loop):
     normalisation of the training envs, see :mod:`rl_lab.rl.normalization`). See
     :class:`~rl_lab.rl.loop.Loop` for the args.
     """
+
+    agent: OnPolicyAgent
 
     def make_envs(self) -> Any:
         """The training envs (normalised as configured) and the rollout buffer they fill."""
@@ -71,13 +104,14 @@ class OnPolicyLoop(Loop):
         space, action_space = envs.single_observation_space, envs.single_action_space
         floating = np.issubdtype(space.dtype, np.floating)
         discrete = isinstance(action_space, gym.spaces.Discrete)
+        indices = discrete or isinstance(action_space, gym.spaces.MultiDiscrete)
         return RolloutBuffer(
             int(self.cfg.agent.n_steps),
             envs.num_envs,
             space.shape,
             np.dtype(np.float32) if floating else space.dtype,
             () if discrete else action_space.shape,
-            np.dtype(np.int64) if discrete else np.dtype(np.float32),
+            np.dtype(np.int64) if indices else np.dtype(np.float32),
             device=self.agent.device,
         )
 
@@ -163,7 +197,7 @@ class OnPolicyLoop(Loop):
             GracefulStop() as stop,
             ProgressBar(total, description, cfg.progress, state.env_steps) as bar,
         ):
-            while state.env_steps < total:
+            while not self.training_done():
                 before = state.env_steps
                 self.next_rollout()
                 metrics = agent.update(self.buffer, state.env_steps)

@@ -1,8 +1,9 @@
 """Actor-critic policies built from the network zoo, feed-forward or recurrent.
 
 A policy is one or two *trunks* (zoo encoder, then optionally a zoo :class:`LSTMCore`), a policy
-head (:class:`CategoricalHead` for ``Discrete`` actions, :class:`GaussianHead` with a
-state-independent log-std for ``Box`` actions) and a Linear value head::
+head (:class:`CategoricalHead` for ``Discrete`` actions, :class:`MultiCategoricalHead` for
+``MultiDiscrete`` ones, :class:`GaussianHead` with a state-independent log-std for ``Box``
+actions) and a Linear value head::
 
     shared=false:  obs ─ encoder ─ [LSTM] ─ policy head → action distribution
                    obs ─ encoder ─ [LSTM] ─ value head  → V(s)
@@ -29,10 +30,10 @@ import torch
 from torch import Tensor, nn
 
 from rl_lab.nets import LSTMCore, build_encoder, init_output_layers, init_weights
-from rl_lab.nets.distributions import Categorical, DiagGaussian
-from rl_lab.nets.heads import CategoricalHead, GaussianHead
+from rl_lab.nets.distributions import Categorical, DiagGaussian, MultiCategorical
+from rl_lab.nets.heads import CategoricalHead, GaussianHead, MultiCategoricalHead
 
-Distribution = Categorical | DiagGaussian
+Distribution = Categorical | MultiCategorical | DiagGaussian
 
 
 class Trunk(nn.Module):
@@ -58,7 +59,7 @@ class ActorCriticPolicy(nn.Module):
 
     Args:
         observation_space: the env's (single) observation space.
-        action_space: ``Discrete`` or a 1-D ``Box``.
+        action_space: ``Discrete``, a 1-D ``MultiDiscrete`` or a 1-D ``Box``.
         encoder: zoo encoder spec, e.g. ``{"type": "mlp", "hidden_sizes": [64, 64],
             "activation": "tanh"}`` (see :func:`rl_lab.nets.build_encoder`).
         shared: one trunk for actor and critic (true) or one each (false).
@@ -69,7 +70,7 @@ class ActorCriticPolicy(nn.Module):
             heads get float32 features, so distributions and values stay float32.
 
     Raises:
-        ValueError: an action space other than ``Discrete`` or 1-D ``Box``, or a bad encoder.
+        ValueError: another action space, or a bad encoder.
     """
 
     def __init__(
@@ -101,11 +102,14 @@ class ActorCriticPolicy(nn.Module):
         features = trunks[0].out_features
         if isinstance(action_space, gym.spaces.Discrete):
             self.action_head: nn.Module = CategoricalHead(features, int(action_space.n))
+        elif isinstance(action_space, gym.spaces.MultiDiscrete) and action_space.nvec.ndim == 1:
+            self.action_head = MultiCategoricalHead(features, action_space.nvec.tolist())
         elif isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
             self.action_head = GaussianHead(features, action_space.shape[0], log_std_init)
         else:
             raise ValueError(
-                f"actor-critic policies support Discrete and 1-D Box action spaces, not "
+                f"actor-critic policies support Discrete, 1-D MultiDiscrete and 1-D Box action "
+                f"spaces, not "
                 f"{action_space}"
             )
         self.value_head = nn.Linear(features, 1)
@@ -182,6 +186,13 @@ class ActorCriticPolicy(nn.Module):
                 else torch.stack((actor_state, critic_state))
             )
         return self.action_head(actor), self.value_head(critic).squeeze(-1), new_state
+
+    def action_distribution(self, obs: Tensor) -> Distribution:
+        """The action distribution of a feed-forward policy at ``obs`` ``(B, *obs_shape)``,
+        running only the actor's trunk (greedy play needs no values)."""
+        assert not self.recurrent, "recurrent policies act through forward (they carry state)"
+        actor, _ = self._features(0, obs, None, None)
+        return self.action_head(actor)
 
     def value(
         self, obs: Tensor, state: Tensor | None = None, episode_starts: Tensor | None = None

@@ -179,23 +179,26 @@ def add_new_agent_settings(cfg: DictConfig) -> None:
         add_missing_settings(cfg, "agent", AGENT_CONFIGS[name])
 
 
-#: The action spaces each agent acts in: ``Discrete``, and ``Box`` (1-D for the actor-critic
-#: family's Gaussian head). Anything else is refused before work starts.
+#: The action spaces each agent acts in: ``Discrete``, ``MultiDiscrete`` (1-D: independent
+#: categoricals) and ``Box`` (1-D for the actor-critic family's Gaussian head). Anything else
+#: is refused before work starts.
 ACTION_SPACES: dict[str, tuple[str, ...]] = {
     "dqn": ("Discrete",),
     "td3": ("Box",),
     "ddpg": ("Box",),
     "sac": ("Box",),
-    "a2c": ("Discrete", "1-D Box"),
-    "ppo": ("Discrete", "1-D Box"),
-    "ppo_lstm": ("Discrete", "1-D Box"),
-    "reinforce": ("Discrete", "1-D Box"),
+    "a2c": ("Discrete", "MultiDiscrete", "1-D Box"),
+    "ppo": ("Discrete", "MultiDiscrete", "1-D Box"),
+    "ppo_lstm": ("Discrete", "MultiDiscrete", "1-D Box"),
+    "reinforce": ("Discrete", "MultiDiscrete", "1-D Box"),
 }
 
 
 def _kind(space: Any) -> str | None:
     if isinstance(space, gym.spaces.Discrete):
         return "Discrete"
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return "MultiDiscrete" if space.nvec.ndim == 1 else None
     if isinstance(space, gym.spaces.Box):
         return "1-D Box" if len(space.shape) == 1 else "Box"
     return None
@@ -344,7 +347,11 @@ def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> 
         if cfg.eval.select == "best":
             result, selection = final_eval_of_best(cfg, loop, agent, run_dir)
         else:
-            final = Evaluator(cfg.env, cfg.eval.final_episodes, cfg.eval.seed)
+            # a run stopped by eval.stop_at is scored on other episodes than those that stopped it
+            seed = int(cfg.eval.seed)
+            if state.stopped_early_at is not None:
+                seed += int(cfg.eval.episodes)
+            final = Evaluator(cfg.env, cfg.eval.final_episodes, seed)
             result = final.evaluate(loop.eval_policy(cfg.eval.final_episodes))
             final.close()
             loop.record_eval(result.mean_return, result.std_return, result.lengths)
@@ -371,6 +378,7 @@ def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> 
                 "checkpoint": "checkpoints/best.pt",
             },
             "eval_history": state.eval_history,
+            "stopped_early_at": state.stopped_early_at,
             "device": device,
             "preset": cfg.get("tuned_preset"),
         }

@@ -113,6 +113,29 @@ class LRSchedule(Callback):
 
     name = "lr_schedule"
 
+    @classmethod
+    def from_config(
+        cls, trainer_cfg: DictConfig, monitor: str = "val/loss", mode: Literal["min", "max"] = "min"
+    ) -> LRSchedule:
+        """The schedule ``trainer_cfg.schedule`` names, over ``trainer_cfg.epochs`` epochs
+        (``plateau``'s factor and patience where the trainer has them: the GAN trainer has not)."""
+        schedule = trainer_cfg.schedule
+        plateau: dict[str, Any] = {}
+        if "factor" in schedule:
+            plateau["factor"] = float(schedule.factor)
+        if "patience" in schedule:
+            plateau["patience"] = int(schedule.patience)
+        return cls(
+            schedule.name,
+            epochs=int(trainer_cfg.epochs),
+            step_size=int(schedule.step_size),
+            gamma=float(schedule.gamma),
+            min_lr=float(schedule.min_lr),
+            monitor=monitor,
+            mode=mode,
+            **plateau,
+        )
+
     def __init__(
         self,
         name: str = "constant",
@@ -283,21 +306,8 @@ class Checkpoint(Callback):
 def default_callbacks(trainer_cfg: DictConfig, run_dir: Path | None) -> list[Callback]:
     """The callbacks ``cfg.trainer`` asks for: the LR schedule, early stopping (when enabled)
     and, when the run has a directory, checkpoints (last)."""
-    schedule = trainer_cfg.schedule
     monitor, mode = trainer_cfg.monitor, trainer_cfg.monitor_mode
-    callbacks: list[Callback] = [
-        LRSchedule(
-            schedule.name,
-            epochs=int(trainer_cfg.epochs),
-            step_size=int(schedule.step_size),
-            gamma=float(schedule.gamma),
-            min_lr=float(schedule.min_lr),
-            factor=float(schedule.factor),
-            patience=int(schedule.patience),
-            monitor=monitor,
-            mode=mode,
-        )
-    ]
+    callbacks: list[Callback] = [LRSchedule.from_config(trainer_cfg, monitor, mode)]
     stopping = trainer_cfg.early_stopping
     if stopping.enabled:
         callbacks.append(

@@ -3,8 +3,18 @@ import math
 import torch
 from torch import distributions as D
 
-from rl_lab.nets.distributions import Categorical, DiagGaussian, SquashedDiagGaussian
-from rl_lab.nets.heads import CategoricalHead, GaussianHead, SquashedGaussianHead
+from rl_lab.nets.distributions import (
+    Categorical,
+    DiagGaussian,
+    MultiCategorical,
+    SquashedDiagGaussian,
+)
+from rl_lab.nets.heads import (
+    CategoricalHead,
+    GaussianHead,
+    MultiCategoricalHead,
+    SquashedGaussianHead,
+)
 
 
 def test_categorical_matches_torch_distributions() -> None:
@@ -17,6 +27,24 @@ def test_categorical_matches_torch_distributions() -> None:
     assert torch.equal(ours.mode(), logits.argmax(dim=1))
     sample = ours.sample()
     assert sample.shape == (5,) and sample.dtype == torch.int64
+
+
+def test_multi_categorical_is_independent_categoricals_summed() -> None:
+    torch.manual_seed(0)
+    logits = torch.randn(6, 3 + 2 + 4) * 2
+    ours = MultiCategorical(logits, [3, 2, 4])
+    parts = [D.Categorical(logits=chunk) for chunk in logits.split([3, 2, 4], dim=-1)]
+    actions = torch.stack([part.sample() for part in parts], dim=-1)
+    expected = sum(part.log_prob(actions[:, i]) for i, part in enumerate(parts))
+    torch.testing.assert_close(ours.log_prob(actions), expected)
+    torch.testing.assert_close(ours.entropy(), sum(part.entropy() for part in parts))
+    mode = ours.mode()
+    assert mode.shape == (6, 3) and torch.equal(mode[:, 2], logits[:, 5:].argmax(dim=-1))
+    sample = ours.sample()
+    assert sample.shape == (6, 3) and sample.dtype == torch.int64
+    assert (sample[:, 0] < 3).all() and (sample[:, 1] < 2).all() and (sample[:, 2] < 4).all()
+    head = MultiCategoricalHead(5, [3, 2, 4])
+    assert head(torch.randn(7, 5)).mode().shape == (7, 3) and head.output_layers() == [head.logits]
 
 
 def test_categorical_samples_follow_the_probabilities() -> None:

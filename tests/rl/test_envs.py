@@ -51,3 +51,37 @@ def test_spaces_and_a_bad_kwarg():
     with pytest.raises(ConfigError, match="gymnasium could not build CartPole-v1 with bogus=1"):
         env_spaces(env_cfg(kwargs={"bogus": 1}))
     assert make_env(env_cfg()).observation_space.shape == (4,)
+
+
+def test_native_cartpole_resets_in_the_same_step_and_reports_the_last_observation():
+    envs = make_vec_env(env_cfg(num_envs=8, vectorization="native"))
+    assert type(envs.unwrapped).__name__ == "CartPoleVectorEnv"
+    obs, _ = envs.reset(seed=0)
+    steps = np.zeros(8, dtype=np.int64)
+    ended = 0
+    for t in range(600):
+        # random play first (short episodes), then a balancing rule (some reach the time limit)
+        actions = (obs[:, 2] + obs[:, 3] > 0) if t >= 100 else np.arange(8) % 2 == t % 2
+        obs, rewards, terminated, truncated, infos = envs.step(actions.astype(np.int64))
+        steps += 1
+        done = terminated | truncated
+        assert (rewards == 1.0).all()  # no zero-reward reset steps of the next-step mode
+        if done.any():
+            assert infos["_final_obs"].tolist() == done.tolist()
+            assert (infos["episode"]["l"][done] == steps[done]).all()
+            for i in np.flatnonzero(done):
+                last = infos["final_obs"][i]
+                fell = abs(last[0]) > 2.4 or abs(last[2]) > 12 * 2 * np.pi / 360
+                assert bool(terminated[i]) == fell
+                assert np.abs(obs[i]).max() <= 0.05  # already the next episode's first obs
+            ended += int(done.sum())
+            steps[done] = 0
+    envs.close()
+    assert ended > 8 and truncated.dtype == bool
+
+
+def test_native_vectorization_is_refused_where_gymnasium_has_none():
+    with pytest.raises(ConfigError, match="Acrobot-v1 has none.*CartPole-v1"):
+        make_vec_env(env_cfg(id="Acrobot-v1", vectorization="native"))
+    with pytest.raises(ConfigError, match="env.backend=ale_vector"):
+        make_vec_env(env_cfg(id="ALE/Pong-v5", vectorization="native"))

@@ -24,6 +24,23 @@ def test_episode_i_starts_from_seed_plus_i():
     assert Evaluator(ENV, 4, seed=10).evaluate(always(0)).returns == first.returns
 
 
+def balance(obs):
+    return (obs[:, 2] + obs[:, 3] > 0).astype(np.int64)
+
+
+def test_a_native_env_plays_the_seeded_episodes_on_sync_envs_unless_asked():
+    native = OmegaConf.merge(ENV, {"vectorization": "native"})
+    seeded = Evaluator(native, 6, seed=10)  # e.g. a run's final evaluation
+    assert type(seeded.envs.unwrapped).__name__ == "SyncVectorEnv"
+    assert seeded.evaluate(balance).returns == Evaluator(ENV, 6, seed=10).evaluate(balance).returns
+    fast = Evaluator(native, 6, seed=10, native=True)  # a run's periodic evaluations
+    assert type(fast.envs.unwrapped).__name__ == "CartPoleVectorEnv"
+    first = fast.evaluate(balance)
+    assert len(first.returns) == 6 and first.returns == fast.evaluate(balance).returns
+    # native=True changes nothing for the other vectorizations
+    assert type(Evaluator(ENV, 2, seed=0, native=True).envs.unwrapped).__name__ == "SyncVectorEnv"
+
+
 def test_each_episode_is_counted_once_whatever_its_length():
     result = Evaluator(ENV, 5, seed=0).evaluate(always(1))
     assert len(result.returns) == 5 and result.returns == [float(n) for n in result.lengths]

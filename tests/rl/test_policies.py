@@ -37,6 +37,17 @@ def test_output_shapes_and_trunks(action_space, shared) -> None:
     assert (actor_grad is not None and actor_grad.abs().sum() > 0) == shared
 
 
+@pytest.mark.parametrize("shared", [False, True])
+@pytest.mark.parametrize("action_space", [DISCRETE, BOX], ids=["discrete", "box"])
+def test_the_action_distribution_alone_equals_the_full_forward(action_space, shared) -> None:
+    policy = make(action_space, shared=shared)
+    obs = torch.randn(6, 3)
+    full, _, _ = policy(obs)
+    assert torch.equal(policy.action_distribution(obs).mode(), full.mode())
+    with pytest.raises(AssertionError, match="recurrent"):
+        make(lstm=LSTM).action_distribution(obs)
+
+
 def test_orthogonal_init_uses_sb3_gains() -> None:
     policy = make(BOX)
 
@@ -53,9 +64,14 @@ def test_orthogonal_init_uses_sb3_gains() -> None:
     assert torch.equal(policy.log_std, torch.zeros(2))
 
 
-def test_unsupported_action_space_is_rejected() -> None:
-    with pytest.raises(ValueError, match="Discrete and 1-D Box"):
-        make(gym.spaces.MultiDiscrete([2, 3]))
+@pytest.mark.parametrize(
+    "space",
+    [gym.spaces.MultiBinary(3), gym.spaces.MultiDiscrete([[2, 3], [2, 2]])],
+    ids=["MultiBinary", "2-D MultiDiscrete"],
+)
+def test_unsupported_action_space_is_rejected(space) -> None:
+    with pytest.raises(ValueError, match="1-D MultiDiscrete and 1-D Box"):
+        make(space)
 
 
 @pytest.mark.parametrize("shared", [False, True])

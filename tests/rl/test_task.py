@@ -167,6 +167,43 @@ def test_a_preset_turned_off_is_not_reported_as_missing(compose_cfg):
         assert level == logging.INFO and "is not applied" in line and "No tuned" not in line
 
 
+@pytest.mark.parametrize("impl", ["rl_lab", "sb3"])
+def test_stop_at_ends_training_and_scores_on_other_episodes(compose_cfg, tmp_path, impl):
+    overrides = [*TINY, f"impl={impl}", "eval.stop_at=0", "eval.episodes=3",
+                 "eval.final_episodes=4"]  # fmt: skip
+    results = app.run(compose_cfg(*overrides), tmp_path, overrides)
+    # every CartPole return is >= 0, so the first periodic evaluation (at 400 steps) stops it
+    assert results["stopped_early_at"] == results["env_steps"] == 400 < 1200
+    assert [h["env_steps"] for h in results["eval_history"]] == [400, 400]
+    # the final score: the last policy on 4 episodes seeded after the 3 that stopped it
+    eval_overrides = ["mode=eval", f"checkpoint={tmp_path / 'checkpoints' / 'last.pt'}",
+                      "episodes=4", "eval.seed=1000003"]  # fmt: skip
+    scored = app.run(compose_cfg(*eval_overrides), tmp_path / "eval", eval_overrides)
+    assert scored["eval"]["returns"] == results["eval"]["returns"]
+
+
+def test_a_run_without_stop_at_trains_its_budget(compose_cfg, tmp_path):
+    results = app.run(compose_cfg(*TINY), tmp_path, [])
+    assert results["stopped_early_at"] is None and results["env_steps"] == 1200
+
+
+def test_ppo_cartpole_fast_composes_and_trains_on_native_envs(compose_cfg, tmp_path):
+    overrides = ["experiment=ppo_cartpole_fast", "total_steps=1024", "eval.freq=512",
+                 "progress=false"]  # fmt: skip
+    cfg = compose_cfg(*overrides)
+    task.validate_config(cfg)
+    assert cfg.get("tuned_preset") is None and cfg.env.vectorization == "native"
+    assert (cfg.eval.stop_at, cfg.agent.n_steps, cfg.env.num_envs) == (490, 16, 32)
+    results = app.run(cfg, tmp_path, overrides)
+    assert results["status"] == "completed" and results["env_steps"] == 1024
+    assert results["eval"]["episodes"] == 20
+
+
+def test_sb3_refuses_native_vectorization(compose_cfg):
+    with pytest.raises(ConfigError, match="impl=sb3 steps its own vector envs"):
+        task.validate_config(compose_cfg("agent=ppo", "impl=sb3", "env.vectorization=native"))
+
+
 def test_the_books_dqn_agent_composes_with_its_own_settings_only(compose_cfg):
     cfg = compose_cfg("experiment=dli_cartpole_dqn")
     task.validate_config(cfg)
