@@ -127,7 +127,7 @@ class QNetworkConfig:
     encoder: dict[str, Any] = setting(
         help="observation -> features: a zoo encoder spec (type: mlp | nature_cnn, or "
         "_target_, plus the class's arguments)",
-        factory=_mlp([64, 64], "relu"),
+        factory=_mlp([256, 256], "relu"),
     )
     head: str = setting("q", "q | dueling (Wang et al. 2016)", choices=("q", "dueling"))
     init: str = setting("orthogonal", "weight initialisation scheme", choices=INIT_CHOICES)
@@ -199,10 +199,22 @@ class SACNetworksConfig(ActorCriticNetworksConfig):
 # ----------------------------------------------------------------------------- agents
 @dataclass(frozen=True)
 class DQNConfig(OffPolicyLoopConfig):
-    """Deep Q-Network (Mnih et al. 2015) with replay and a target network; SB3's DQN."""
+    """Deep Q-Network (Mnih et al. 2015) with replay and a target network; SB3's DQN.
+
+    The defaults are for small tasks (classic control, Box2D): RL Zoo's DQN settings for
+    Acrobot-v1 and LunarLander (a 256x256 Q-network, one gradient step of 128 transitions per env
+    step, a 50k replay, the target copied every 250 steps, epsilon from 1 to 0.1 over the first
+    12% of total_steps). SB3's own defaults (learning rate 1e-4, batch 32, a 1M replay, one
+    gradient step every 4 env steps, the target copied every 10,000 steps, a 64x64 network) are
+    Atari's, and barely move from random play on small tasks at their usual budgets; the Atari
+    preset (conf/preset/dqn/ALE/atari.yaml) sets them.
+    """
 
     name: str = setting("dqn", "the agent (agent=<name>)")
-    learning_rate: float = setting(1e-4, "Adam step size", low=0.0, low_open=True)
+    learning_rate: float = setting(6.3e-4, "Adam step size", low=0.0, low_open=True)
+    buffer_size: int = setting(50_000, "replay capacity, transitions", low=1)
+    batch_size: int = setting(128, "transitions per gradient step", low=1)
+    gradient_steps: int = setting(4, "gradient steps per training phase", low=1)
     lr_schedule: str = setting(
         "constant", "constant | linear (decays to 0 at total_steps)", choices=SCHEDULES
     )
@@ -213,7 +225,7 @@ class DQNConfig(OffPolicyLoopConfig):
         high=1.0,
         low_open=True,
     )
-    target_update_interval: int = setting(10_000, "env steps between target updates", low=1)
+    target_update_interval: int = setting(250, "env steps between target updates", low=1)
     target_network: bool = setting(
         True,
         "bootstrap from a target network (false: from the network being trained, as Deep "
@@ -226,7 +238,10 @@ class DQNConfig(OffPolicyLoopConfig):
         choices=("linear", "exponential"),
     )
     exploration_fraction: float = setting(
-        0.1, "linear schedule: fraction of total_steps over which epsilon decays", low=0.0, high=1.0
+        0.12,
+        "linear schedule: fraction of total_steps over which epsilon decays",
+        low=0.0,
+        high=1.0,
     )
     exploration_decay: float = setting(
         0.995,
@@ -237,7 +252,7 @@ class DQNConfig(OffPolicyLoopConfig):
     )
     exploration_initial_eps: float = setting(1.0, "epsilon at the start", low=0.0, high=1.0)
     exploration_final_eps: float = setting(
-        0.05, "epsilon at the end of the decay (its floor)", low=0.0, high=1.0
+        0.1, "epsilon at the end of the decay (its floor)", low=0.0, high=1.0
     )
     max_grad_norm: float = setting(10.0, "global gradient-norm clip", low=0.0, low_open=True)
     loss: str = setting("huber", "TD loss: huber (smooth L1) | mse", choices=("huber", "mse"))
