@@ -4,6 +4,7 @@ tiny inputs, so a renamed config or module breaks a test rather than the next be
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import torch
@@ -16,6 +17,7 @@ def load_script(name: str):
     spec = importlib.util.spec_from_file_location(f"scripts_{name}", SCRIPTS / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -37,3 +39,41 @@ def test_bench_time_to_solve_variants_compose_and_validate(compose_cfg):
         validate_config(cfg)
         assert cfg.env.id == "CartPole-v1", name
     assert compose_cfg(*bench.VARIANTS["sb3_dqn_zoo"]).agent.n_steps == 1  # the Zoo's, not ours
+
+
+def test_bench_floors_loops_run_their_budget(one_torch_thread):
+    bench = load_script("bench_floors")
+    dqn = bench.floor_dqn(1_300, seed=0)  # 1,000 random steps, then one 128-step phase
+    ppo = bench.floor_ppo(2 * 8 * 32, seed=0)  # two rollouts of 8 envs x 32 steps
+    td3 = bench.floor_td3(10_050, seed=0)  # 10,000 random steps, then 50 updates
+    for result in (dqn, ppo, td3):
+        assert result["sps"] > 0 and result["wall_time_s"] > 0
+    assert td3["update_gflops"] > 0
+
+
+def test_bench_floors_commands_compose_to_the_floors_settings(compose_cfg):
+    from rl_lab.rl.task import validate_config
+
+    bench = load_script("bench_floors")
+    loops = bench.loops(50_000, 100_000, 15_000)
+    dqn = compose_cfg(*loops["dqn"].overrides)
+    validate_config(dqn)
+    for key, value in bench.DQN_ZOO.items():
+        if key != "hidden":
+            assert dqn.agent[key] == value, key
+    assert list(dqn.agent.network.encoder.hidden_sizes) == bench.DQN_ZOO["hidden"]
+    assert (dqn.agent.n_steps, dqn.agent.lr_schedule) == (1, "constant")
+    ppo = compose_cfg(*loops["ppo"].overrides)
+    assert ppo.env.num_envs == bench.PPO_ZOO["num_envs"]
+    for key in ("n_steps", "batch_size", "n_epochs", "learning_rate", "gamma", "gae_lambda"):
+        assert ppo.agent[key] == bench.PPO_ZOO[key], key
+    td3 = compose_cfg(*loops["td3"].overrides)
+    for key, value in bench.TD3_ZOO.items():
+        if key != "hidden":
+            assert td3.agent[key] == value, key
+    assert list(td3.agent.network.critic.hidden_sizes) == bench.TD3_ZOO["hidden"]
+    # one TD3 step: target actor, 2 target critics, 2 critics forward and backward, half an
+    # actor step; 2 x batch x weights per forward
+    actor = 2 * 256 * (3 * 400 + 400 * 300 + 300 * 1)
+    critic = 2 * 256 * (4 * 400 + 400 * 300 + 300 * 1)
+    assert bench.td3_update_flops(256) == actor + 8 * critic + 1.5 * (actor + critic)

@@ -1,0 +1,489 @@
+"""Each RL loop against its floor: a minimal hand-written PyTorch loop with the same work.
+
+For DQN (CartPole-v1, RL Zoo's settings), PPO (CartPole-v1, the shipped preset: RL Zoo's) and
+TD3 (Pendulum-v1, the shipped preset: RL Zoo's), three sides run the same budget with the same
+networks, batch sizes and number of gradient steps, each in a fresh process with one torch
+thread:
+
+- ``ours``: ``python -m rl_lab agent=<agent> env=<env> ...`` (no periodic evaluation, no
+  checkpoints, no progress bar; one final evaluation episode);
+- ``sb3``: the same command with ``impl=sb3`` (Stable-Baselines3 through the same harness);
+- ``floor``: a loop written here top to bottom (gymnasium env, ``nn.Sequential`` networks,
+  NumPy replay or rollout arrays, ``torch.optim.Adam(fused=True)``), with no logging, no
+  checks and no evaluation.
+
+SPS is env steps per second of training (rl_lab and SB3: ``results.json``'s ``sps``, which
+includes the one final evaluation episode; the floor: its loop alone). Each round runs every
+side once, in an order that rotates from round to round; the table gives the medians over
+rounds and the range of the per-round ratios. For TD3, whose update is compute-bound (400x300
+actor and twin critics, batches of 256), it also gives the achieved GFLOP/s of the gradient
+steps against this machine's measured single-thread float32 matmul peak.
+
+    python scripts/bench_floors.py                         # 3 rounds of dqn, ppo, td3
+    python scripts/bench_floors.py --loops dqn --rounds 5
+    python scripts/bench_floors.py --smoke                 # tiny budgets: checks the script
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rl_lab.reports.machine import describe_machine, machine_info  # noqa: E402
+from rl_lab.reports.runs import read_results  # noqa: E402
+
+#: RL Zoo's DQN CartPole-v1 settings (hyperparams/dqn.yml), as the flagship preset's overrides.
+DQN_ZOO = {
+    "learning_rate": 2.3e-3,
+    "batch_size": 64,
+    "buffer_size": 100_000,
+    "learning_starts": 1_000,
+    "gamma": 0.99,
+    "target_update_interval": 10,
+    "train_freq": 256,
+    "gradient_steps": 128,
+    "exploration_fraction": 0.16,
+    "exploration_final_eps": 0.04,
+    "hidden": [256, 256],
+}
+#: The PPO CartPole-v1 preset (conf/preset/ppo/CartPole-v1.yaml; RL Zoo's).
+PPO_ZOO = {
+    "num_envs": 8,
+    "n_steps": 32,
+    "batch_size": 256,
+    "n_epochs": 20,
+    "learning_rate": 1e-3,
+    "clip_range": 0.2,
+    "gamma": 0.98,
+    "gae_lambda": 0.8,
+    "hidden": [64, 64],
+}
+#: The TD3 Pendulum-v1 preset (conf/preset/td3/Pendulum-v1.yaml; RL Zoo's) on TD3's defaults.
+TD3_ZOO = {
+    "learning_rate": 1e-3,
+    "batch_size": 256,
+    "buffer_size": 200_000,
+    "learning_starts": 10_000,
+    "gamma": 0.98,
+    "tau": 0.005,
+    "policy_delay": 2,
+    "action_noise_std": 0.1,
+    "target_policy_noise": 0.2,
+    "target_noise_clip": 0.5,
+    "hidden": [400, 300],
+}
+
+
+@dataclass
+class Loop:
+    """One loop to measure: the rl_lab command's overrides and the floor's budget."""
+
+    name: str
+    overrides: list[str]
+    steps: int
+    rows: dict[str, list[dict]] = field(default_factory=dict)
+
+
+def loops(dqn_steps: int, ppo_steps: int, td3_steps: int) -> dict[str, Loop]:
+    """The loops, each at its budget."""
+    dqn = [f"agent.{k}={v}" for k, v in DQN_ZOO.items() if k != "hidden"]
+    dqn += ["agent.n_steps=1", "agent.lr_schedule=constant", "eval.select=last"]
+    dqn += ["agent.network.encoder.hidden_sizes=[256,256]"]
+    return {
+        "dqn": Loop("dqn", ["agent=dqn", "env=CartPole-v1", *dqn], dqn_steps),
+        "ppo": Loop("ppo", ["agent=ppo", "env=CartPole-v1"], ppo_steps),
+        "td3": Loop("td3", ["agent=td3", "env=Pendulum-v1"], td3_steps),
+    }
+
+
+# ------------------------------------------------------------------------------------ floors
+def _mlp(sizes: list[int], activation: type, out_activation: type | None = None):
+    from torch import nn
+
+    layers: list = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(activation())
+    if out_activation is not None:
+        layers.append(out_activation())
+    return nn.Sequential(*layers)
+
+
+def floor_dqn(steps: int, seed: int) -> dict:
+    """DQN, one env: epsilon-greedy, uniform replay, Huber TD loss, hard target copies."""
+    import gymnasium as gym
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    c = DQN_ZOO
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    env = gym.make("CartPole-v1")
+    obs, _ = env.reset(seed=seed)
+    q = _mlp([4, *c["hidden"], 2], nn.ReLU)
+    target = copy.deepcopy(q)
+    optimizer = torch.optim.Adam(q.parameters(), lr=c["learning_rate"], fused=True)
+    size = min(c["buffer_size"], steps)
+    b_obs = np.zeros((size, 4), np.float32)
+    b_next = np.zeros((size, 4), np.float32)
+    b_act = np.zeros(size, np.int64)
+    b_rew = np.zeros(size, np.float32)
+    b_done = np.zeros(size, np.float32)
+    decay = c["exploration_fraction"] * steps
+    started = time.perf_counter()
+    for step in range(steps):
+        eps = max(c["exploration_final_eps"], 1.0 - step / decay * (1 - c["exploration_final_eps"]))
+        if step < c["learning_starts"] or rng.random() < eps:
+            action = int(rng.integers(2))
+        else:
+            with torch.no_grad():
+                action = int(q(torch.as_tensor(obs).unsqueeze(0)).argmax())
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        i = step % size
+        b_obs[i], b_next[i], b_act[i], b_rew[i], b_done[i] = (
+            obs, next_obs, action, reward, terminated
+        )  # fmt: skip
+        obs = env.reset()[0] if terminated or truncated else next_obs
+        if step >= c["learning_starts"] and (step + 1) % c["train_freq"] == 0:
+            for _ in range(c["gradient_steps"]):
+                idx = rng.integers(0, min(step + 1, size), c["batch_size"])
+                o, n = torch.from_numpy(b_obs[idx]), torch.from_numpy(b_next[idx])
+                r, d = torch.from_numpy(b_rew[idx]), torch.from_numpy(b_done[idx])
+                with torch.no_grad():
+                    td_target = r + c["gamma"] * (1 - d) * target(n).max(dim=1).values
+                q_taken = q(o).gather(1, torch.from_numpy(b_act[idx]).unsqueeze(1)).squeeze(1)
+                loss = F.smooth_l1_loss(q_taken, td_target)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(q.parameters(), 10.0)
+                optimizer.step()
+        if (step + 1) % c["target_update_interval"] == 0:
+            target.load_state_dict(q.state_dict())
+    wall = time.perf_counter() - started
+    return {"wall_time_s": wall, "sps": steps / wall}
+
+
+def floor_ppo(steps: int, seed: int) -> dict:
+    """PPO on SyncVectorEnvs: separate actor and critic MLPs, GAE, clipped surrogate."""
+    import gymnasium as gym
+    import numpy as np
+    import torch
+    from torch import nn
+
+    c = PPO_ZOO
+    torch.manual_seed(seed)
+    n_envs, n_steps = c["num_envs"], c["n_steps"]
+    envs = gym.make_vec("CartPole-v1", num_envs=n_envs, vectorization_mode="sync")
+    obs, _ = envs.reset(seed=seed)
+    actor = _mlp([4, *c["hidden"], 2], nn.Tanh)
+    critic = _mlp([4, *c["hidden"], 1], nn.Tanh)
+    params = [*actor.parameters(), *critic.parameters()]
+    optimizer = torch.optim.Adam(params, lr=c["learning_rate"], eps=1e-5, fused=True)
+    b_obs = torch.zeros(n_steps, n_envs, 4)
+    b_act = torch.zeros(n_steps, n_envs, dtype=torch.int64)
+    b_logp, b_val = torch.zeros(n_steps, n_envs), torch.zeros(n_steps, n_envs)
+    b_rew, b_done = torch.zeros(n_steps, n_envs), torch.zeros(n_steps, n_envs)
+    rollouts = steps // (n_envs * n_steps)
+    started = time.perf_counter()
+    for k in range(rollouts):
+        progress = 1.0 - k / rollouts  # linear schedules of lr and clip range
+        for group in optimizer.param_groups:
+            group["lr"] = c["learning_rate"] * progress
+        clip = c["clip_range"] * progress
+        done = torch.zeros(n_envs)
+        for t in range(n_steps):
+            o = torch.as_tensor(obs)
+            with torch.no_grad():
+                dist = torch.distributions.Categorical(logits=actor(o))
+                action = dist.sample()
+                b_logp[t], b_val[t] = dist.log_prob(action), critic(o).squeeze(-1)
+            b_obs[t], b_act[t], b_done[t] = o, action, done
+            obs, reward, terminated, truncated, _ = envs.step(action.numpy())
+            b_rew[t] = torch.as_tensor(reward, dtype=torch.float32)
+            done = torch.as_tensor(terminated | truncated, dtype=torch.float32)
+        with torch.no_grad():
+            next_value = critic(torch.as_tensor(obs)).squeeze(-1)
+        advantages, last = torch.zeros(n_steps, n_envs), torch.zeros(n_envs)
+        for t in reversed(range(n_steps)):
+            not_done = 1.0 - (done if t == n_steps - 1 else b_done[t + 1])
+            value_next = next_value if t == n_steps - 1 else b_val[t + 1]
+            delta = b_rew[t] + c["gamma"] * value_next * not_done - b_val[t]
+            last = delta + c["gamma"] * c["gae_lambda"] * not_done * last
+            advantages[t] = last
+        returns = (advantages + b_val).flatten()
+        flat_obs, flat_act = b_obs.reshape(-1, 4), b_act.flatten()
+        flat_logp, flat_adv = b_logp.flatten(), advantages.flatten()
+        size = n_steps * n_envs
+        for _ in range(c["n_epochs"]):
+            for start in range(0, size, c["batch_size"]):
+                idx = torch.randperm(size)[start : start + c["batch_size"]]
+                dist = torch.distributions.Categorical(logits=actor(flat_obs[idx]))
+                ratio = (dist.log_prob(flat_act[idx]) - flat_logp[idx]).exp()
+                adv = flat_adv[idx]
+                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                policy_loss = -torch.min(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv)
+                value_loss = (critic(flat_obs[idx]).squeeze(-1) - returns[idx]).pow(2).mean()
+                loss = policy_loss.mean() + 0.5 * value_loss
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(params, 0.5)
+                optimizer.step()
+    wall = time.perf_counter() - started
+    return {"wall_time_s": wall, "sps": rollouts * n_envs * n_steps / wall}
+
+
+def td3_update_flops(batch: int, obs_dim: int = 3, act_dim: int = 1) -> float:
+    """Floating-point operations of one TD3 gradient step (matmuls only), averaged over the
+    policy delay: target actor and two target critics forward, two critics forward and backward
+    (backward = 2x forward); every ``policy_delay`` steps the actor forward and backward through
+    one critic."""
+    h1, h2 = TD3_ZOO["hidden"]
+
+    def forward(n_in: int, n_out: int) -> float:
+        return 2.0 * batch * (n_in * h1 + h1 * h2 + h2 * n_out)
+
+    actor, critic = forward(obs_dim, act_dim), forward(obs_dim + act_dim, 1)
+    per_critic_step = actor + 2 * critic + 2 * 3 * critic
+    per_actor_step = 3 * (actor + critic)
+    return per_critic_step + per_actor_step / TD3_ZOO["policy_delay"]
+
+
+def floor_td3(steps: int, seed: int) -> dict:
+    """TD3 on Pendulum-v1: Gaussian exploration noise, twin critics, delayed actor and Polyak
+    target updates, target policy smoothing."""
+    import gymnasium as gym
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    c = TD3_ZOO
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    env = gym.make("Pendulum-v1")
+    obs, _ = env.reset(seed=seed)
+    scale = float(env.action_space.high[0])
+    actor = _mlp([3, *c["hidden"], 1], nn.ReLU, nn.Tanh)
+    critics = [_mlp([4, *c["hidden"], 1], nn.ReLU) for _ in range(2)]
+    actor_target, critic_targets = copy.deepcopy(actor), [copy.deepcopy(q) for q in critics]
+    actor_opt = torch.optim.Adam(actor.parameters(), lr=c["learning_rate"], fused=True)
+    critic_params = [p for q in critics for p in q.parameters()]
+    critic_opt = torch.optim.Adam(critic_params, lr=c["learning_rate"], fused=True)
+    size = min(c["buffer_size"], steps)
+    b_obs, b_next = np.zeros((size, 3), np.float32), np.zeros((size, 3), np.float32)
+    b_act, b_rew = np.zeros((size, 1), np.float32), np.zeros(size, np.float32)
+    b_done = np.zeros(size, np.float32)
+    updates, update_time = 0, 0.0
+    started = time.perf_counter()
+    for step in range(steps):
+        if step < c["learning_starts"]:
+            action = rng.uniform(-1.0, 1.0, 1).astype(np.float32)
+        else:
+            with torch.no_grad():
+                action = actor(torch.as_tensor(obs).unsqueeze(0))[0].numpy()
+            noise = rng.normal(0.0, c["action_noise_std"], 1)
+            action = np.clip(action + noise, -1.0, 1.0).astype(np.float32)
+        next_obs, reward, terminated, truncated, _ = env.step(action * scale)
+        i = step % size
+        b_obs[i], b_next[i], b_act[i], b_rew[i], b_done[i] = (
+            obs, next_obs, action, reward, terminated
+        )  # fmt: skip
+        obs = env.reset()[0] if terminated or truncated else next_obs
+        if step < c["learning_starts"]:
+            continue
+        update_start = time.perf_counter()
+        idx = rng.integers(0, min(step + 1, size), c["batch_size"])
+        o, n = torch.from_numpy(b_obs[idx]), torch.from_numpy(b_next[idx])
+        a, r = torch.from_numpy(b_act[idx]), torch.from_numpy(b_rew[idx])
+        d = torch.from_numpy(b_done[idx])
+        with torch.no_grad():
+            smoothing = (torch.randn_like(a) * c["target_policy_noise"]).clamp(
+                -c["target_noise_clip"], c["target_noise_clip"]
+            )
+            next_action = (actor_target(n) + smoothing).clamp(-1.0, 1.0)
+            next_in = torch.cat([n, next_action], dim=1)
+            next_q = torch.min(critic_targets[0](next_in), critic_targets[1](next_in)).squeeze(1)
+            td_target = r + c["gamma"] * (1 - d) * next_q
+        taken = torch.cat([o, a], dim=1)
+        critic_loss = sum(F.mse_loss(q(taken).squeeze(1), td_target) for q in critics)
+        critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        critic_opt.step()
+        updates += 1
+        if updates % c["policy_delay"] == 0:
+            actor_loss = -critics[0](torch.cat([o, actor(o)], dim=1)).mean()
+            actor_opt.zero_grad(set_to_none=True)
+            actor_loss.backward()
+            actor_opt.step()
+            with torch.no_grad():
+                pairs = [(actor, actor_target), *zip(critics, critic_targets, strict=True)]
+                for net, net_target in pairs:
+                    torch._foreach_lerp_(
+                        list(net_target.parameters()), list(net.parameters()), c["tau"]
+                    )
+        update_time += time.perf_counter() - update_start
+    wall = time.perf_counter() - started
+    flops = td3_update_flops(c["batch_size"]) * updates
+    return {"wall_time_s": wall, "sps": steps / wall, "update_gflops": flops / update_time / 1e9}
+
+
+FLOORS = {"dqn": floor_dqn, "ppo": floor_ppo, "td3": floor_td3}
+
+
+def matmul_peak_gflops(n: int = 1024, repeats: int = 20) -> float:
+    """Single-thread float32 matmul throughput (the best of ``repeats`` n x n products)."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+# ------------------------------------------------------------------------------------ sides
+def _child(payload: dict) -> None:
+    """Run in a fresh process: one floor, or the matmul peak; prints its result as JSON."""
+    import torch
+
+    torch.set_num_threads(1)
+    if payload["what"] == "peak":
+        print(json.dumps({"gflops": matmul_peak_gflops()}))
+    else:
+        print(json.dumps(FLOORS[payload["what"]](payload["steps"], payload["seed"])))
+
+
+def run_floor(what: str, steps: int, seed: int) -> dict:
+    """A floor (or ``peak``) in a fresh process with one torch thread."""
+    payload = json.dumps({"what": what, "steps": steps, "seed": seed})
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", payload],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"floor {what} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_rl_lab(loop: Loop, impl: str, seed: int, run_dir: Path) -> dict:
+    """``python -m rl_lab`` with the loop's overrides at its budget; its ``results.json``."""
+    command = [sys.executable, "-m", "rl_lab", *loop.overrides, f"impl={impl}", f"seed={seed}",
+               f"total_steps={loop.steps}", "eval.freq=0", "eval.final_episodes=1",
+               "checkpointing.freq=0", "progress=false", "torch_threads=1", "device=cpu",
+               f"hydra.run.dir={run_dir}"]  # fmt: skip
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{proc.stderr[-3000:]}")
+    results = read_results(run_dir, required=True)
+    return {"wall_time_s": results.wall_time_s, "sps": results.sps}
+
+
+def measure(loop: Loop, rounds: int, seed: int, work: Path) -> None:
+    """``rounds`` rounds of the three sides, the order rotating from round to round."""
+    sides = ["ours", "floor", "sb3"]
+    for r in range(rounds):
+        order = sides[r % 3 :] + sides[: r % 3]
+        for side in order:
+            if side == "floor":
+                row = run_floor(loop.name, loop.steps, seed)
+            else:
+                impl = "rl_lab" if side == "ours" else "sb3"
+                row = run_rl_lab(loop, impl, seed, work / f"{loop.name}_{side}_{r}")
+            loop.rows.setdefault(side, []).append(row)
+            print(f"  {loop.name} round {r + 1} {side}: {row['sps']:,.0f} SPS", flush=True)
+
+
+def table(measured: list[Loop], peak: float | None) -> str:
+    """The Markdown table: median SPS per side, ratios with their per-round range."""
+    lines = [
+        "| loop | budget | ours SPS | floor SPS | SB3 SPS | ours / floor time | "
+        "SB3 / floor time | ours / SB3 SPS |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    notes = []
+    for loop in measured:
+        sps = {side: [row["sps"] for row in rows] for side, rows in loop.rows.items()}
+
+        def ratio(a: str, b: str, inverse: bool = False) -> str:
+            per_round = [(y / x if inverse else x / y) for x, y in zip(sps[a], sps[b], strict=True)]
+            return (
+                f"{statistics.median(per_round):.2f} "
+                f"({min(per_round):.2f}-{max(per_round):.2f})"
+            )
+
+        lines.append(
+            f"| {loop.name} | {loop.steps:,} | {statistics.median(sps['ours']):,.0f} | "
+            f"{statistics.median(sps['floor']):,.0f} | {statistics.median(sps['sb3']):,.0f} | "
+            f"{ratio('floor', 'ours')} | {ratio('floor', 'sb3')} | {ratio('ours', 'sb3')} |"
+        )
+        gflops = [row["update_gflops"] for row in loop.rows["floor"] if "update_gflops" in row]
+        if gflops and peak:
+            median = statistics.median(gflops)
+            notes.append(
+                f"- {loop.name} floor's gradient steps: {median:.1f} GFLOP/s "
+                f"({median / peak:.0%} of the single-thread matmul peak, {peak:.1f} GFLOP/s)"
+            )
+    return "\n".join([*lines, "", *notes]) + "\n"
+
+
+def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        _child(json.loads(sys.argv[2]))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--loops", nargs="+", default=["dqn", "ppo", "td3"], choices=FLOORS)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dqn-steps", type=int, default=50_000)
+    parser.add_argument("--ppo-steps", type=int, default=100_000)
+    parser.add_argument("--td3-steps", type=int, default=15_000, help="10k are random play")
+    parser.add_argument("--out", type=Path, help="write report.md and report.json here")
+    parser.add_argument("--smoke", action="store_true", help="tiny budgets, one round")
+    args = parser.parse_args()
+    if args.smoke:
+        args.rounds, args.dqn_steps, args.ppo_steps, args.td3_steps = 1, 1_500, 2_048, 10_200
+    chosen = [loops(args.dqn_steps, args.ppo_steps, args.td3_steps)[n] for n in args.loops]
+    machine = describe_machine()
+    print(f"Machine: {machine}", flush=True)
+    peak = run_floor("peak", 0, 0)["gflops"] if "td3" in args.loops else None
+    with tempfile.TemporaryDirectory(prefix="bench_floors") as work:
+        for loop in chosen:
+            measure(loop, args.rounds, args.seed, Path(work))
+    command = "python scripts/bench_floors.py " + " ".join(sys.argv[1:])
+    text = (
+        f"# Each loop against its floor ({time.strftime('%Y-%m-%d')})\n\n"
+        f"`{command}` on {machine}; {args.rounds} round(s), one torch thread per process, "
+        "medians over rounds (per-round range).\n\n" + table(chosen, peak)
+    )
+    print(text)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "report.md").write_text(text)
+        raw = {loop.name: {"steps": loop.steps, **loop.rows} for loop in chosen}
+        info = {"machine": machine_info(), "command": command, "matmul_peak_gflops": peak}
+        (args.out / "report.json").write_text(json.dumps({**info, "loops": raw}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
