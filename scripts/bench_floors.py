@@ -181,7 +181,6 @@ def floor_dqn(steps: int, seed: int) -> dict:
 def floor_ppo(steps: int, seed: int) -> dict:
     """PPO on SyncVectorEnvs: separate actor and critic MLPs, GAE, clipped surrogate."""
     import gymnasium as gym
-    import numpy as np
     import torch
     from torch import nn
 
@@ -413,6 +412,12 @@ def measure(loop: Loop, rounds: int, seed: int, work: Path) -> None:
             print(f"  {loop.name} round {r + 1} {side}: {row['sps']:,.0f} SPS", flush=True)
 
 
+def _ratio(numerators: list[float], denominators: list[float]) -> str:
+    """The median of the per-round ratios, and their range."""
+    per_round = [x / y for x, y in zip(numerators, denominators, strict=True)]
+    return f"{statistics.median(per_round):.2f} ({min(per_round):.2f}-{max(per_round):.2f})"
+
+
 def table(measured: list[Loop], peak: float | None) -> str:
     """The Markdown table: median SPS per side, ratios with their per-round range."""
     lines = [
@@ -423,18 +428,11 @@ def table(measured: list[Loop], peak: float | None) -> str:
     notes = []
     for loop in measured:
         sps = {side: [row["sps"] for row in rows] for side, rows in loop.rows.items()}
-
-        def ratio(a: str, b: str, inverse: bool = False) -> str:
-            per_round = [(y / x if inverse else x / y) for x, y in zip(sps[a], sps[b], strict=True)]
-            return (
-                f"{statistics.median(per_round):.2f} "
-                f"({min(per_round):.2f}-{max(per_round):.2f})"
-            )
-
         lines.append(
             f"| {loop.name} | {loop.steps:,} | {statistics.median(sps['ours']):,.0f} | "
             f"{statistics.median(sps['floor']):,.0f} | {statistics.median(sps['sb3']):,.0f} | "
-            f"{ratio('floor', 'ours')} | {ratio('floor', 'sb3')} | {ratio('ours', 'sb3')} |"
+            f"{_ratio(sps['floor'], sps['ours'])} | {_ratio(sps['floor'], sps['sb3'])} | "
+            f"{_ratio(sps['ours'], sps['sb3'])} |"
         )
         gflops = [row["update_gflops"] for row in loop.rows["floor"] if "update_gflops" in row]
         if gflops and peak:
