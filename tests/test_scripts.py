@@ -77,3 +77,17 @@ def test_bench_floors_commands_compose_to_the_floors_settings(compose_cfg):
     actor = 2 * 256 * (3 * 400 + 400 * 300 + 300 * 1)
     critic = 2 * 256 * (4 * 400 + 400 * 300 + 300 * 1)
     assert bench.td3_update_flops(256) == actor + 8 * critic + 1.5 * (actor + critic)
+
+
+def test_bench_scaling_points_compose_and_the_dqn_step_is_timed(compose_cfg, one_torch_thread):
+    from rl_lab.rl.task import validate_config
+
+    bench = load_script("bench_scaling")
+    for n in (1, 64):
+        for vectorization in bench.VECTORIZATIONS:
+            cfg = compose_cfg(*bench.ppo_overrides(n, vectorization))
+            validate_config(cfg)  # the minibatch divides every rollout
+            assert cfg.agent.n_steps == bench.PPO_N_STEPS and cfg.env.num_envs == n
+    validate_config(compose_cfg(*bench.pong_overrides(8)))
+    times = bench.dqn_step_times(1_000, iterations=3)
+    assert times["sample_us"] > 0 and times["update_us"] > 0
