@@ -276,6 +276,21 @@ def _fields(cls: type, prefix: str) -> Iterator[tuple[str, dataclasses.Field, An
         yield key, f, hints[f.name], _nested(hints[f.name])
 
 
+def unknown_fields(cls: type, data: Mapping[str, Any], prefix: str) -> list[str]:
+    """Dotted keys of ``data`` (``prefix.<key>``) that are no field of config class ``cls``,
+    looking into the nested config classes; a free-form mapping (an encoder spec) is not
+    looked into."""
+    fields = {key.rpartition(".")[2]: nested for key, _, _, nested in _fields(cls, prefix)}
+    unknown = []
+    for name, value in data.items():
+        key = f"{prefix}.{name}" if prefix else str(name)
+        if name not in fields:
+            unknown.append(key)
+        elif fields[name] is not None and isinstance(value, Mapping):
+            unknown += unknown_fields(fields[name], value, key)  # type: ignore[arg-type]
+    return unknown
+
+
 def rules_of(cls: type, prefix: str) -> tuple[Rule, ...]:
     """The :class:`Rule` of every field of config class ``cls``, at ``prefix.<field>``; the
     fields of nested config classes at ``prefix.<field>.<subfield>``."""

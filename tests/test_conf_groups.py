@@ -35,7 +35,7 @@ def is_private(option: str) -> bool:
 
 def test_conf_has_private_configs_to_hide():
     names = {f"{group}/{name}" for group, name in PRIVATE}
-    assert "preset/_atari" in names
+    assert "encoder/_clear" in names
     assert "hydra/launcher/_ray_settings" in names
 
 
@@ -100,7 +100,7 @@ def test_private_configs_still_compose_into_the_configs_that_use_them(compose_cf
     assert ppo.agent.network.init == "orthogonal" and ppo.agent.normalize_obs is False
     acrobot = compose_cfg("env=Acrobot-v1")  # env/_base, through the gymenv:// source
     assert acrobot.env.num_envs == 1 and acrobot.env.vectorization == "sync"
-    pong = compose_cfg("agent=ppo", "env=ALE/Pong-v5")  # preset/_atari/clear_encoder
-    assert dict(pong.agent.network.encoder) == {"type": "nature_cnn"}  # replaced, not merged
+    pong = compose_cfg("agent=ppo", "env=ALE/Pong-v5")  # encoder/nature_cnn, encoder/_clear
+    assert dict(pong.agent.network.encoder) == {"type": "nature_cnn", "features": 512}  # replaced
     ray = compose_cfg("hydra/launcher=ray")  # hydra/launcher/_ray_settings
     assert ray.launcher.cpus_per_job == 1

@@ -134,6 +134,8 @@ def _on_policy_network(flat: Flat) -> tuple[str, dict[str, Any]]:
     if encoder == "nature_cnn":
         # SB3's NatureCNN (the same layers, uint8 scaled by 1/255) feeds the heads/LSTM directly
         kwargs["net_arch"] = []
+        features = int(flat.get("network.encoder.features", 512))
+        kwargs["features_extractor_kwargs"] = {"features_dim": features}
     else:
         hidden = [int(h) for h in flat.get("network.encoder.hidden_sizes", [64, 64])]
         activation = ACTIVATIONS[flat.get("network.encoder.activation", "tanh")]
@@ -307,6 +309,7 @@ _ON_POLICY_NETWORK_KEYS = (
     "network.encoder.type",
     "network.encoder.hidden_sizes",
     "network.encoder.activation",
+    "network.encoder.features",
     "network.lstm.hidden_size",
     "network.lstm.num_layers",
     "network.init",

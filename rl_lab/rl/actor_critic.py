@@ -160,11 +160,15 @@ class ActorCritic:
                 mixed_precision=mixed_precision,
             ).to(self.device)
         except (ValueError, TypeError) as exc:
+            fix = (
+                "drop encoder=nature_cnn (the Nature CNN reads images, (C, H, W) frames)"
+                if (network.encoder or {}).get("type") == "nature_cnn"
+                else "set e.g. agent.network.encoder.hidden_sizes=[64,64]"
+            )
             raise ConfigError(
                 f"agent.network does not fit observations of shape {observation_space.shape} "
-                f"and actions {action_space}: {exc}. Fix it with e.g. "
-                "agent.network.encoder.type=mlp or agent.network.encoder.hidden_sizes=[64,64], "
-                "or choose an env with Discrete, MultiDiscrete or 1-D Box actions."
+                f"and actions {action_space}: {exc}. Fix it: {fix}, or choose an env with "
+                "Discrete, MultiDiscrete or 1-D Box actions."
             ) from None
         self._bounds = None
         if isinstance(action_space, gym.spaces.Box):

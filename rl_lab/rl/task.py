@@ -32,9 +32,11 @@ from rl_lab.config import (
     add_missing_settings,
     build_config,
     rules_of,
+    schema,
+    unknown_fields,
     validate,
 )
-from rl_lab.config_dict import CONF_DIR
+from rl_lab.config_dict import CONF_DIR, config_dict
 from rl_lab.errors import ConfigError
 from rl_lab.rl.atari import check_atari_config, is_atari
 from rl_lab.rl.configs import (
@@ -229,6 +231,7 @@ def validate_config(cfg: DictConfig) -> None:
     upgrade_saved_config(cfg)
     validate(cfg, COMMON_RULES + RL_RULES + IMPL_RULES + ENV_RULES)
     cls = agent_class(cfg.agent.name)
+    check_agent_keys(cfg)
     validate(cfg, agent_rules(cfg.agent.name))
     cls.check_config(cfg)
     implementation(cfg).check_config(cfg)
@@ -251,6 +254,30 @@ def validate_config(cfg: DictConfig) -> None:
             preset_env,
             cfg.env.id,
         )
+
+
+def check_agent_keys(cfg: DictConfig) -> None:
+    """Refuse keys under ``agent`` that the agent's config class does not declare: typed ones
+    are caught when composed, but a config group merged into the agent node (``encoder=``) can
+    bring keys one agent has and another has not."""
+    name = cfg.agent.name
+    unknown = unknown_fields(AGENT_CONFIGS[name], config_dict(cfg.agent, resolve=False), "agent")
+    if not unknown:
+        return
+    hint = ""
+    if "agent.network.encoder" in unknown:
+        networks = {agent: schema(config)["network"] for agent, config in AGENT_CONFIGS.items()}
+        with_encoder = [agent for agent, network in networks.items() if "encoder" in network]
+        own = [f"agent.network.{k}" for k, v in networks[name].items() if isinstance(v, dict)]
+        hint = (
+            f" An encoder option (encoder=nature_cnn) sets agent.network.encoder, which only "
+            f"{', '.join(with_encoder)} have; agent={name}'s networks are {', '.join(own)}."
+            " Drop the encoder option, or set the type of those networks."
+        )
+    raise ConfigError(
+        f"agent={name} has no setting {', '.join(f'`{k}`' for k in unknown)}.{hint} "
+        f"`python -m rl_lab.schema agent={name}` lists every key it has."
+    )
 
 
 def build_agent(cfg: DictConfig, observation_space: Any, action_space: Any, device: str) -> Any:

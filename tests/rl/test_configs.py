@@ -209,3 +209,26 @@ def test_the_schema_cli_lists_the_env_settings(capsys):
     assert "env.atari.repeat_action_probability" in out and "env.backend" in out
     assert schema_cli.main(["env=default"]) == 0
     assert "env.atari" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("agent", ["dqn", "ppo", "a2c", "ppo_lstm", "reinforce"])
+def test_the_encoder_option_replaces_the_agents_mlp(compose_cfg, agent):
+    cfg = compose_cfg(f"agent={agent}", "env=Acrobot-v1", "encoder=nature_cnn")
+    # replaced, not merged: no MLP key is left over
+    assert dict(cfg.agent.network.encoder) == {"type": "nature_cnn", "features": 512}
+    validate_config(OmegaConf.merge(cfg, {"mode": "eval"}))  # the keys are the agent's
+    wider = compose_cfg(f"agent={agent}", "encoder=nature_cnn", "agent.network.encoder.features=64")
+    assert dict(wider.agent.network.encoder) == {"type": "nature_cnn", "features": 64}
+    # without the option, the agent keeps its own MLP
+    assert compose_cfg(f"agent={agent}").agent.network.encoder.type == "mlp"
+
+
+@pytest.mark.parametrize("agent", ["td3", "ddpg", "sac"])
+def test_an_encoder_option_is_refused_for_agents_without_one_encoder(compose_cfg, agent):
+    cfg = compose_cfg(f"agent={agent}", "env=Pendulum-v1", "encoder=nature_cnn")
+    with pytest.raises(ConfigError) as info:
+        validate_config(cfg)
+    message = str(info.value)
+    assert f"agent={agent} has no setting `agent.network.encoder`" in message
+    assert "dqn, a2c, ppo, ppo_lstm, reinforce" in message
+    assert "agent.network.actor, agent.network.critic" in message
