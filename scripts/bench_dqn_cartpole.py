@@ -99,11 +99,8 @@ def run(variant: str, seed: int, out: Path) -> dict:
 def episodes_to_solved(run_dir: Path) -> int | None:
     """Training episodes finished when a periodic greedy evaluation first reached the
     threshold (``None``: never, or a run recorded before evaluations counted episodes)."""
-    history = json.loads((run_dir / RESULTS_FILE).read_text()).get("eval_history") or []
-    for entry in history:
-        if entry.get("mean_return", 0.0) >= THRESHOLD:
-            return entry.get("episodes")
-    return None
+    reached = read_results(run_dir, required=True).first_reached(THRESHOLD)
+    return None if reached is None else reached[1]
 
 
 def median_or_never(values: list[int | None]) -> float | None:

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rl_lab.compare import parse_seeds  # noqa: E402
-from rl_lab.run_dir import read_json  # noqa: E402
+from rl_lab.reports.runs import read_results  # noqa: E402
 
 THRESHOLD = 475.0
 
@@ -41,8 +41,8 @@ def main() -> int:
 
     def run(item: tuple[int, int, Path]) -> None:
         threads, seed, directory = item
-        results = read_json(directory / "results.json")
-        if isinstance(results, dict) and results.get("status") == "completed":
+        results = read_results(directory)
+        if results is not None and results.status == "completed":
             return
         command = [sys.executable, "-m", "rl_lab", "agent=dqn", "env=CartPole-v1",
                    f"seed={seed}", f"torch_threads={threads}", "progress=false",
@@ -58,12 +58,12 @@ def main() -> int:
     for threads in args.threads:
         finals, walls, unsolved = [], [], []
         for seed in seeds:
-            results = read_json(args.out / f"t{threads}" / f"s{seed}" / "results.json") or {}
-            if results.get("status") != "completed":
+            results = read_results(args.out / f"t{threads}" / f"s{seed}")
+            if results is None or results.status != "completed":
                 continue
-            final = float(results["eval"]["mean_return"])
+            final = results.final_return
             finals.append(final)
-            walls.append(float(results["wall_time_s"]))
+            walls.append(results.wall_time_s)
             if final < THRESHOLD:
                 unsolved.append((seed, final))
         table[threads] = {

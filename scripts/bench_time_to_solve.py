@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from rl_lab.compare import parse_seeds  # noqa: E402
 from rl_lab.reports.machine import describe_machine, machine_info  # noqa: E402
+from rl_lab.reports.runs import read_results  # noqa: E402
 from rl_lab.run_dir import read_json, write_json  # noqa: E402
 
 THRESHOLD = 475.0
@@ -52,9 +53,9 @@ VARIANTS: dict[str, list[str]] = {
 def run_one(variant: str, seed: int, directory: Path) -> dict[str, float] | None:
     """Run (or skip, when finished) one seed; its ``timing.json``, or ``None`` on failure."""
     timing_path = directory / "timing.json"
-    results = read_json(directory / "results.json")
+    results = read_results(directory)
     timing = read_json(timing_path)
-    if isinstance(results, dict) and results.get("status") == "completed" and timing:
+    if results is not None and results.status == "completed" and timing:
         return timing
     command = [sys.executable, "-m", "rl_lab", *VARIANTS[variant], f"seed={seed}",
                "progress=false", f"hydra.run.dir={directory}"]  # fmt: skip
@@ -88,16 +89,16 @@ def main() -> int:
         for seed in seeds:
             directory = args.out / variant / f"s{seed}"
             timing = run_one(variant, seed, directory)
-            results = read_json(directory / "results.json")
-            if timing is None or not isinstance(results, dict):
+            results = read_results(directory)
+            if timing is None or results is None:
                 continue
             row = {
                 "seed": seed,
-                "final_eval": float(results["eval"]["mean_return"]),
+                "final_eval": results.final_return,
                 "process_wall_s": float(timing["process_wall_s"]),
-                "training_wall_s": float(results["wall_time_s"]),
-                "env_steps": int(results["env_steps"]),
-                "stopped_early_at": results.get("stopped_early_at"),
+                "training_wall_s": results.wall_time_s,
+                "env_steps": results.env_steps,
+                "stopped_early_at": results.stopped_early_at,
             }
             rows.append(row)
             print(

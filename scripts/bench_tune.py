@@ -152,7 +152,8 @@ def check_best(search: Search, seeds: int) -> None:
         results = read_results(path)
         if results is not None and results.status == "completed":
             finals.append(results.final_return)
-            to_solve.append(next((s for s, v in results.eval_history if v >= SOLVED), None))
+            reached = results.first_reached(SOLVED)
+            to_solve.append(None if reached is None else reached[0])
     search.check = {
         "seeds": seeds,
         "completed": len(finals),

@@ -123,6 +123,7 @@ class Results:
     sps: float = math.nan
     reward_threshold: float | None = None  # the env's, when it has one
     objective: float = math.nan  # the value the run returned (to a sweeper)
+    stopped_early_at: int | None = None  # env steps at which eval.stop_at ended training
     overrides: tuple[str, ...] | None = None  # command-line overrides; None when not recorded
     error: str = ""  # a failed or interrupted run's message, whole
     error_type: str = ""
@@ -150,6 +151,7 @@ class Results:
             sps=_number(data.get("sps")),
             reward_threshold=threshold if math.isfinite(threshold) else None,
             objective=_number(data.get("objective")),
+            stopped_early_at=_optional_int(data.get("stopped_early_at")),
             overrides=_strings(data.get("overrides")),
             error=str(data.get("error") or "").strip(),
             error_type=str(data.get("error_type") or ""),
@@ -161,6 +163,19 @@ class Results:
         """The final evaluation's mean return; tasks without one: the objective (nan if none)."""
         value = self.eval.mean_return if self.eval is not None else math.nan
         return value if math.isfinite(value) else self.objective
+
+    def first_reached(self, threshold: float) -> tuple[int, int | None] | None:
+        """``(env steps, training episodes)`` of the first periodic evaluation whose mean
+        return reached ``threshold`` (episodes ``None`` where the run did not record them);
+        ``None`` when none did."""
+        history = self.raw.get("eval_history")
+        for entry in history if isinstance(history, list) else ():
+            if not isinstance(entry, Mapping) or _number(entry.get("mean_return")) < threshold:
+                continue
+            steps = _optional_int(entry.get("env_steps"))
+            if steps is not None:
+                return steps, _optional_int(entry.get("episodes"))
+        return None
 
     @property
     def error_line(self) -> str:

@@ -101,6 +101,25 @@ def test_results_schema_tolerates_failure_stubs_and_older_files():
     assert Results.from_dict({}).error_line == ""
 
 
+def test_the_first_periodic_evaluation_at_a_threshold_and_an_early_stop():
+    results = Results.from_dict(
+        {
+            "stopped_early_at": 3000,
+            "eval_history": [
+                {"env_steps": 1000, "mean_return": 100.0, "episodes": 40},
+                "garbage",
+                {"env_steps": 2000, "mean_return": 480.0, "episodes": 55},
+                {"env_steps": 3000, "mean_return": 500.0},
+            ],
+        }
+    )
+    assert results.stopped_early_at == 3000
+    assert results.first_reached(475) == (2000, 55)
+    assert results.first_reached(500) == (3000, None)  # a run that did not record episodes
+    assert results.first_reached(501) is None
+    assert Results.from_dict({}).first_reached(0) is None and Results().stopped_early_at is None
+
+
 def test_read_results_without_a_readable_file(tmp_path: Path):
     assert read_results(tmp_path) is None
     (tmp_path / "results.json").write_text('{"status": "comp')  # caught mid-write
