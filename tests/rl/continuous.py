@@ -37,6 +37,14 @@ def tiny(agent: str) -> list[str]:
     ]
 
 
+def make(agent_class: type, **kwargs):
+    """An agent of ``agent_class`` (TD3, SAC) on the tiny spaces and networks, seeded; keyword
+    arguments override its config."""
+    torch.manual_seed(0)
+    defaults = {"total_steps": 1000, "network": NET, "learning_rate": 1e-2}
+    return agent_class(OBS, ACTIONS, **{**defaults, **kwargs})
+
+
 def batch(n: int = 8, terminated: float = 0.0, seed: int = 0) -> ReplayBatch:
     """A replay batch on :data:`OBS` and :data:`ACTIONS` (actions in env units)."""
     rng = np.random.default_rng(seed)

@@ -13,7 +13,7 @@ from rl_lab import app, checkpoint
 from rl_lab.errors import ConfigError
 from rl_lab.rl.sac import SAC, parse_ent_coef
 from rl_lab.rl.task import validate_config
-from tests.rl.continuous import ACTIONS, NET, OBS, batch, params, same, tiny
+from tests.rl.continuous import ACTIONS, NET, OBS, batch, make, params, same, tiny
 
 TINY = tiny("sac")
 
@@ -23,9 +23,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_agent(**kwargs) -> SAC:
-    torch.manual_seed(0)
-    defaults = {"total_steps": 1000, "network": NET, "learning_rate": 1e-2}
-    return SAC(OBS, ACTIONS, **{**defaults, **kwargs})
+    return make(SAC, **kwargs)
 
 
 def test_actions_stay_within_the_bounds_and_sampling_follows_the_policy():

@@ -13,7 +13,7 @@ from rl_lab.rl.envs import env_spaces
 from rl_lab.rl.evaluation import Evaluator
 from rl_lab.rl.task import validate_config
 from rl_lab.rl.td3 import TD3
-from tests.rl.continuous import ACTIONS, NET, OBS, batch, params, same, tiny
+from tests.rl.continuous import ACTIONS, NET, OBS, batch, make, params, same, tiny
 
 TINY = tiny("td3")
 
@@ -23,9 +23,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_agent(**kwargs) -> TD3:
-    torch.manual_seed(0)
-    defaults = {"total_steps": 1000, "network": NET, "learning_rate": 1e-2}
-    return TD3(OBS, ACTIONS, **{**defaults, **kwargs})
+    return make(TD3, **kwargs)
 
 
 def test_actions_stay_within_the_bounds_and_cover_them():
