@@ -344,6 +344,13 @@ def preset_message(cfg: DictConfig) -> tuple[int, str]:
     )
 
 
+def held_out_seed(cfg: DictConfig) -> int:
+    """The seed of the first final-evaluation episode that no periodic evaluation played
+    (periodic episode ``i`` is reset with ``eval.seed + i``): a policy picked or stopped by the
+    periodic evaluations is scored from here on."""
+    return int(cfg.eval.seed) + int(cfg.eval.episodes)
+
+
 def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> dict[str, Any]:
     """Train an agent, evaluate it, and write ``results.json``; returns the results."""
     log.log(*preset_message(cfg))
@@ -375,9 +382,7 @@ def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> 
             result, selection = final_eval_of_best(cfg, loop, agent, run_dir)
         else:
             # a run stopped by eval.stop_at is scored on other episodes than those that stopped it
-            seed = int(cfg.eval.seed)
-            if state.stopped_early_at is not None:
-                seed += int(cfg.eval.episodes)
+            seed = held_out_seed(cfg) if state.stopped_early_at is not None else int(cfg.eval.seed)
             final = Evaluator(cfg.env, cfg.eval.final_episodes, seed)
             result = final.evaluate(loop.eval_policy(cfg.eval.final_episodes))
             final.close()
@@ -450,7 +455,7 @@ def final_eval_of_best(
     best = checkpoint.load(best_path, kind="rl")
     agent.load_state_dict(best["agent"])
     normalizer = FrozenObsNormalizer.from_state(best.get("normalization"))
-    final_seed = int(cfg.eval.seed) + int(cfg.eval.episodes)
+    final_seed = held_out_seed(cfg)
     final = Evaluator(cfg.env, cfg.eval.final_episodes, final_seed)
     try:
         result = final.evaluate(greedy_policy(agent, cfg.eval.final_episodes, normalizer))
