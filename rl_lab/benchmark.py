@@ -7,12 +7,16 @@ Examples::
     python -m rl_lab.benchmark impl=sb3 seeds=1              # the Stable-Baselines3 side
     python -m rl_lab.benchmark --report                      # rebuild the report only
     python -m rl_lab.benchmark max_steps=2000 out=/tmp/smoke # a smoke test of the harness
+    python -m rl_lab.benchmark algos=sac stale=move          # rerun runs of changed presets
 
 Each run is an ordinary ``python -m rl_lab`` run directory,
 ``OUT/<impl>/<algo>/<env>/s<seed>``, at the Zoo's budget (``total_steps`` of the cell) with the
 (agent, env) preset. The runner is resumable: a run whose ``results.json`` is complete is
 skipped, an interrupted one is resumed (``resume=true``), so a long table is built over several
-invocations. Every invocation rewrites ``OUT/report.md``, ``OUT/report.csv``,
+invocations. A run is reused only if its recorded config is the one its cell composes now: when a
+preset or a default changed since, the benchmark stops before running anything and names the
+runs and keys; ``stale=move`` renames such runs to ``s<seed>.stale-<n>`` (nothing is deleted)
+and runs them again. Every invocation rewrites ``OUT/report.md``, ``OUT/report.csv``,
 ``OUT/learning_curves.png`` and appends the commands it ran to ``OUT/commands.txt``.
 
 Per cell the report gives our final greedy evaluation mean with its 95% bootstrap interval over
@@ -36,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -115,6 +120,7 @@ class Options:
     out: Path = ROOT / "outputs" / "benchmark" / "zoo"
     report_only: bool = False
     max_steps: int | None = None  # caps every cell's budget: smoke tests, never the table
+    move_stale: bool = False
     overrides: tuple[str, ...] = ()
 
     def budget(self, cell: Cell) -> int:
@@ -167,6 +173,13 @@ def parse_args(argv: Sequence[str]) -> Options:
             options.impl = value
         elif key == "out":
             options.out = Path(value)
+        elif key == "stale":
+            if value != "move":
+                raise ConfigError(
+                    f"stale={value}: the only choice is stale=move (rename runs whose config "
+                    "changed to s<seed>.stale-<n> and run them again)."
+                )
+            options.move_stale = True
         elif key in ("agent", "env", "seed", "total_steps", "hydra.run.dir"):
             raise ConfigError(
                 f"{key}= is set by the benchmark for each run; choose cells with algos= and "
@@ -183,6 +196,99 @@ def run_dir(out: Path, impl: str, cell: Cell, seed: int) -> Path:
     return out / impl / cell.algo / cell.env.replace("/", "-") / f"s{seed}"
 
 
+def run_overrides(options: Options, cell: Cell, seed: int) -> list[str]:
+    """The overrides of one run, without its directory."""
+    return [
+        f"agent={cell.algo}",
+        f"env={cell.env}",
+        f"impl={options.impl}",
+        f"seed={seed}",
+        f"total_steps={options.budget(cell)}",
+        "progress=false",
+        *options.overrides,
+    ]
+
+
+#: Keys that differ between the runs of one cell, or between a run and its resumption.
+_PER_RUN_KEYS = frozenset({"seed", "resume"})
+
+
+def _schema_defaults(agent: str) -> dict[str, Any]:
+    """The config classes' defaults of an RL run with ``agent`` (flat keys): what a key added
+    to the schema after a run was made meant for that run, which did not have it."""
+    from omegaconf import OmegaConf
+
+    from rl_lab.config import CommonConfig
+    from rl_lab.config_dict import config_dict, flatten
+    from rl_lab.rl.configs import AGENT_CONFIGS, EnvConfig, RLRunConfig
+
+    nodes = {"": CommonConfig, "_": RLRunConfig, "env": EnvConfig}
+    if agent in AGENT_CONFIGS:
+        nodes["agent"] = AGENT_CONFIGS[agent]
+    defaults: dict[str, Any] = {}
+    for prefix, cls in nodes.items():
+        flat = flatten(config_dict(OmegaConf.structured(cls), resolve=False))
+        dotted = "" if prefix in ("", "_") else f"{prefix}."
+        defaults.update({f"{dotted}{key}": value for key, value in flat.items()})
+    return defaults
+
+
+def stale_runs(options: Options, cells: Sequence[Cell]) -> list[tuple[Path, list[str]]]:
+    """The run directories of ``cells`` whose recorded config (``config.yaml``) differs from
+    what their cell composes now, each with the keys that differ (``a.b: old -> new``)."""
+    from omegaconf import OmegaConf
+
+    from rl_lab.api import compose_config
+    from rl_lab.config_dict import config_dict, flatten
+
+    found = []
+    for cell in cells:
+        folder = run_dir(options.out, options.impl, cell, 0).parent
+        recorded = sorted(folder.glob("s*/config.yaml"))
+        if not recorded:
+            continue
+        fresh = flatten(config_dict(compose_config(run_overrides(options, cell, 0)), resolve=True))
+        defaults = _schema_defaults(cell.algo)
+        for path in recorded:
+            if not path.parent.name[1:].isdigit():
+                continue  # a run moved aside (s0.stale-1)
+            old = flatten(config_dict(OmegaConf.load(path), resolve=True))
+            for key in fresh.keys() - old.keys():  # added to the schema since: its default
+                if key in defaults:
+                    old[key] = defaults[key]
+            changes = [
+                f"{key}: {old.get(key, '(absent)')} -> {fresh.get(key, '(absent)')}"
+                for key in sorted(set(old) | set(fresh))
+                if key not in _PER_RUN_KEYS and old.get(key) != fresh.get(key)
+            ]
+            if changes:
+                found.append((path.parent, changes))
+    return found
+
+
+def stale_message(stale: Sequence[tuple[Path, list[str]]]) -> str:
+    """One paragraph: which runs are stale, why, and what to do."""
+    directory, changes = stale[0]
+    return (
+        f"{len(stale)} run(s) of these cells were made with a config that differs from what "
+        f"their cell composes now, e.g. {directory} ({'; '.join(changes[:4])}"
+        f"{'; ...' if len(changes) > 4 else ''}). A preset or a default changed since they ran, "
+        "so reusing them would mix two settings in one row. Add stale=move to rename them to "
+        "s<seed>.stale-<n> (they stay on disk) and run them again, or move them out of "
+        f"{stale[0][0].parent.parent.parent} yourself. Stale runs: "
+        + ", ".join(str(d) for d, _ in stale)
+    )
+
+
+def move_aside(directory: Path) -> Path:
+    """Rename a run directory to the first free ``<name>.stale-<n>``; returns the new path."""
+    n = 1
+    while (target := directory.with_name(f"{directory.name}.stale-{n}")).exists():
+        n += 1
+    directory.rename(target)
+    return target
+
+
 def run_command(options: Options, cell: Cell, seed: int) -> list[str] | None:
     """The command for one run, ``resume=true`` for an interrupted one; ``None`` when the run's
     ``results.json`` is complete."""
@@ -194,13 +300,7 @@ def run_command(options: Options, cell: Cell, seed: int) -> list[str] | None:
         sys.executable,
         "-m",
         "rl_lab",
-        f"agent={cell.algo}",
-        f"env={cell.env}",
-        f"impl={options.impl}",
-        f"seed={seed}",
-        f"total_steps={options.budget(cell)}",
-        "progress=false",
-        *options.overrides,
+        *run_overrides(options, cell, seed),
         f"hydra.run.dir={directory}",
     ]
     if (directory / "checkpoints" / "last.pt").is_file():
@@ -273,6 +373,8 @@ def _completed(out: Path, impl: str, cell: Cell) -> list[dict]:
     found = []
     folder = run_dir(out, impl, cell, 0).parent
     for path in sorted(folder.glob("s*/results.json")):
+        if not path.parent.name[1:].isdigit():
+            continue  # a run moved aside (s0.stale-1)
         results = read_json(path)
         if isinstance(results, dict) and results.get("status") == "completed":
             found.append(results)
@@ -395,9 +497,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         options = parse_args(list(sys.argv[1:] if argv is None else argv))
         cells = options.cells()
+        stale = stale_runs(options, cells)
+        if stale and not options.move_stale:
+            raise ConfigError(stale_message(stale))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for directory, _ in stale:
+        print(f"Moved a stale run aside: {move_aside(directory)}")
     if not options.report_only:
         commands = [
             command

@@ -114,3 +114,46 @@ def test_default_seeds_follow_the_budget():
     assert Options().cells() == list(ZOO)
     assert {c.default_seeds() for c in ZOO if c.budget <= 200_000} == {5}
     assert {c.default_seeds() for c in ZOO if c.budget > 200_000} == {3}
+
+
+def test_runs_made_with_another_config_are_refused_or_moved_aside_never_reused(tmp_path, capsys):
+    from omegaconf import OmegaConf
+
+    from rl_lab.api import compose_config
+
+    options = parse_args([f"out={tmp_path}", "algos=dqn", "envs=CartPole-v1"])
+    cell = options.cells()[0]
+    directory = benchmark.run_dir(tmp_path, "rl_lab", cell, 1)
+    directory.mkdir(parents=True)
+    recorded = compose_config(benchmark.run_overrides(options, cell, 1))
+    OmegaConf.set_struct(recorded, False)  # edited below as an older run's record
+    OmegaConf.save(recorded, directory / "config.yaml", resolve=True)
+    (directory / "results.json").write_text(json.dumps({"status": "completed"}))
+    assert benchmark.stale_runs(options, [cell]) == []  # the config its cell composes now
+    # a key added to the schema since the run was made counts as its default
+    del recorded.agent["exploration_decay"]
+    OmegaConf.save(recorded, directory / "config.yaml", resolve=True)
+    assert benchmark.stale_runs(options, [cell]) == []
+
+    recorded.agent.learning_rate = 0.0123  # the preset changed since
+    OmegaConf.save(recorded, directory / "config.yaml", resolve=True)
+    stale = benchmark.stale_runs(options, [cell])
+    assert [d for d, _ in stale] == [directory]
+    assert stale[0][1] == [f"agent.learning_rate: 0.0123 -> {cell_lr(options, cell)}"]
+    args = [f"out={tmp_path}", "algos=dqn", "envs=CartPole-v1", "--report"]
+    assert main(args) == 2  # refused before anything runs, the run untouched
+    assert "Add stale=move" in capsys.readouterr().err and directory.is_dir()
+
+    assert main([*args, "stale=move"]) == 0
+    moved = directory.with_name("s1.stale-1")
+    assert moved.is_dir() and not directory.exists()  # renamed, not deleted
+    assert benchmark.collect(tmp_path, [cell])[0].seeds == []  # and left out of the report
+    assert benchmark.stale_runs(options, [cell]) == []
+    with pytest.raises(ConfigError, match="stale=move"):
+        parse_args(["stale=delete"])
+
+
+def cell_lr(options, cell) -> float:
+    from rl_lab.api import compose_config
+
+    return compose_config(benchmark.run_overrides(options, cell, 0)).agent.learning_rate

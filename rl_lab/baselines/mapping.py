@@ -97,6 +97,8 @@ def _actor_critic_network(flat: Flat) -> tuple[str, dict[str, Any]]:
     }
     if "n_critics" in flat:
         kwargs["n_critics"] = int(flat["n_critics"])
+    if "network.log_std_init" in flat:  # SAC's gSDE weights
+        kwargs["log_std_init"] = float(flat["network.log_std_init"])
     return "MlpPolicy", kwargs
 
 
@@ -259,6 +261,9 @@ _OFF_POLICY_DIRECT = (
 
 _ACTION_NOISE_NOTE = "becomes SB3's NormalActionNoise on the [-1, 1] action scale"
 
+#: gSDE's keys, which SB3's PPO, A2C, RecurrentPPO and SAC take under our names.
+_SDE_DIRECT = ("use_sde", "sde_sample_freq")
+
 TD3 = Sb3Algo(
     sb3_class="stable_baselines3.TD3",
     direct=(*_OFF_POLICY_DIRECT, "policy_delay", "target_policy_noise", "target_noise_clip"),
@@ -288,9 +293,15 @@ DDPG = Sb3Algo(
 
 SAC = Sb3Algo(
     sb3_class="stable_baselines3.SAC",
-    direct=(*_OFF_POLICY_DIRECT, "ent_coef", "target_entropy", "target_update_interval"),
+    direct=(
+        *_OFF_POLICY_DIRECT,
+        "ent_coef",
+        "target_entropy",
+        "target_update_interval",
+        *_SDE_DIRECT,
+    ),
     network=_actor_critic_network,
-    network_keys=_ACTOR_CRITIC_NETWORK_KEYS,
+    network_keys=(*_ACTOR_CRITIC_NETWORK_KEYS, "network.log_std_init"),
     requires={
         "network.init": ("default", "SB3's SAC keeps PyTorch's default layer initialisation"),
     },
@@ -336,6 +347,7 @@ _PPO_DIRECT = (
     "vf_coef",
     "max_grad_norm",
     "target_kl",
+    *_SDE_DIRECT,
 )
 
 A2C = Sb3Algo(
@@ -350,6 +362,7 @@ A2C = Sb3Algo(
         "max_grad_norm",
         "use_rms_prop",
         "rms_prop_eps",
+        *_SDE_DIRECT,
     ),
     network=_on_policy_network,
     network_keys=_ON_POLICY_NETWORK_KEYS,

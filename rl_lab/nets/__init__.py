@@ -11,9 +11,10 @@ Map:
   :class:`LSTMEncoder`, which reads a sequence (an image row by row) into one feature vector.
 - :mod:`~rl_lab.nets.heads` — :class:`QHead`, :class:`DuelingQHead` (Wang et al. 2016), and the
   policy heads :class:`CategoricalHead`, :class:`MultiCategoricalHead`, :class:`GaussianHead`,
-  :class:`SquashedGaussianHead`.
+  :class:`SquashedGaussianHead`, :class:`StateDependentNoiseHead` (gSDE).
 - :mod:`~rl_lab.nets.distributions` — :class:`Categorical`, :class:`DiagGaussian`,
-  :class:`SquashedDiagGaussian` action distributions returned by the policy heads.
+  :class:`SquashedDiagGaussian`, :class:`StateDependentGaussian` and
+  :class:`SquashedStateDependentGaussian` action distributions returned by the policy heads.
 - :mod:`~rl_lab.nets.init` — :func:`init_weights` (orthogonal, kaiming, xavier, default),
   :func:`init_output_layers` for a head's final layers.
 - :mod:`~rl_lab.nets.build` — ``ENCODERS`` / ``HEADS`` registries, :func:`build_encoder`,
@@ -43,6 +44,8 @@ from rl_lab.nets.distributions import (
     DiagGaussian,
     MultiCategorical,
     SquashedDiagGaussian,
+    SquashedStateDependentGaussian,
+    StateDependentGaussian,
 )
 from rl_lab.nets.heads import (
     CategoricalHead,
@@ -51,6 +54,7 @@ from rl_lab.nets.heads import (
     MultiCategoricalHead,
     QHead,
     SquashedGaussianHead,
+    StateDependentNoiseHead,
 )
 from rl_lab.nets.init import INIT_SCHEMES, init_output_layers, init_weights, output_layers
 from rl_lab.nets.recurrent import LSTMCore, LSTMEncoder, LSTMState
@@ -79,6 +83,9 @@ __all__ = [
     "QNetwork",
     "SquashedDiagGaussian",
     "SquashedGaussianHead",
+    "SquashedStateDependentGaussian",
+    "StateDependentGaussian",
+    "StateDependentNoiseHead",
     "UpBlock",
     "build_encoder",
     "build_head",

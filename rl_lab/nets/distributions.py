@@ -1,13 +1,13 @@
 """Action distributions of policy heads: categorical (discrete), independent categoricals
-(multi-discrete), diagonal Gaussian (continuous) and the tanh-squashed diagonal Gaussian of SAC
-(continuous, bounded).
+(multi-discrete), diagonal Gaussian (continuous), the tanh-squashed diagonal Gaussian of SAC
+(continuous, bounded), and the state-dependent Gaussians of gSDE exploration (both).
 
 Small hand-written classes rather than ``torch.distributions``: a policy builds one per env step,
 and these skip argument validation and broadcasting bookkeeping, which dominate the cost for
 small networks on a CPU. The tests check every method against ``torch.distributions``.
 
-All expose ``sample()``, ``mode()`` (the greedy action) and ``log_prob(actions)``; the first two
-also ``entropy()`` (the squashed Gaussian has no closed form). Log-probabilities and entropies
+All expose ``sample()``, ``mode()`` (the greedy action) and ``log_prob(actions)``; the unsquashed
+ones also ``entropy()`` (a squashed Gaussian has no closed form). Log-probabilities and entropies
 are per sample, shape ``(batch,)``.
 """
 
@@ -132,7 +132,7 @@ class SquashedDiagGaussian:
     """
 
     def __init__(self, mean: Tensor, log_std: Tensor) -> None:
-        self.gaussian = DiagGaussian(mean, log_std)
+        self.gaussian: DiagGaussian | StateDependentGaussian = DiagGaussian(mean, log_std)
 
     def gaussian_log_prob(self, pre_tanh: Tensor) -> Tensor:
         """``(batch,)`` log-density of the squashed action ``tanh(pre_tanh)``, given the
@@ -160,3 +160,71 @@ class SquashedDiagGaussian:
         log-probability, which needs no inverse."""
         bound = 1.0 - torch.finfo(actions.dtype).eps
         return self.gaussian_log_prob(torch.atanh(actions.clamp(-bound, bound)))
+
+
+class StateDependentGaussian:
+    """The action distribution of generalized State-Dependent Exploration (gSDE; Raffin et al.
+    2022, https://arxiv.org/abs/2005.05719), Stable-Baselines3's
+    ``StateDependentNoiseDistribution``.
+
+    The exploration noise is a linear function of the policy's latent features ``z``:
+    ``a = mean + z @ W`` with ``W ~ N(0, std^2)`` entrywise, a ``(latent, action_dim)`` matrix
+    that is drawn anew only now and then (see :class:`~rl_lab.nets.heads.StateDependentNoiseHead`).
+    Between draws the noise is a smooth, deterministic function of the state, so an episode
+    explores consistently instead of jittering at every step. For one draw of ``W`` the action
+    is Gaussian with variance ``z^2 @ std^2`` (+ 1e-6, SB3's epsilon) per action dimension; that
+    Gaussian gives ``log_prob``, ``entropy`` and ``mode``.
+
+    Args:
+        mean: ``(batch, action_dim)``.
+        latent: ``(batch, latent)`` features the noise is a function of.
+        std: ``(latent, action_dim)`` standard deviations of the entries of ``W``.
+        eps: standard-normal draws of ``W / std``: ``(latent, action_dim)`` (one matrix for the
+            batch) or ``(batch, latent, action_dim)`` (one per row, e.g. per env); ``None`` when
+            the distribution is only scored, never sampled.
+    """
+
+    EPSILON = 1e-6
+
+    def __init__(self, mean: Tensor, latent: Tensor, std: Tensor, eps: Tensor | None) -> None:
+        self.mean, self.latent, self.weights_std, self.eps = mean, latent, std, eps
+        variance = latent.square() @ std.square()
+        self.gaussian = DiagGaussian(mean, 0.5 * torch.log(variance + self.EPSILON))
+
+    def noise(self) -> Tensor:
+        """``(batch, action_dim)``: ``latent @ (std * eps)``, differentiable in ``std`` (and in
+        ``latent`` when the head lets features learn)."""
+        if self.eps is None:
+            raise RuntimeError("this gSDE distribution has no exploration matrix to sample with")
+        weights = self.weights_std * self.eps
+        if weights.dim() == 2:
+            return self.latent @ weights
+        return torch.bmm(self.latent.unsqueeze(1), weights).squeeze(1)
+
+    def sample(self) -> Tensor:
+        """``(batch, action_dim)`` unbounded actions ``mean + noise`` (differentiable)."""
+        return self.mean + self.noise()
+
+    def mode(self) -> Tensor:
+        """``(batch, action_dim)`` the mean."""
+        return self.mean
+
+    def log_prob(self, actions: Tensor) -> Tensor:
+        """``(batch,)`` log-density of ``actions`` (``(batch, action_dim)``)."""
+        return self.gaussian.log_prob(actions)
+
+    def entropy(self) -> Tensor:
+        """``(batch,)`` differential entropy in nats (state-dependent)."""
+        return self.gaussian.entropy()
+
+
+class SquashedStateDependentGaussian(SquashedDiagGaussian):
+    """``tanh(u)`` with ``u`` from a :class:`StateDependentGaussian`: gSDE for SAC, actions in
+    ``(-1, 1)``, log-probabilities corrected for the tanh as :class:`SquashedDiagGaussian`'s.
+
+    Args:
+        mean, latent, std, eps: as :class:`StateDependentGaussian`'s.
+    """
+
+    def __init__(self, mean: Tensor, latent: Tensor, std: Tensor, eps: Tensor | None) -> None:
+        self.gaussian = StateDependentGaussian(mean, latent, std, eps)

@@ -12,6 +12,8 @@ from rl_lab.nets.distributions import (
     DiagGaussian,
     MultiCategorical,
     SquashedDiagGaussian,
+    SquashedStateDependentGaussian,
+    StateDependentGaussian,
 )
 
 
@@ -173,6 +175,71 @@ class SquashedGaussianHead(nn.Module):
         log_std = self.log_std(features).clamp(self.log_std_min, self.log_std_max)
         return SquashedDiagGaussian(self.mean(features), log_std)
 
+    def mean_action(self, features: Tensor) -> Tensor:
+        """The Gaussian's mean before the squashing, ``(batch, action_dim)``."""
+        return self.mean(features)
+
     def output_layers(self) -> list[nn.Module]:
         """The mean and log-std layers."""
         return [self.mean, self.log_std]
+
+
+class StateDependentNoiseHead(nn.Module):
+    """Policy head for continuous actions with gSDE exploration (Raffin et al. 2022,
+    https://arxiv.org/abs/2005.05719; SB3's ``use_sde=True``): a Linear mean and a learned
+    ``(in_features, action_dim)`` matrix of log standard deviations of the exploration weights
+    ``W``; the noise is ``features @ W`` (:class:`~rl_lab.nets.StateDependentGaussian`).
+
+    The head holds the current standard-normal draws of ``W`` in :attr:`eps` (set by the agent,
+    which decides when to draw anew; ``None`` until then). The distribution it returns samples
+    with them.
+
+    Args:
+        in_features: size of the feature vector (the noise's latent).
+        action_dim: number of action dimensions.
+        log_std_init: initial log standard deviation of every entry of ``W``.
+        squash: ``tanh`` of the Gaussian (SAC), actions in ``(-1, 1)``.
+        learn_features: let the exploration noise's gradient reach the features (SAC: true);
+            false detaches them, so only the mean trains the trunk (PPO/A2C, as SB3).
+        clip_mean: with ``squash``, clamp the mean to ``[-clip_mean, clip_mean]`` before the
+            tanh (SB3's SAC: 2.0) so it cannot saturate; 0 is off.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        action_dim: int,
+        log_std_init: float = -2.0,
+        squash: bool = False,
+        learn_features: bool = False,
+        clip_mean: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.mean = nn.Linear(in_features, action_dim)
+        self.log_std = nn.Parameter(torch.full((in_features, action_dim), float(log_std_init)))
+        self.squash, self.learn_features, self.clip_mean = squash, learn_features, clip_mean
+        self.eps: Tensor | None = None
+
+    def noise_shape(self, n: int) -> tuple[int, int, int]:
+        """The shape of :attr:`eps` for ``n`` envs, one matrix each."""
+        return (n, *self.log_std.shape)
+
+    def mean_action(self, features: Tensor) -> Tensor:
+        """The Gaussian's mean (before any squashing), ``(batch, action_dim)``."""
+        mean = self.mean(features)
+        return mean.clamp(-self.clip_mean, self.clip_mean) if self.clip_mean > 0 else mean
+
+    def forward(
+        self, features: Tensor, eps: Tensor | None = None
+    ) -> StateDependentGaussian | SquashedStateDependentGaussian:
+        """The action distribution for ``(batch, in_features)`` features, sampling with
+        ``eps`` (default: :attr:`eps`)."""
+        latent = features if self.learn_features else features.detach()
+        cls = SquashedStateDependentGaussian if self.squash else StateDependentGaussian
+        return cls(
+            self.mean_action(features), latent, self.log_std.exp(), self.eps if eps is None else eps
+        )
+
+    def output_layers(self) -> list[nn.Module]:
+        """The mean layer (the log-stds keep their initial value)."""
+        return [self.mean]

@@ -30,9 +30,11 @@ from torch import Tensor
 
 from rl_lab.config import require, with_overrides
 from rl_lab.errors import ConfigError
+from rl_lab.nets import StateDependentNoiseHead
 from rl_lab.nets.flat import FlatAdam, FlatParameters, FlatRMSprop
 from rl_lab.rl.buffers import check_mixed_precision, to_device
 from rl_lab.rl.configs import A2CConfig, PolicyNetworkConfig, PPOConfig
+from rl_lab.rl.gsde import ExplorationMatrices
 from rl_lab.rl.policies import ActorCriticPolicy
 from rl_lab.rl.rollout import Rollout, RolloutBatch
 from rl_lab.rl.schedules import scheduled
@@ -102,6 +104,10 @@ class ActorCritic:
         vf_coef: weight of the value loss.
         max_grad_norm: global gradient-norm clip.
         recurrent: use an LSTM core (``network.lstm``) in every trunk.
+        use_sde: gSDE exploration (``Box`` actions): state-dependent noise from the actor's
+            features, its matrices drawn at each rollout's start (:mod:`rl_lab.rl.gsde`).
+        sde_sample_freq: with ``use_sde``, vector steps between draws within a rollout (-1:
+            one draw per rollout).
         network: the policy's settings (:class:`~rl_lab.rl.configs.PolicyNetworkConfig`),
             see :class:`~rl_lab.rl.policies.ActorCriticPolicy`.
         optimizer: ``flat parameters -> optimizer`` (:class:`~rl_lab.nets.flat.FlatAdam`,
@@ -136,6 +142,8 @@ class ActorCritic:
         recurrent: bool,
         network: PolicyNetworkConfig,
         optimizer: Callable[[FlatParameters], PolicyOptimizer],
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
         mixed_precision: bool = False,
     ) -> None:
         self.device = torch.device(device)
@@ -148,6 +156,14 @@ class ActorCritic:
         self.normalize_advantage = normalize_advantage
         self.ent_coef, self.vf_coef, self.max_grad_norm = ent_coef, vf_coef, max_grad_norm
         self.recurrent = recurrent
+        if use_sde and not (
+            isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1
+        ):
+            raise ConfigError(
+                f"agent.use_sde=true (gSDE) explores continuous actions, but this env's actions "
+                f"are {action_space}. Set agent.use_sde=false, or choose an env with 1-D Box "
+                "actions."
+            )
         try:
             self.policy = ActorCriticPolicy(
                 observation_space,
@@ -157,6 +173,7 @@ class ActorCritic:
                 lstm=dataclasses.asdict(network.lstm) if recurrent else None,
                 init=network.init,
                 log_std_init=network.log_std_init,
+                use_sde=use_sde,
                 mixed_precision=mixed_precision,
             ).to(self.device)
         except (ValueError, TypeError) as exc:
@@ -177,6 +194,9 @@ class ActorCritic:
         self._start = None
         if isinstance(action_space, gym.spaces.MultiDiscrete) and action_space.start.any():
             self._start = action_space.start
+        self.sde: ExplorationMatrices | None = None
+        if isinstance(self.policy.action_head, StateDependentNoiseHead):
+            self.sde = ExplorationMatrices(self.policy.action_head, sde_sample_freq)
         self.flat_params = FlatParameters(self.policy)
         self.optimizer = optimizer(self.flat_params)
         self.updates = 0  # gradient steps taken
@@ -208,6 +228,8 @@ class ActorCritic:
         ``state`` is the recurrent state before ``obs`` and ``episode_starts`` marks envs whose
         ``obs`` begins an episode (their state is reset first).
         """
+        if self.sde is not None:  # drawn with torch's global RNG, like the samples below
+            self.sde.before_act(len(obs), lambda shape: torch.randn(shape, device=self.device))
         dist, values, new_state = self.policy(self._obs(obs), state, self._starts(episode_starts))
         actions = dist.sample()
         log_probs = dist.log_prob(actions)
@@ -314,6 +336,8 @@ class ActorCritic:
         ``losses/loss`` comes first: the loop checks it for NaN/inf.
         """
         self._set_learning_rate(env_step)
+        if self.sde is not None:
+            self.sde.end_phase()
         clip = self.current_clip_range(env_step)
         sums: dict[str, Tensor] = {}
         n_batches = 0
@@ -370,18 +394,23 @@ class ActorCritic:
 
     # ----------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
-        """Policy, optimizer and counters, for checkpoints."""
-        return {
+        """Policy, optimizer and counters (and gSDE's exploration matrices), for checkpoints."""
+        state = {
             "policy": self.policy.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "updates": self.updates,
         }
+        if self.sde is not None:
+            state["sde"] = self.sde.state_dict()
+        return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore what :meth:`state_dict` saved."""
         self.policy.load_state_dict(state["policy"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.updates = int(state["updates"])
+        if self.sde is not None and "sde" in state:
+            self.sde.load_state_dict(state["sde"])
 
 
 def _check_rollout_split(cfg: Any, batch_size: int) -> None:
@@ -469,6 +498,8 @@ class PPO(ActorCritic):
             max_grad_norm=c.max_grad_norm,
             recurrent=c.recurrent,
             network=c.network,
+            use_sde=c.use_sde,
+            sde_sample_freq=c.sde_sample_freq,
             mixed_precision=c.mixed_precision,
             optimizer=lambda flat: FlatAdam(flat, lr=c.learning_rate, eps=1e-5),
         )
@@ -532,6 +563,8 @@ class A2C(ActorCritic):
             max_grad_norm=c.max_grad_norm,
             recurrent=c.recurrent,
             network=c.network,
+            use_sde=c.use_sde,
+            sde_sample_freq=c.sde_sample_freq,
             mixed_precision=c.mixed_precision,
             optimizer=optimizer,
         )

@@ -161,7 +161,9 @@ class PolicyNetworkConfig:
         choices=INIT_CHOICES,
     )
     log_std_init: float = setting(
-        0.0, "initial log std of the Gaussian policy (continuous actions)"
+        0.0,
+        "initial log std of the Gaussian policy (continuous actions), or with use_sde of "
+        "every exploration weight",
     )
 
 
@@ -193,6 +195,9 @@ class SACNetworksConfig(ActorCriticNetworksConfig):
     critic: dict[str, Any] = setting(
         help="concat(observation, action) -> features for each critic: a zoo encoder spec",
         factory=_plain_mlp([256, 256]),
+    )
+    log_std_init: float = setting(
+        -3.0, "with use_sde: initial log std of every exploration weight (SB3's SAC default)"
     )
 
 
@@ -339,6 +344,14 @@ class SACConfig(OffPolicyLoopConfig):
     n_critics: int = setting(
         2, "critics; targets and actor use the smallest (SB3's policy_kwargs)", low=1
     )
+    use_sde: bool = setting(
+        False,
+        "gSDE: explore with noise that is a function of the actor's features, redrawn at each "
+        "training phase (network.log_std_init starts its weights' log-stds)",
+    )
+    sde_sample_freq: int = setting(
+        -1, "with use_sde: vector steps between noise draws within a phase (-1: once)", low=-1
+    )
     network: SACNetworksConfig = setting(help="actor and critic trunks", factory=SACNetworksConfig)
 
 
@@ -358,6 +371,14 @@ class PolicyConfig(AgentConfig):
     max_grad_norm: float = setting(0.5, "global gradient-norm clip", low=0.0, low_open=True)
     recurrent: bool = setting(
         False, "add an LSTM core after the encoder of every trunk (network.lstm)"
+    )
+    use_sde: bool = setting(
+        False,
+        "gSDE: explore with noise that is a function of the actor's features, redrawn per "
+        "rollout (Box actions only; network.log_std_init starts its weights' log-stds)",
+    )
+    sde_sample_freq: int = setting(
+        -1, "with use_sde: vector steps between noise draws within a rollout (-1: once)", low=-1
     )
     mixed_precision: bool = setting(False, "bfloat16 autocast of the forward passes (CUDA only)")
     network: PolicyNetworkConfig = setting(help="the policy", factory=PolicyNetworkConfig)

@@ -3,7 +3,7 @@
 A policy is one or two *trunks* (zoo encoder, then optionally a zoo :class:`LSTMCore`), a policy
 head (:class:`CategoricalHead` for ``Discrete`` actions, :class:`MultiCategoricalHead` for
 ``MultiDiscrete`` ones, :class:`GaussianHead` with a state-independent log-std for ``Box``
-actions) and a Linear value head::
+actions, or :class:`StateDependentNoiseHead` for gSDE exploration) and a Linear value head::
 
     shared=false:  obs ─ encoder ─ [LSTM] ─ policy head → action distribution
                    obs ─ encoder ─ [LSTM] ─ value head  → V(s)
@@ -30,10 +30,20 @@ import torch
 from torch import Tensor, nn
 
 from rl_lab.nets import LSTMCore, build_encoder, init_output_layers, init_weights
-from rl_lab.nets.distributions import Categorical, DiagGaussian, MultiCategorical
-from rl_lab.nets.heads import CategoricalHead, GaussianHead, MultiCategoricalHead
+from rl_lab.nets.distributions import (
+    Categorical,
+    DiagGaussian,
+    MultiCategorical,
+    StateDependentGaussian,
+)
+from rl_lab.nets.heads import (
+    CategoricalHead,
+    GaussianHead,
+    MultiCategoricalHead,
+    StateDependentNoiseHead,
+)
 
-Distribution = Categorical | MultiCategorical | DiagGaussian
+Distribution = Categorical | MultiCategorical | DiagGaussian | StateDependentGaussian
 
 
 class Trunk(nn.Module):
@@ -65,7 +75,10 @@ class ActorCriticPolicy(nn.Module):
         shared: one trunk for actor and critic (true) or one each (false).
         lstm: ``{"hidden_size": 64, "num_layers": 1}`` for a recurrent policy, or ``None``.
         init: weight init scheme (``orthogonal`` uses SB3's gains; ``default`` keeps torch's).
-        log_std_init: initial log standard deviation of Gaussian policies.
+        log_std_init: initial log standard deviation of Gaussian policies (with ``use_sde``,
+            of every exploration weight).
+        use_sde: gSDE exploration for ``Box`` actions (:class:`StateDependentNoiseHead` on the
+            actor's features, which its noise does not train, as in SB3).
         mixed_precision: run the encoders in bfloat16 autocast (CUDA); the LSTM cores and the
             heads get float32 features, so distributions and values stay float32.
 
@@ -82,6 +95,7 @@ class ActorCriticPolicy(nn.Module):
         lstm: Mapping[str, Any] | None = None,
         init: str = "orthogonal",
         log_std_init: float = 0.0,
+        use_sde: bool = False,
         mixed_precision: bool = False,
     ) -> None:
         super().__init__()
@@ -105,12 +119,21 @@ class ActorCriticPolicy(nn.Module):
         elif isinstance(action_space, gym.spaces.MultiDiscrete) and action_space.nvec.ndim == 1:
             self.action_head = MultiCategoricalHead(features, action_space.nvec.tolist())
         elif isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
-            self.action_head = GaussianHead(features, action_space.shape[0], log_std_init)
+            if use_sde:
+                self.action_head = StateDependentNoiseHead(
+                    features, action_space.shape[0], log_std_init
+                )
+            else:
+                self.action_head = GaussianHead(features, action_space.shape[0], log_std_init)
         else:
             raise ValueError(
                 f"actor-critic policies support Discrete, 1-D MultiDiscrete and 1-D Box action "
                 f"spaces, not "
                 f"{action_space}"
+            )
+        if use_sde and not isinstance(self.action_head, StateDependentNoiseHead):
+            raise ValueError(
+                f"use_sde (gSDE) explores continuous actions; {action_space} is not a 1-D Box"
             )
         self.value_head = nn.Linear(features, 1)
         if init != "default":

@@ -99,6 +99,8 @@ class REINFORCE(ActorCritic):
             max_grad_norm=c.max_grad_norm,
             recurrent=c.recurrent,
             network=c.network,
+            use_sde=c.use_sde,
+            sde_sample_freq=c.sde_sample_freq,
             mixed_precision=c.mixed_precision,
             # FlatAdam: the fused Adam kernel on the flat parameters, without torch.optim's
             # per-step bookkeeping (one small update per rollout of whole episodes)

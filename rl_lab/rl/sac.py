@@ -7,7 +7,9 @@ entropy tuning of "Soft Actor-Critic Algorithms and Applications"
 policy's entropy:
 
 - a squashed Gaussian actor: ``a = tanh(u)``, ``u ~ N(mean(s), std(s))``, its log-probability
-  corrected for the tanh (:class:`~rl_lab.nets.SquashedDiagGaussian`);
+  corrected for the tanh (:class:`~rl_lab.nets.SquashedDiagGaussian`); with ``use_sde`` the
+  noise of ``u`` is gSDE's, a function of the actor's features
+  (:class:`~rl_lab.nets.SquashedStateDependentGaussian`);
 - ``n_critics`` (twin) critics and their Polyak-averaged targets; the soft TD target is
   ``r + gamma^k (1 - terminated) (min_i Q'_i(s', a') - ent_coef * log pi(a'|s'))``,
   ``a' ~ pi(.|s')``;
@@ -36,7 +38,13 @@ from torch import Tensor, nn
 
 from rl_lab.config import with_overrides
 from rl_lab.errors import ConfigError
-from rl_lab.nets import SquashedDiagGaussian, SquashedGaussianHead, init_output_layers
+from rl_lab.nets import (
+    DiagGaussian,
+    SquashedDiagGaussian,
+    SquashedGaussianHead,
+    StateDependentNoiseHead,
+    init_output_layers,
+)
 from rl_lab.nets.flat import FlatAdam, FlatParameters
 from rl_lab.rl import off_policy
 from rl_lab.rl.buffers import ReplayBatch
@@ -50,6 +58,7 @@ from rl_lab.rl.continuous import (
     replay_tensors,
     trunk_features,
 )
+from rl_lab.rl.gsde import ExplorationMatrices
 from rl_lab.rl.schedules import scheduled
 
 AUTO = "auto"
@@ -97,26 +106,52 @@ def parse_target_entropy(value: str | float, action_dim: int) -> float:
     return float(value)
 
 
+#: SB3's clip of the gSDE actor's mean before the tanh (its ``clip_mean``).
+SDE_CLIP_MEAN = 2.0
+
+
 class SquashedGaussianActor(nn.Module):
-    """``obs → trunk → SquashedGaussianHead``: a distribution over actions in ``(-1, 1)``.
+    """``obs → trunk → head``: a distribution over actions in ``(-1, 1)``.
 
     Args:
         trunk: zoo encoder mapping ``(batch, *obs_shape)`` to ``(batch, trunk.out_features)``.
         action_dim: size of the (flat) action vector.
+        sde_log_std_init: gSDE exploration (a squashed :class:`StateDependentNoiseHead` whose
+            noise trains the trunk too, as SB3's SAC) with this initial log std of its
+            weights; ``None``: a :class:`SquashedGaussianHead`.
     """
 
-    def __init__(self, trunk: nn.Module, action_dim: int) -> None:
+    def __init__(
+        self, trunk: nn.Module, action_dim: int, sde_log_std_init: float | None = None
+    ) -> None:
         super().__init__()
         self.trunk = trunk
-        self.head = SquashedGaussianHead(trunk_features(trunk), action_dim)
+        features = trunk_features(trunk)
+        self.head: SquashedGaussianHead | StateDependentNoiseHead
+        if sde_log_std_init is None:
+            self.head = SquashedGaussianHead(features, action_dim)
+        else:
+            self.head = StateDependentNoiseHead(
+                features,
+                action_dim,
+                sde_log_std_init,
+                squash=True,
+                learn_features=True,
+                clip_mean=SDE_CLIP_MEAN,
+            )
 
-    def distribution(self, obs: Tensor) -> SquashedDiagGaussian:
-        """The policy at ``obs (batch, *obs_shape)``."""
+    def distribution(self, obs: Tensor, eps: Tensor | None = None) -> SquashedDiagGaussian:
+        """The policy at ``obs (batch, *obs_shape)``; a gSDE head samples with ``eps`` (default:
+        its current exploration matrices)."""
+        if isinstance(self.head, StateDependentNoiseHead):
+            dist = self.head(self.trunk(obs), eps)
+            assert isinstance(dist, SquashedDiagGaussian)  # the head squashes
+            return dist
         return self.head(self.trunk(obs))
 
     def forward(self, obs: Tensor) -> Tensor:
         """The greedy actions ``tanh(mean)``, ``(batch, action_dim)`` in ``(-1, 1)``."""
-        return torch.tanh(self.head.mean(self.trunk(obs)))
+        return torch.tanh(self.head.mean_action(self.trunk(obs)))
 
 
 class EntropyCoefficient(nn.Module):
@@ -184,8 +219,13 @@ class SAC:
         assert observation_space.shape is not None
         obs_shape = tuple(observation_space.shape)
         self.actor = SquashedGaussianActor(
-            build_trunk(c.network.actor, obs_shape, init, "actor"), action_dim
+            build_trunk(c.network.actor, obs_shape, init, "actor"),
+            action_dim,
+            c.network.log_std_init if c.use_sde else None,
         ).to(self.device)
+        self.sde: ExplorationMatrices | None = None
+        if isinstance(self.actor.head, StateDependentNoiseHead):
+            self.sde = ExplorationMatrices(self.actor.head, c.sde_sample_freq)
         self.critic = build_critics(c.network.critic, obs_shape, action_dim, c.n_critics, init)
         self.critic.to(self.device)
         if init != "default":  # the head's mean and log-std layers: the scheme with gain 1
@@ -219,7 +259,17 @@ class SAC:
     def act(self, obs: np.ndarray, env_step: int, rng: np.random.Generator) -> np.ndarray:
         """Actions sampled from the policy (env units); the noise comes from the loop's
         ``rng``, so the loop's generator drives all randomness of acting."""
+        if self.sde is not None:  # gSDE: the exploration matrices are drawn from `rng`
+            self.sde.before_act(
+                len(obs),
+                lambda shape: torch.as_tensor(
+                    rng.standard_normal(shape), dtype=torch.float32, device=self.device
+                ),
+            )
+            actions = self.actor.distribution(self._obs(obs)).sample()
+            return self.scaling.to_env(actions.cpu().numpy().astype(np.float64))
         gaussian = self.actor.distribution(self._obs(obs)).gaussian
+        assert isinstance(gaussian, DiagGaussian)  # a SquashedGaussianHead's
         mean = gaussian.mean.cpu().numpy().astype(np.float64)
         std = gaussian.std.cpu().numpy().astype(np.float64)
         return self.scaling.to_env(np.tanh(mean + std * rng.standard_normal(mean.shape)))
@@ -254,9 +304,14 @@ class SAC:
         for optimizer in optimizers:
             optimizer.param_groups[0]["lr"] = lr
         t = replay_tensors(batch, self.scaling, self.config.gamma, self.device)  # n-step aware
+        eps = None
+        if self.sde is not None:
+            self.sde.end_phase()  # the next act starts a new collection phase
+            # one exploration matrix for this step's fresh actions (SB3's reset_noise())
+            eps = torch.randn(self.sde.head.log_std.shape, device=self.device)
 
         # fresh actions for the batch's states; their graph trains the actor below
-        actions_pi, log_prob = self.actor.distribution(t.obs).rsample()  # (batch, A), (batch,)
+        actions_pi, log_prob = self.actor.distribution(t.obs, eps).rsample()  # (B, A), (B,)
         ent_coef = self.ent_coef()  # this step's value, before its own update
         metrics: dict[str, Tensor] = {}
         if self.ent_coef_optimizer is not None:
@@ -270,7 +325,7 @@ class SAC:
             metrics["losses/ent_coef_loss"] = ent_coef_loss.detach()
 
         with torch.no_grad():
-            next_actions, next_log_prob = self.actor.distribution(t.next_obs).rsample()
+            next_actions, next_log_prob = self.actor.distribution(t.next_obs, eps).rsample()
             next_q = self.critic_target.min(t.next_obs, next_actions) - ent_coef * next_log_prob
             td_target = t.rewards + t.bootstrap * next_q  # (batch,)
 
@@ -320,6 +375,8 @@ class SAC:
         }
         if self.ent_coef_optimizer is not None:
             state["ent_coef_optimizer"] = self.ent_coef_optimizer.state_dict()
+        if self.sde is not None:
+            state["sde"] = self.sde.state_dict()
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -332,4 +389,6 @@ class SAC:
         self.critic_optimizer.load_state_dict(state["critic_optimizer"])
         if self.ent_coef_optimizer is not None:
             self.ent_coef_optimizer.load_state_dict(state["ent_coef_optimizer"])
+        if self.sde is not None and "sde" in state:
+            self.sde.load_state_dict(state["sde"])
         self.updates = int(state["updates"])

@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 from torch import distributions as D
 
@@ -8,12 +9,15 @@ from rl_lab.nets.distributions import (
     DiagGaussian,
     MultiCategorical,
     SquashedDiagGaussian,
+    SquashedStateDependentGaussian,
+    StateDependentGaussian,
 )
 from rl_lab.nets.heads import (
     CategoricalHead,
     GaussianHead,
     MultiCategoricalHead,
     SquashedGaussianHead,
+    StateDependentNoiseHead,
 )
 
 
@@ -152,3 +156,67 @@ def test_squashed_gaussian_head_clamps_a_state_dependent_log_std() -> None:
         head.log_std.bias.fill_(50.0)
     assert dist.gaussian.log_std.shape == (5, 2) and (head(features).gaussian.log_std == 2.0).all()
     assert head.output_layers() == [head.mean, head.log_std]
+
+
+def test_state_dependent_gaussian_is_the_gaussian_of_its_noise() -> None:
+    """gSDE: for fixed exploration weights the noise is latent @ (std * eps); its density is the
+    Gaussian with variance latent^2 @ std^2 (+ SB3's 1e-6), checked against torch."""
+    torch.manual_seed(0)
+    mean = torch.randn(6, 2, dtype=torch.float64)
+    latent = torch.randn(6, 4, dtype=torch.float64)
+    std = torch.rand(4, 2, dtype=torch.float64, requires_grad=True)
+    eps = torch.randn(6, 4, 2, dtype=torch.float64)  # one matrix per row
+    dist = StateDependentGaussian(mean, latent, std, eps)
+    per_row = torch.stack([latent[i] @ (std * eps[i]) for i in range(6)])
+    torch.testing.assert_close(dist.sample(), mean + per_row)
+    shared = StateDependentGaussian(mean, latent, std, eps[0])  # one matrix for the batch
+    torch.testing.assert_close(shared.sample(), mean + latent @ (std * eps[0]))
+    scale = (latent.square() @ std.square() + 1e-6).sqrt()
+    ref = D.Independent(D.Normal(mean, scale), 1)
+    actions = torch.randn(6, 2, dtype=torch.float64)
+    torch.testing.assert_close(dist.log_prob(actions), ref.log_prob(actions))
+    torch.testing.assert_close(dist.entropy(), ref.entropy())
+    assert torch.equal(dist.mode(), mean)
+    dist.sample().sum().backward()  # the exploration weights' scale learns through the samples
+    assert std.grad is not None and std.grad.abs().sum() > 0
+    with pytest.raises(RuntimeError, match="no exploration matrix"):
+        StateDependentGaussian(mean, latent, std.detach(), None).sample()
+
+
+def test_squashed_state_dependent_gaussian_corrects_for_the_tanh() -> None:
+    torch.manual_seed(0)
+    mean, latent = torch.randn(5, 2, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
+    std, eps = torch.rand(3, 2, dtype=torch.float64), torch.randn(3, 2, dtype=torch.float64)
+    dist = SquashedStateDependentGaussian(mean, latent, std, eps)
+    actions, log_prob = dist.rsample()
+    pre_tanh = mean + latent @ (std * eps)
+    torch.testing.assert_close(actions, torch.tanh(pre_tanh))
+    log_std = 0.5 * torch.log(latent.square() @ std.square() + 1e-6)
+    torch.testing.assert_close(log_prob, _torch_squashed(mean, log_std).log_prob(actions))
+    assert torch.equal(dist.mode(), torch.tanh(mean))
+
+
+def test_state_dependent_noise_head() -> None:
+    torch.manual_seed(0)
+    head = StateDependentNoiseHead(8, 2, log_std_init=-1.0)
+    assert head.log_std.shape == (8, 2) and (head.log_std == -1.0).all()
+    assert head.noise_shape(3) == (3, 8, 2) and head.output_layers() == [head.mean]
+    features = torch.randn(3, 8, requires_grad=True)
+    head.eps = torch.randn(head.noise_shape(3))
+    dist = head(features)
+    assert isinstance(dist, StateDependentGaussian) and dist.eps is head.eps
+    # PPO/A2C (SB3): the noise does not train the features, only the mean does
+    (dist.sample() - dist.mean).sum().backward()
+    assert features.grad is not None and torch.equal(features.grad, torch.zeros(3, 8))
+    # SAC: squashed, features trained by the noise too, and the mean clipped before the tanh
+    sac = StateDependentNoiseHead(8, 2, squash=True, learn_features=True, clip_mean=2.0)
+    with torch.no_grad():
+        sac.mean.bias.fill_(100.0)
+    squashed = sac(features, torch.randn(8, 2))
+    assert isinstance(squashed, SquashedStateDependentGaussian)
+    assert (squashed.gaussian.mean == 2.0).all() and torch.equal(
+        sac.mean_action(features), squashed.gaussian.mean
+    )
+    features.grad = None
+    squashed.sample().sum().backward()
+    assert features.grad is not None and features.grad.abs().sum() > 0
