@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig
-from stable_baselines3.common.noise import NormalActionNoise
+from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from stable_baselines3.common.utils import LinearSchedule
 
 from rl_lab.agents import AGENTS, agent_entry, load
@@ -259,7 +259,9 @@ _OFF_POLICY_DIRECT = (
     "n_steps",
 )
 
-_ACTION_NOISE_NOTE = "becomes SB3's NormalActionNoise on the [-1, 1] action scale"
+_ACTION_NOISE_NOTE = (
+    "becomes SB3's NormalActionNoise or OrnsteinUhlenbeckActionNoise on the [-1, 1] action scale"
+)
 
 #: gSDE's keys, which SB3's PPO, A2C, RecurrentPPO and SAC take under our names.
 _SDE_DIRECT = ("use_sde", "sde_sample_freq")
@@ -272,7 +274,7 @@ TD3 = Sb3Algo(
     requires={
         "network.init": ("default", "SB3's TD3 keeps PyTorch's default layer initialisation"),
     },
-    notes={"action_noise_std": _ACTION_NOISE_NOTE},
+    notes={"action_noise_std": _ACTION_NOISE_NOTE, "action_noise_type": _ACTION_NOISE_NOTE},
 )
 
 #: SB3's DDPG is its TD3 with these settings fixed (stable_baselines3/ddpg/ddpg.py); rl_lab's
@@ -288,7 +290,7 @@ DDPG = Sb3Algo(
         "target_noise_clip": (0.0, "SB3's DDPG has no target policy smoothing"),
         "network.init": ("default", "SB3's DDPG keeps PyTorch's default layer initialisation"),
     },
-    notes={"action_noise_std": _ACTION_NOISE_NOTE},
+    notes={"action_noise_std": _ACTION_NOISE_NOTE, "action_noise_type": _ACTION_NOISE_NOTE},
 )
 
 SAC = Sb3Algo(
@@ -483,5 +485,10 @@ def sb3_kwargs(
         }
     if "action_noise_std" in flat and action_dim is not None:
         std = float(flat["action_noise_std"])
-        kwargs["action_noise"] = NormalActionNoise(np.zeros(action_dim), np.full(action_dim, std))
+        noise_class = (
+            OrnsteinUhlenbeckActionNoise
+            if flat.get("action_noise_type") == "ornstein-uhlenbeck"
+            else NormalActionNoise
+        )
+        kwargs["action_noise"] = noise_class(np.zeros(action_dim), np.full(action_dim, std))
     return kwargs

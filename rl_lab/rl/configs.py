@@ -66,6 +66,26 @@ class AgentConfig:
     name: str = setting("", "the agent (agent=<name>)")
 
 
+#: TD3's and DDPG's exploration noises (``action_noise_type``).
+ACTION_NOISE_TYPES = ("normal", "ornstein-uhlenbeck")
+
+
+@dataclass(frozen=True)
+class GSDEConfig(AgentConfig):
+    """gSDE exploration (Raffin et al. 2022; ``rl_lab.rl.gsde``), SB3's ``use_sde`` and
+    ``sde_sample_freq``: the agents with a stochastic policy over ``Box`` actions."""
+
+    use_sde: bool = setting(
+        False,
+        "gSDE: explore with noise that is a learned function of the actor's features, one "
+        "matrix per env drawn at each rollout (SAC: training phase); Box actions only; "
+        "network.log_std_init starts its weights' log-stds",
+    )
+    sde_sample_freq: int = setting(
+        -1, "with use_sde: vector steps between draws within a rollout or phase (-1: once)", low=-1
+    )
+
+
 @dataclass(frozen=True)
 class OffPolicyLoopConfig(AgentConfig):
     """The replay and training cadence of the off-policy loop (``rl_lab.rl.off_policy``)."""
@@ -291,9 +311,15 @@ class TD3Config(OffPolicyLoopConfig):
     target_noise_clip: float = setting(0.5, "that noise is clipped to [-clip, clip]", low=0.0)
     action_noise_std: float = setting(
         0.1,
-        "std of the Gaussian exploration noise (SB3's NormalActionNoise sigma; SB3's own "
-        "default is none, the paper's 0.1)",
+        "scale (sigma) of the exploration noise (SB3's action noise sigma; SB3's own default "
+        "is none, the paper's 0.1)",
         low=0.0,
+    )
+    action_noise_type: str = setting(
+        "normal",
+        "normal (independent each step, SB3's NormalActionNoise) | ornstein-uhlenbeck "
+        "(correlated in time, reset at episode ends; SB3's OrnsteinUhlenbeckActionNoise)",
+        choices=ACTION_NOISE_TYPES,
     )
     n_critics: int = setting(
         2, "critics; the TD target takes the smallest (SB3's policy_kwargs)", low=1
@@ -316,7 +342,7 @@ class DDPGConfig(TD3Config):
 
 
 @dataclass(frozen=True)
-class SACConfig(OffPolicyLoopConfig):
+class SACConfig(GSDEConfig, OffPolicyLoopConfig):
     """SAC (Haarnoja et al. 2018) with automatic entropy tuning: squashed Gaussian actor, twin
     critics, Polyak-averaged targets; SB3's SAC."""
 
@@ -344,19 +370,11 @@ class SACConfig(OffPolicyLoopConfig):
     n_critics: int = setting(
         2, "critics; targets and actor use the smallest (SB3's policy_kwargs)", low=1
     )
-    use_sde: bool = setting(
-        False,
-        "gSDE: explore with noise that is a function of the actor's features, redrawn at each "
-        "training phase (network.log_std_init starts its weights' log-stds)",
-    )
-    sde_sample_freq: int = setting(
-        -1, "with use_sde: vector steps between noise draws within a phase (-1: once)", low=-1
-    )
     network: SACNetworksConfig = setting(help="actor and critic trunks", factory=SACNetworksConfig)
 
 
 @dataclass(frozen=True)
-class PolicyConfig(AgentConfig):
+class PolicyConfig(GSDEConfig):
     """The policy and its optimisation, shared by every agent built on the actor-critic
     policy (a2c, ppo, ppo_lstm, reinforce)."""
 
@@ -371,14 +389,6 @@ class PolicyConfig(AgentConfig):
     max_grad_norm: float = setting(0.5, "global gradient-norm clip", low=0.0, low_open=True)
     recurrent: bool = setting(
         False, "add an LSTM core after the encoder of every trunk (network.lstm)"
-    )
-    use_sde: bool = setting(
-        False,
-        "gSDE: explore with noise that is a function of the actor's features, redrawn per "
-        "rollout (Box actions only; network.log_std_init starts its weights' log-stds)",
-    )
-    sde_sample_freq: int = setting(
-        -1, "with use_sde: vector steps between noise draws within a rollout (-1: once)", low=-1
     )
     mixed_precision: bool = setting(False, "bfloat16 autocast of the forward passes (CUDA only)")
     network: PolicyNetworkConfig = setting(help="the policy", factory=PolicyNetworkConfig)

@@ -8,6 +8,7 @@
 - :class:`PolyakTargets`: ``target <- tau * online + (1 - tau) * target`` for module pairs.
 - :func:`replay_tensors`: a replay batch as tensors, actions scaled, n-step aware discounts.
 - :func:`frozen`: no gradients for a network's weights while another one trains through it.
+- :class:`OrnsteinUhlenbeckNoise`: temporally correlated exploration noise (TD3, DDPG).
 
 Each agent's own module keeps its update readable top to bottom; only these pieces are shared,
 and all of them ride on the one off-policy loop (:mod:`rl_lab.rl.off_policy`).
@@ -29,6 +30,42 @@ from torch import Tensor, nn
 from rl_lab.errors import ConfigError
 from rl_lab.nets import build_encoder, init_weights
 from rl_lab.rl.buffers import ReplayBatch, bootstrap_discounts
+
+
+class OrnsteinUhlenbeckNoise:
+    """Temporally correlated exploration noise, one process per env (the DDPG paper's choice;
+    SB3's ``OrnsteinUhlenbeckActionNoise`` with its defaults): each step
+    ``x <- x - theta * x * dt + sigma * sqrt(dt) * N(0, 1)``, from 0 at every episode start.
+
+    Its stationary std is ``sigma / sqrt(2 theta)`` (1.8 sigma), reached over hundreds of
+    steps: the noise drifts instead of jittering, which pushes a car up a hill where
+    independent noise of the same sigma averages out.
+
+    Args:
+        sigma: scale of the noise (on the ``[-1, 1]`` action scale).
+        theta: mean reversion rate.
+        dt: time step.
+    """
+
+    def __init__(self, sigma: float, theta: float = 0.15, dt: float = 1e-2) -> None:
+        self.sigma, self.theta, self.dt = sigma, theta, dt
+        self.state: np.ndarray | None = None  # (n_envs, action_dim); None: all at 0
+
+    def sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        """The next noise for ``shape`` = (n_envs, action_dim), drawn from ``rng``."""
+        previous = self.state if self.state is not None and self.state.shape == shape else None
+        x = np.zeros(shape) if previous is None else previous
+        self.state = (
+            x
+            - self.theta * x * self.dt
+            + self.sigma * math.sqrt(self.dt) * rng.standard_normal(shape)
+        )
+        return self.state
+
+    def reset(self, done: np.ndarray) -> None:
+        """Start the processes of the envs whose episode ended (``done``: (n_envs,) bools)."""
+        if self.state is not None:
+            self.state[done] = 0.0
 
 
 class ActionScaling:

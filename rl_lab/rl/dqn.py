@@ -203,7 +203,7 @@ class DQN:
         self.updates += 1
         return {"losses/td_loss": loss.detach(), "losses/q_values": q.detach().mean()}
 
-    def on_env_step(self, env_step: int) -> None:
+    def on_env_step(self, env_step: int, done: np.ndarray | None = None) -> None:
         """Update the target network every ``target_update_interval`` env steps."""
         if env_step < self._next_target_update or not self.config.target_network:
             return

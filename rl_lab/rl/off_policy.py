@@ -40,8 +40,9 @@ class OffPolicyAgent(LoopAgent, Protocol):
         """One gradient step on a replay batch; its metrics, the loss first."""
         ...
 
-    def on_env_step(self, env_step: int) -> None:
-        """Per-step bookkeeping (e.g. DQN's target update interval)."""
+    def on_env_step(self, env_step: int, done: np.ndarray | None = None) -> None:
+        """Per-step bookkeeping (e.g. DQN's target update interval); ``done`` marks the envs
+        whose episode ended at this step (terminated or truncated)."""
         ...
 
 
@@ -145,7 +146,7 @@ class OffPolicyLoop(Loop):
                 state.vector_steps += 1
                 if "episode" in infos:
                     self._log_episodes(infos)
-                agent.on_env_step(state.env_steps)
+                agent.on_env_step(state.env_steps, terminated | truncated)
 
                 if per_episode:
                     train_now = crossed(episodes_before, state.episodes, train_freq)

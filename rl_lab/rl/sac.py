@@ -358,7 +358,7 @@ class SAC:
         """Polyak update of the target critics; their buffers are copied."""
         self.targets.update(self.config.tau)
 
-    def on_env_step(self, env_step: int) -> None:
+    def on_env_step(self, env_step: int, done: np.ndarray | None = None) -> None:
         """Nothing: SAC's target updates count gradient steps, inside :meth:`update`."""
 
     # ----------------------------------------------------------------------------- state

@@ -35,13 +35,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rl_lab.config import with_overrides
+from rl_lab.errors import ConfigError
 from rl_lab.nets import init_weights
 from rl_lab.nets.flat import FlatAdam, FlatParameters
 from rl_lab.rl import off_policy
 from rl_lab.rl.buffers import ReplayBatch
-from rl_lab.rl.configs import TD3Config
+from rl_lab.rl.configs import ACTION_NOISE_TYPES, TD3Config
 from rl_lab.rl.continuous import (
     ActionScaling,
+    OrnsteinUhlenbeckNoise,
     PolyakTargets,
     build_critics,
     build_trunk,
@@ -136,6 +138,14 @@ class TD3:
         )
         self.updates = 0  # critic gradient steps taken
         self._last_actor_loss: Tensor | None = None
+        if c.action_noise_type not in ACTION_NOISE_TYPES:
+            raise ConfigError(
+                f"agent.action_noise_type={c.action_noise_type!r} is not one of "
+                f"{', '.join(ACTION_NOISE_TYPES)}."
+            )
+        self.ou_noise: OrnsteinUhlenbeckNoise | None = None
+        if c.action_noise_type == "ornstein-uhlenbeck":
+            self.ou_noise = OrnsteinUhlenbeckNoise(c.action_noise_std)
 
     # ----------------------------------------------------------------------------- acting
     @torch.no_grad()
@@ -148,9 +158,12 @@ class TD3:
         return self.scaling.to_env(self._scaled_actions(obs))
 
     def act(self, obs: np.ndarray, env_step: int, rng: np.random.Generator) -> np.ndarray:
-        """Actor's actions plus Gaussian exploration noise, clipped to the bounds (env units)."""
+        """Actor's actions plus exploration noise (Gaussian or Ornstein-Uhlenbeck, drawn from
+        the loop's ``rng``), clipped to the bounds (env units)."""
         scaled = self._scaled_actions(obs)
-        if self.config.action_noise_std > 0:
+        if self.ou_noise is not None:
+            scaled = np.clip(scaled + self.ou_noise.sample(scaled.shape, rng), -1, 1)
+        elif self.config.action_noise_std > 0:
             scaled = np.clip(
                 scaled + rng.normal(0.0, self.config.action_noise_std, scaled.shape), -1, 1
             )
@@ -225,8 +238,11 @@ class TD3:
         """Polyak update ``target <- tau * online + (1 - tau) * target``; buffers are copied."""
         self.targets.update(self.config.tau)
 
-    def on_env_step(self, env_step: int) -> None:
-        """Nothing: TD3's target updates are tied to actor updates, inside :meth:`update`."""
+    def on_env_step(self, env_step: int, done: np.ndarray | None = None) -> None:
+        """Restart the Ornstein-Uhlenbeck noise of the envs whose episode ended (``done``);
+        TD3's target updates are tied to actor updates, inside :meth:`update`."""
+        if self.ou_noise is not None and done is not None:
+            self.ou_noise.reset(done)
 
     # ----------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
@@ -240,6 +256,7 @@ class TD3:
             "critic_optimizer": self.critic_optimizer.state_dict(),
             "updates": self.updates,
             "last_actor_loss": self._last_actor_loss,
+            "ou_noise": None if self.ou_noise is None else self.ou_noise.state,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -252,3 +269,5 @@ class TD3:
         self.critic_optimizer.load_state_dict(state["critic_optimizer"])
         self.updates = int(state["updates"])
         self._last_actor_loss = state.get("last_actor_loss")
+        if self.ou_noise is not None:
+            self.ou_noise.state = state.get("ou_noise")

@@ -268,6 +268,17 @@ def test_built_sb3_td3_has_the_mapped_settings(compose_cfg):
     assert actor == [400, 300, 1]
 
 
+@pytest.mark.parametrize("name", ["td3", "ddpg"])
+def test_ornstein_uhlenbeck_noise_becomes_sb3s(compose_cfg, name):
+    from stable_baselines3.common.noise import OrnsteinUhlenbeckActionNoise
+
+    cfg = compose_cfg(f"agent={name}", "impl=sb3", "env=MountainCarContinuous-v0")  # the preset
+    validate_config(cfg)
+    noise = build_agent(cfg, *env_spaces(cfg.env), "cpu").model.action_noise
+    assert isinstance(noise, OrnsteinUhlenbeckActionNoise)
+    assert noise._sigma.tolist() == [0.5] and (noise._theta, noise._dt) == (0.15, 1e-2)
+
+
 def test_td3_actor_and_critic_activations_must_match(compose_cfg):
     cfg = compose_cfg(
         "agent=td3", "impl=sb3", "env=Pendulum-v1", "agent.network.actor.activation=tanh"

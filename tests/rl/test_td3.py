@@ -60,6 +60,30 @@ def test_exploration_noise_is_gaussian_on_the_scaled_action():
     np.testing.assert_array_equal(quiet_actions, quiet.predict(obs[:3]))
 
 
+def test_ornstein_uhlenbeck_noise_drifts_per_env_and_restarts_at_episode_ends():
+    """SB3's OrnsteinUhlenbeckActionNoise: x <- x - 0.15 x 0.01 + sigma 0.1 N(0, 1), from 0."""
+    agent = make_agent(action_noise_std=0.5, action_noise_type="ornstein-uhlenbeck")
+    obs = np.zeros((2, 3), np.float32)
+    rng, reference = np.random.default_rng(0), np.random.default_rng(0)
+    x = np.zeros((2, 2))
+    for step in range(50):
+        agent.act(obs, step, rng)
+        x = x - 0.15 * x * 0.01 + 0.5 * 0.1 * reference.standard_normal((2, 2))
+        np.testing.assert_allclose(agent.ou_noise.state, x)
+    # consecutive noises are nearly equal (a drift), unlike independent draws
+    before = agent.ou_noise.state.copy()
+    agent.act(obs, 50, rng)
+    assert np.abs(agent.ou_noise.state - before).max() < 0.3
+    agent.on_env_step(51, np.array([True, False]))  # env 0's episode ended
+    np.testing.assert_array_equal(agent.ou_noise.state[0], [0.0, 0.0])
+    assert (agent.ou_noise.state[1] != 0).all()
+    restored = make_agent(action_noise_std=0.5, action_noise_type="ornstein-uhlenbeck")
+    restored.load_state_dict(agent.state_dict())  # resumption continues the processes
+    np.testing.assert_array_equal(restored.ou_noise.state, agent.ou_noise.state)
+    with pytest.raises(ConfigError, match="action_noise_type"):
+        make_agent(action_noise_type="pink")
+
+
 def test_critics_see_buffer_actions_scaled_to_unit_range():
     agent = make_agent()
     seen = []
