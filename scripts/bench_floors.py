@@ -1,25 +1,27 @@
 """Each RL loop against its floor: a minimal hand-written PyTorch loop with the same work.
 
-For DQN (CartPole-v1, RL Zoo's settings), PPO (CartPole-v1, the shipped preset: RL Zoo's) and
-TD3 (Pendulum-v1, the shipped preset: RL Zoo's), three sides run the same budget with the same
-networks, batch sizes and number of gradient steps, each in a fresh process with one torch
-thread:
+For DQN (CartPole-v1, RL Zoo's settings), PPO (CartPole-v1), TD3 (Pendulum-v1), SAC
+(Pendulum-v1) and A2C (CartPole-v1), the last four with the shipped presets (RL Zoo's), three
+sides run the same budget with the same networks, batch sizes and number of gradient steps, each
+in a fresh process with one torch thread:
 
 - ``ours``: ``python -m rl_lab agent=<agent> env=<env> ...`` (no periodic evaluation, no
   checkpoints, no progress bar; one final evaluation episode);
 - ``sb3``: the same command with ``impl=sb3`` (Stable-Baselines3 through the same harness);
 - ``floor``: a loop written here top to bottom (gymnasium env, ``nn.Sequential`` networks,
-  NumPy replay or rollout arrays, ``torch.optim.Adam(fused=True)``), with no logging, no
+  NumPy replay or rollout arrays, ``torch.optim.Adam(fused=True)``; A2C's
+  ``torch.optim.RMSprop(foreach=True)``, as rl_lab's A2C uses RMSprop), with no logging, no
   checks and no evaluation.
 
 SPS is env steps per second of training (rl_lab and SB3: ``results.json``'s ``sps``, which
 includes the one final evaluation episode; the floor: its loop alone). Each round runs every
 side once, in an order that rotates from round to round; the table gives the medians over
-rounds and the range of the per-round ratios. For TD3, whose update is compute-bound (400x300
-actor and twin critics, batches of 256), it also gives the achieved GFLOP/s of the gradient
-steps against this machine's measured single-thread float32 matmul peak.
+rounds and the range of the per-round ratios. For TD3 and SAC, whose updates are compute-bound
+(400x300 and 256x256 actors and twin critics, batches of 256), it also gives the achieved
+GFLOP/s of the gradient steps against this machine's measured single-thread float32 matmul
+peak.
 
-    python scripts/bench_floors.py                         # 3 rounds of dqn, ppo, td3
+    python scripts/bench_floors.py                         # 3 rounds of all five loops
     python scripts/bench_floors.py --loops dqn --rounds 5
     python scripts/bench_floors.py --smoke                 # tiny budgets: checks the script
 """
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -84,6 +87,34 @@ TD3_ZOO = {
     "target_noise_clip": 0.5,
     "hidden": [400, 300],
 }
+#: The SAC Pendulum-v1 preset (conf/preset/sac/Pendulum-v1.yaml; RL Zoo's) on SAC's defaults.
+SAC_ZOO = {
+    "learning_rate": 1e-3,
+    "batch_size": 256,
+    "buffer_size": 1_000_000,
+    "learning_starts": 100,
+    "gamma": 0.99,
+    "tau": 0.005,
+    "train_freq": 1,
+    "gradient_steps": 1,
+    "target_update_interval": 1,
+    "ent_coef": "auto",  # learned, from 1.0
+    "target_entropy": "auto",  # -dim(A)
+    "hidden": [256, 256],
+}
+#: The A2C CartPole-v1 preset (conf/preset/a2c/CartPole-v1.yaml; RL Zoo's) on A2C's defaults.
+A2C_ZOO = {
+    "num_envs": 8,
+    "n_steps": 5,
+    "learning_rate": 7e-4,
+    "gamma": 0.99,
+    "gae_lambda": 1.0,  # plain n-step returns
+    "ent_coef": 0.0,
+    "vf_coef": 0.5,
+    "max_grad_norm": 0.5,
+    "rms_prop_eps": 1e-5,
+    "hidden": [64, 64],
+}
 
 
 @dataclass
@@ -96,7 +127,9 @@ class Loop:
     rows: dict[str, list[dict]] = field(default_factory=dict)
 
 
-def loops(dqn_steps: int, ppo_steps: int, td3_steps: int) -> dict[str, Loop]:
+def loops(
+    dqn_steps: int, ppo_steps: int, td3_steps: int, sac_steps: int, a2c_steps: int
+) -> dict[str, Loop]:
     """The loops, each at its budget."""
     dqn = [f"agent.{k}={v}" for k, v in DQN_ZOO.items() if k != "hidden"]
     dqn += ["agent.n_steps=1", "agent.lr_schedule=constant", "eval.select=last"]
@@ -105,6 +138,8 @@ def loops(dqn_steps: int, ppo_steps: int, td3_steps: int) -> dict[str, Loop]:
         "dqn": Loop("dqn", ["agent=dqn", "env=CartPole-v1", *dqn], dqn_steps),
         "ppo": Loop("ppo", ["agent=ppo", "env=CartPole-v1"], ppo_steps),
         "td3": Loop("td3", ["agent=td3", "env=Pendulum-v1"], td3_steps),
+        "sac": Loop("sac", ["agent=sac", "env=Pendulum-v1"], sac_steps),
+        "a2c": Loop("a2c", ["agent=a2c", "env=CartPole-v1"], a2c_steps),
     }
 
 
@@ -178,6 +213,43 @@ def floor_dqn(steps: int, seed: int) -> dict:
     return {"wall_time_s": wall, "sps": steps / wall}
 
 
+def _rollout(envs, obs, actor, critic, n_steps: int, gamma: float, gae_lambda: float):
+    """``n_steps`` steps of every env with actions sampled from ``actor``, then GAE advantages
+    (PPO's and A2C's rollout). Returns the observations to continue from and the rollout as
+    ``n_steps x num_envs`` rows: observations, actions, their log-probabilities, advantages and
+    returns (advantages + values)."""
+    import torch
+
+    n_envs = envs.num_envs
+    b_obs = torch.zeros(n_steps, n_envs, 4)
+    b_act = torch.zeros(n_steps, n_envs, dtype=torch.int64)
+    b_logp, b_val = torch.zeros(n_steps, n_envs), torch.zeros(n_steps, n_envs)
+    b_rew, b_done = torch.zeros(n_steps, n_envs), torch.zeros(n_steps, n_envs)
+    done = torch.zeros(n_envs)
+    for t in range(n_steps):
+        o = torch.as_tensor(obs)
+        with torch.no_grad():
+            dist = torch.distributions.Categorical(logits=actor(o))
+            action = dist.sample()
+            b_logp[t], b_val[t] = dist.log_prob(action), critic(o).squeeze(-1)
+        b_obs[t], b_act[t], b_done[t] = o, action, done
+        obs, reward, terminated, truncated, _ = envs.step(action.numpy())
+        b_rew[t] = torch.as_tensor(reward, dtype=torch.float32)
+        done = torch.as_tensor(terminated | truncated, dtype=torch.float32)
+    with torch.no_grad():
+        next_value = critic(torch.as_tensor(obs)).squeeze(-1)
+    advantages, last = torch.zeros(n_steps, n_envs), torch.zeros(n_envs)
+    for t in reversed(range(n_steps)):
+        not_done = 1.0 - (done if t == n_steps - 1 else b_done[t + 1])
+        value_next = next_value if t == n_steps - 1 else b_val[t + 1]
+        delta = b_rew[t] + gamma * value_next * not_done - b_val[t]
+        last = delta + gamma * gae_lambda * not_done * last
+        advantages[t] = last
+    returns = advantages + b_val
+    rows = (x.flatten() for x in (b_act, b_logp, advantages, returns))
+    return (obs, b_obs.reshape(-1, 4), *rows)
+
+
 def floor_ppo(steps: int, seed: int) -> dict:
     """PPO on SyncVectorEnvs: separate actor and critic MLPs, GAE, clipped surrogate."""
     import gymnasium as gym
@@ -193,10 +265,6 @@ def floor_ppo(steps: int, seed: int) -> dict:
     critic = _mlp([4, *c["hidden"], 1], nn.Tanh)
     params = [*actor.parameters(), *critic.parameters()]
     optimizer = torch.optim.Adam(params, lr=c["learning_rate"], eps=1e-5, fused=True)
-    b_obs = torch.zeros(n_steps, n_envs, 4)
-    b_act = torch.zeros(n_steps, n_envs, dtype=torch.int64)
-    b_logp, b_val = torch.zeros(n_steps, n_envs), torch.zeros(n_steps, n_envs)
-    b_rew, b_done = torch.zeros(n_steps, n_envs), torch.zeros(n_steps, n_envs)
     rollouts = steps // (n_envs * n_steps)
     started = time.perf_counter()
     for k in range(rollouts):
@@ -204,29 +272,9 @@ def floor_ppo(steps: int, seed: int) -> dict:
         for group in optimizer.param_groups:
             group["lr"] = c["learning_rate"] * progress
         clip = c["clip_range"] * progress
-        done = torch.zeros(n_envs)
-        for t in range(n_steps):
-            o = torch.as_tensor(obs)
-            with torch.no_grad():
-                dist = torch.distributions.Categorical(logits=actor(o))
-                action = dist.sample()
-                b_logp[t], b_val[t] = dist.log_prob(action), critic(o).squeeze(-1)
-            b_obs[t], b_act[t], b_done[t] = o, action, done
-            obs, reward, terminated, truncated, _ = envs.step(action.numpy())
-            b_rew[t] = torch.as_tensor(reward, dtype=torch.float32)
-            done = torch.as_tensor(terminated | truncated, dtype=torch.float32)
-        with torch.no_grad():
-            next_value = critic(torch.as_tensor(obs)).squeeze(-1)
-        advantages, last = torch.zeros(n_steps, n_envs), torch.zeros(n_envs)
-        for t in reversed(range(n_steps)):
-            not_done = 1.0 - (done if t == n_steps - 1 else b_done[t + 1])
-            value_next = next_value if t == n_steps - 1 else b_val[t + 1]
-            delta = b_rew[t] + c["gamma"] * value_next * not_done - b_val[t]
-            last = delta + c["gamma"] * c["gae_lambda"] * not_done * last
-            advantages[t] = last
-        returns = (advantages + b_val).flatten()
-        flat_obs, flat_act = b_obs.reshape(-1, 4), b_act.flatten()
-        flat_logp, flat_adv = b_logp.flatten(), advantages.flatten()
+        obs, flat_obs, flat_act, flat_logp, flat_adv, returns = _rollout(
+            envs, obs, actor, critic, n_steps, c["gamma"], c["gae_lambda"]
+        )
         size = n_steps * n_envs
         for _ in range(c["n_epochs"]):
             for start in range(0, size, c["batch_size"]):
@@ -246,17 +294,58 @@ def floor_ppo(steps: int, seed: int) -> dict:
     return {"wall_time_s": wall, "sps": rollouts * n_envs * n_steps / wall}
 
 
+def floor_a2c(steps: int, seed: int) -> dict:
+    """A2C on SyncVectorEnvs: separate actor and critic MLPs, n-step returns (GAE with the
+    preset's lambda), one RMSprop step on each whole rollout."""
+    import gymnasium as gym
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    c = A2C_ZOO
+    torch.manual_seed(seed)
+    n_envs, n_steps = c["num_envs"], c["n_steps"]
+    envs = gym.make_vec("CartPole-v1", num_envs=n_envs, vectorization_mode="sync")
+    obs, _ = envs.reset(seed=seed)
+    actor = _mlp([4, *c["hidden"], 2], nn.Tanh)
+    critic = _mlp([4, *c["hidden"], 1], nn.Tanh)
+    params = [*actor.parameters(), *critic.parameters()]
+    optimizer = torch.optim.RMSprop(  # torch's RMSprop has no fused kernel
+        params, lr=c["learning_rate"], alpha=0.99, eps=c["rms_prop_eps"], foreach=True
+    )
+    rollouts = steps // (n_envs * n_steps)
+    started = time.perf_counter()
+    for _ in range(rollouts):
+        obs, flat_obs, flat_act, _, advantages, returns = _rollout(
+            envs, obs, actor, critic, n_steps, c["gamma"], c["gae_lambda"]
+        )
+        dist = torch.distributions.Categorical(logits=actor(flat_obs))
+        policy_loss = -(advantages * dist.log_prob(flat_act)).mean()
+        value_loss = F.mse_loss(critic(flat_obs).squeeze(-1), returns)
+        entropy = dist.entropy().mean()
+        loss = policy_loss - c["ent_coef"] * entropy + c["vf_coef"] * value_loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(params, c["max_grad_norm"])
+        optimizer.step()
+    wall = time.perf_counter() - started
+    return {"wall_time_s": wall, "sps": rollouts * n_envs * n_steps / wall}
+
+
+def _mlp_flops(batch: int, sizes: list[int]) -> float:
+    """Floating-point operations of an MLP's forward matmuls: 2 x batch x weights."""
+    layers = zip(sizes[:-1], sizes[1:], strict=True)
+    return 2.0 * batch * sum(n_in * n_out for n_in, n_out in layers)
+
+
 def td3_update_flops(batch: int, obs_dim: int = 3, act_dim: int = 1) -> float:
     """Floating-point operations of one TD3 gradient step (matmuls only), averaged over the
     policy delay: target actor and two target critics forward, two critics forward and backward
     (backward = 2x forward); every ``policy_delay`` steps the actor forward and backward through
     one critic."""
-    h1, h2 = TD3_ZOO["hidden"]
-
-    def forward(n_in: int, n_out: int) -> float:
-        return 2.0 * batch * (n_in * h1 + h1 * h2 + h2 * n_out)
-
-    actor, critic = forward(obs_dim, act_dim), forward(obs_dim + act_dim, 1)
+    hidden = TD3_ZOO["hidden"]
+    actor = _mlp_flops(batch, [obs_dim, *hidden, act_dim])
+    critic = _mlp_flops(batch, [obs_dim + act_dim, *hidden, 1])
     per_critic_step = actor + 2 * critic + 2 * 3 * critic
     per_actor_step = 3 * (actor + critic)
     return per_critic_step + per_actor_step / TD3_ZOO["policy_delay"]
@@ -341,7 +430,129 @@ def floor_td3(steps: int, seed: int) -> dict:
     return {"wall_time_s": wall, "sps": steps / wall, "update_gflops": flops / update_time / 1e9}
 
 
-FLOORS = {"dqn": floor_dqn, "ppo": floor_ppo, "td3": floor_td3}
+def sac_update_flops(batch: int, obs_dim: int = 3, act_dim: int = 1) -> float:
+    """Floating-point operations of one SAC gradient step (matmuls only): the actor (its trunk
+    and its mean and log-std heads) forward on the states and on the next states, two target
+    critics forward, two critics forward and backward (backward = 2x forward), then the actor's
+    loss: both critics forward on the fresh actions and backward to those actions only (their
+    weights are frozen: 1x forward), and the actor backward. The entropy coefficient's step has
+    no matmul."""
+    hidden = SAC_ZOO["hidden"]
+    actor = _mlp_flops(batch, [obs_dim, *hidden, 2 * act_dim])
+    critic = _mlp_flops(batch, [obs_dim + act_dim, *hidden, 1])
+    critic_step = 2 * critic + 2 * 3 * critic  # target critics; critics forward and backward
+    actor_step = 2 * actor + 2 * 2 * critic + 2 * actor  # 2 forwards; critics there and back
+    return critic_step + actor_step
+
+
+def floor_sac(steps: int, seed: int) -> dict:
+    """SAC on Pendulum-v1: squashed Gaussian actor, twin critics and their Polyak targets,
+    learned entropy coefficient; one gradient step per env step."""
+    import gymnasium as gym
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    c = SAC_ZOO
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    env = gym.make("Pendulum-v1")
+    obs, _ = env.reset(seed=seed)
+    scale = float(env.action_space.high[0])
+    trunk = _mlp([3, *c["hidden"]], nn.ReLU, nn.ReLU)
+    mean_head, log_std_head = nn.Linear(c["hidden"][-1], 1), nn.Linear(c["hidden"][-1], 1)
+    critics = [_mlp([4, *c["hidden"], 1], nn.ReLU) for _ in range(2)]
+    critic_targets = [copy.deepcopy(q).requires_grad_(False) for q in critics]
+    actor_params = [*trunk.parameters(), *mean_head.parameters(), *log_std_head.parameters()]
+    actor_opt = torch.optim.Adam(actor_params, lr=c["learning_rate"], fused=True)
+    critic_params = [p for q in critics for p in q.parameters()]
+    critic_opt = torch.optim.Adam(critic_params, lr=c["learning_rate"], fused=True)
+    log_ent_coef = torch.zeros(1, requires_grad=True)  # ent_coef: auto, from 1.0
+    ent_opt = torch.optim.Adam([log_ent_coef], lr=c["learning_rate"], fused=True)
+    target_entropy = -1.0  # -dim(A)
+
+    def gaussian(o):
+        """The pre-tanh Gaussian at ``o``: its mean and log-std, ``(batch, 1)`` each."""
+        features = trunk(o)
+        return mean_head(features), log_std_head(features).clamp(-20.0, 2.0)
+
+    def policy(o):
+        """Squashed Gaussian actions in (-1, 1) at ``o`` and their log-probabilities."""
+        mean, log_std = gaussian(o)
+        noise = torch.randn_like(mean)
+        pre_tanh = mean + log_std.exp() * noise
+        log_det = 2.0 * (math.log(2.0) - pre_tanh - F.softplus(-2.0 * pre_tanh))  # tanh's
+        log_prob = -0.5 * noise.pow(2) - log_std - 0.5 * math.log(2 * math.pi) - log_det
+        return torch.tanh(pre_tanh), log_prob.sum(dim=1)
+
+    size = min(c["buffer_size"], steps)
+    b_obs, b_next = np.zeros((size, 3), np.float32), np.zeros((size, 3), np.float32)
+    b_act, b_rew = np.zeros((size, 1), np.float32), np.zeros(size, np.float32)
+    b_done = np.zeros(size, np.float32)
+    updates, update_time = 0, 0.0
+    started = time.perf_counter()
+    for step in range(steps):
+        if step < c["learning_starts"]:
+            action = rng.uniform(-1.0, 1.0, 1).astype(np.float32)
+        else:
+            with torch.no_grad():
+                mean, log_std = (x[0].numpy() for x in gaussian(torch.as_tensor(obs)[None]))
+            noise = rng.standard_normal(1)
+            action = np.tanh(mean + np.exp(log_std) * noise).astype(np.float32)
+        next_obs, reward, terminated, truncated, _ = env.step(action * scale)
+        i = step % size
+        b_obs[i], b_next[i], b_act[i], b_rew[i], b_done[i] = (
+            obs, next_obs, action, reward, terminated
+        )  # fmt: skip
+        obs = env.reset()[0] if terminated or truncated else next_obs
+        if step < c["learning_starts"]:
+            continue
+        update_start = time.perf_counter()
+        idx = rng.integers(0, min(step + 1, size), c["batch_size"])
+        o, n = torch.from_numpy(b_obs[idx]), torch.from_numpy(b_next[idx])
+        a, r = torch.from_numpy(b_act[idx]), torch.from_numpy(b_rew[idx])
+        d = torch.from_numpy(b_done[idx])
+        actions_pi, log_prob = policy(o)  # its graph trains the actor below
+        ent_coef = log_ent_coef.detach().exp()  # this step's, before its own update
+        ent_loss = -(log_ent_coef * (log_prob.detach() + target_entropy)).mean()
+        ent_opt.zero_grad(set_to_none=True)
+        ent_loss.backward()
+        ent_opt.step()
+        with torch.no_grad():
+            next_action, next_log_prob = policy(n)
+            next_in = torch.cat([n, next_action], dim=1)
+            next_q = torch.min(critic_targets[0](next_in), critic_targets[1](next_in)).squeeze(1)
+            td_target = r + c["gamma"] * (1 - d) * (next_q - ent_coef * next_log_prob)
+        taken = torch.cat([o, a], dim=1)
+        critic_loss = 0.5 * sum(F.mse_loss(q(taken).squeeze(1), td_target) for q in critics)
+        critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        critic_opt.step()
+        for q in critics:  # the actor's loss moves the actions, not the critics
+            q.requires_grad_(False)
+        fresh = torch.cat([o, actions_pi], dim=1)
+        min_q = torch.min(critics[0](fresh), critics[1](fresh)).squeeze(1)
+        actor_loss = (ent_coef * log_prob - min_q).mean()
+        actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        actor_opt.step()
+        for q in critics:
+            q.requires_grad_(True)
+        if updates % c["target_update_interval"] == 0:
+            with torch.no_grad():
+                for q, q_target in zip(critics, critic_targets, strict=True):
+                    torch._foreach_lerp_(
+                        list(q_target.parameters()), list(q.parameters()), c["tau"]
+                    )
+        updates += 1
+        update_time += time.perf_counter() - update_start
+    wall = time.perf_counter() - started
+    flops = sac_update_flops(c["batch_size"]) * updates
+    return {"wall_time_s": wall, "sps": steps / wall, "update_gflops": flops / update_time / 1e9}
+
+
+FLOORS = {"dqn": floor_dqn, "ppo": floor_ppo, "td3": floor_td3, "sac": floor_sac, "a2c": floor_a2c}
 
 
 def matmul_peak_gflops(n: int = 1024, repeats: int = 20) -> float:
@@ -449,21 +660,26 @@ def main() -> int:
         _child(json.loads(sys.argv[2]))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--loops", nargs="+", default=["dqn", "ppo", "td3"], choices=FLOORS)
+    parser.add_argument("--loops", nargs="+", default=list(FLOORS), choices=FLOORS)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dqn-steps", type=int, default=50_000)
     parser.add_argument("--ppo-steps", type=int, default=100_000)
     parser.add_argument("--td3-steps", type=int, default=15_000, help="10k are random play")
+    parser.add_argument("--sac-steps", type=int, default=5_000, help="100 are random play")
+    parser.add_argument("--a2c-steps", type=int, default=200_000)
     parser.add_argument("--out", type=Path, help="write report.md and report.json here")
     parser.add_argument("--smoke", action="store_true", help="tiny budgets, one round")
     args = parser.parse_args()
     if args.smoke:
         args.rounds, args.dqn_steps, args.ppo_steps, args.td3_steps = 1, 1_500, 2_048, 10_200
-    chosen = [loops(args.dqn_steps, args.ppo_steps, args.td3_steps)[n] for n in args.loops]
+        args.sac_steps, args.a2c_steps = 300, 2_000
+    budgets = (args.dqn_steps, args.ppo_steps, args.td3_steps, args.sac_steps, args.a2c_steps)
+    chosen = [loops(*budgets)[n] for n in args.loops]
     machine = describe_machine()
     print(f"Machine: {machine}", flush=True)
-    peak = run_floor("peak", 0, 0)["gflops"] if "td3" in args.loops else None
+    compute_bound = {"td3", "sac"} & set(args.loops)
+    peak = run_floor("peak", 0, 0)["gflops"] if compute_bound else None
     with tempfile.TemporaryDirectory(prefix="bench_floors") as work:
         for loop in chosen:
             measure(loop, args.rounds, args.seed, Path(work))

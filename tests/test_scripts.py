@@ -46,16 +46,18 @@ def test_bench_floors_loops_run_their_budget(one_torch_thread):
     dqn = bench.floor_dqn(1_300, seed=0)  # 1,000 random steps, then one 128-step phase
     ppo = bench.floor_ppo(2 * 8 * 32, seed=0)  # two rollouts of 8 envs x 32 steps
     td3 = bench.floor_td3(10_050, seed=0)  # 10,000 random steps, then 50 updates
-    for result in (dqn, ppo, td3):
+    sac = bench.floor_sac(150, seed=0)  # 100 random steps, then 50 updates
+    a2c = bench.floor_a2c(3 * 8 * 5, seed=0)  # three rollouts of 8 envs x 5 steps
+    for result in (dqn, ppo, td3, sac, a2c):
         assert result["sps"] > 0 and result["wall_time_s"] > 0
-    assert td3["update_gflops"] > 0
+    assert td3["update_gflops"] > 0 and sac["update_gflops"] > 0
 
 
 def test_bench_floors_commands_compose_to_the_floors_settings(compose_cfg):
     from rl_lab.rl.task import validate_config
 
     bench = load_script("bench_floors")
-    loops = bench.loops(50_000, 100_000, 15_000)
+    loops = bench.loops(50_000, 100_000, 15_000, 5_000, 200_000)
     dqn = compose_cfg(*loops["dqn"].overrides)
     validate_config(dqn)
     for key, value in bench.DQN_ZOO.items():
@@ -77,6 +79,32 @@ def test_bench_floors_commands_compose_to_the_floors_settings(compose_cfg):
     actor = 2 * 256 * (3 * 400 + 400 * 300 + 300 * 1)
     critic = 2 * 256 * (4 * 400 + 400 * 300 + 300 * 1)
     assert bench.td3_update_flops(256) == actor + 8 * critic + 1.5 * (actor + critic)
+    sac = compose_cfg(*loops["sac"].overrides)
+    validate_config(sac)
+    for key, value in bench.SAC_ZOO.items():
+        if key != "hidden":
+            assert sac.agent[key] == value, key
+    for net in ("actor", "critic"):
+        assert list(sac.agent.network[net].hidden_sizes) == bench.SAC_ZOO["hidden"], net
+        assert sac.agent.network[net].activation == "relu", net
+    assert (sac.agent.n_critics, sac.agent.n_steps, sac.agent.use_sde) == (2, 1, False)
+    assert sac.agent.lr_schedule == "constant"
+    # one SAC step: the actor (mean and log-std heads) on states and next states, 2 target
+    # critics, 2 critics forward and backward, 2 critics forward and back to the actions only,
+    # the actor backward; 2 x batch x weights per forward
+    actor = 2 * 256 * (3 * 256 + 256 * 256 + 256 * 2)
+    critic = 2 * 256 * (4 * 256 + 256 * 256 + 256 * 1)
+    assert bench.sac_update_flops(256) == 4 * actor + 12 * critic
+    a2c = compose_cfg(*loops["a2c"].overrides)
+    validate_config(a2c)
+    assert a2c.env.num_envs == bench.A2C_ZOO["num_envs"]
+    for key, value in bench.A2C_ZOO.items():
+        if key not in ("num_envs", "hidden"):
+            assert a2c.agent[key] == value, key
+    encoder = a2c.agent.network.encoder
+    assert list(encoder.hidden_sizes) == bench.A2C_ZOO["hidden"] and encoder.activation == "tanh"
+    assert not a2c.agent.network.shared and a2c.agent.use_rms_prop
+    assert (a2c.agent.lr_schedule, a2c.agent.normalize_advantage) == ("constant", False)
 
 
 def test_bench_scaling_points_compose_and_the_dqn_step_is_timed(compose_cfg, one_torch_thread):
