@@ -100,7 +100,12 @@ class OffPolicyLoopConfig(AgentConfig):
         "all envs; SB3's train_freq=(n, 'episode'))",
         choices=("step", "episode"),
     )
-    gradient_steps: int = setting(1, "gradient steps per training phase", low=1)
+    gradient_steps: int = setting(
+        1,
+        "gradient steps per training phase; -1: as many as env steps the phase collected "
+        "(SB3's -1)",
+        low=-1,
+    )
     n_steps: int = setting(
         1, "length of the n-step returns in the TD target (1: one-step TD; SB3's n_steps)", low=1
     )
@@ -300,7 +305,12 @@ class TD3Config(OffPolicyLoopConfig):
     )
     batch_size: int = setting(256, "transitions per gradient step", low=1)
     train_freq: int = setting(1, "env steps (per env) between training phases", low=1)
-    gradient_steps: int = setting(1, "critic gradient steps per training phase", low=1)
+    gradient_steps: int = setting(
+        1,
+        "critic gradient steps per training phase; -1: as many as env steps the phase "
+        "collected (SB3's -1)",
+        low=-1,
+    )
     tau: float = setting(
         0.005, "Polyak coefficient of the target networks", low=0.0, high=1.0, low_open=True
     )

@@ -51,6 +51,11 @@ def check_loop_config(cfg: Any) -> None:
     :class:`~rl_lab.rl.configs.OffPolicyLoopConfig`)."""
     a = cfg.agent
     require(
+        a.gradient_steps != 0,
+        "agent.gradient_steps=0 would never train. Use a number of gradient steps per training "
+        "phase, or -1 for as many as the env steps the phase collected.",
+    )
+    require(
         a.buffer_size >= a.batch_size,
         f"agent.buffer_size={a.buffer_size} is smaller than agent.batch_size={a.batch_size}; "
         "the replay buffer must hold at least one batch. Raise agent.buffer_size or lower "
@@ -63,8 +68,9 @@ class OffPolicyLoop(Loop):
 
     The agent's config supplies ``buffer_size``, ``batch_size``, ``learning_starts``,
     ``train_freq`` (vector steps, or finished episodes with ``train_freq_unit=episode``, between
-    training phases) and ``gradient_steps`` (updates per phase), with Stable-Baselines3's
-    meaning. See :class:`~rl_lab.rl.loop.Loop` for the args.
+    training phases) and ``gradient_steps`` (updates per phase; -1: one per env step collected
+    since the last phase), with Stable-Baselines3's meaning. See :class:`~rl_lab.rl.loop.Loop`
+    for the args.
     """
 
     agent: OffPolicyAgent
@@ -97,14 +103,22 @@ class OffPolicyLoop(Loop):
             )
         return envs
 
+    #: env steps collected since the last training phase (``gradient_steps=-1`` trains as many)
+    steps_in_phase = 0
+
     def extra_state(self, for_resume: bool) -> dict[str, Any]:
-        """The replay buffer, in ``last.pt`` when ``checkpointing.save_buffer`` is true."""
+        """The replay buffer, in ``last.pt`` when ``checkpointing.save_buffer`` is true, and
+        the env steps of the current training phase."""
         keep = for_resume and self.cfg.checkpointing.save_buffer
-        return {"buffer": self.buffer.state_dict() if keep else None}
+        return {
+            "buffer": self.buffer.state_dict() if keep else None,
+            "steps_in_phase": self.steps_in_phase,
+        }
 
     def load_extra_state(self, payload: dict[str, Any]) -> None:
         if payload.get("buffer") is not None:
             self.buffer.load_state_dict(payload["buffer"])
+        self.steps_in_phase = int(payload.get("steps_in_phase", 0))
 
     def run(self) -> LoopState:
         """Train until ``total_steps``; returns the final loop state (before final eval)."""
@@ -152,11 +166,14 @@ class OffPolicyLoop(Loop):
                     train_now = crossed(episodes_before, state.episodes, train_freq)
                 else:
                     train_now = state.vector_steps % train_freq == 0
-                if state.env_steps > learning_starts and train_now:
-                    for _ in range(gradient_steps):
-                        batch = self.buffer.sample(batch_size, self.rng, n_steps, gamma)
-                        metrics = agent.update(batch, state.env_steps)
-                    self._check_finite(metrics)
+                self.steps_in_phase += self.num_envs
+                if train_now:
+                    collected, self.steps_in_phase = self.steps_in_phase, 0
+                    if state.env_steps > learning_starts:
+                        for _ in range(gradient_steps if gradient_steps > 0 else collected):
+                            batch = self.buffer.sample(batch_size, self.rng, n_steps, gamma)
+                            metrics = agent.update(batch, state.env_steps)
+                        self._check_finite(metrics)
 
                 now = time.perf_counter()
                 state.wall_time_s = now - start_time

@@ -45,3 +45,24 @@ def test_train_freq_can_count_finished_episodes(compose_cfg, tmp_path, train_fre
     # one training phase each time train_freq more episodes have finished
     assert results["episodes"] >= 10
     assert results["gradient_steps"] == results["episodes"] // train_freq * 3
+
+
+@pytest.mark.parametrize(("unit", "expected"), [("step", (1200 - 200) // 4 * 4), ("episode", 400)])
+def test_gradient_steps_minus_one_trains_once_per_step_collected(
+    compose_cfg, tmp_path, unit, expected
+):
+    """SB3's gradient_steps=-1: each phase trains as many steps as env steps it collected;
+    Pendulum's episodes are 200 steps, so per episode phases end at 200 (before learning
+    starts), 400 and 600."""
+    from tests.rl.continuous import tiny
+
+    total = 1200 if unit == "step" else 600
+    overrides = [
+        *tiny("td3"), f"agent.train_freq_unit={unit}", "agent.train_freq=4" if unit == "step"
+        else "agent.train_freq=1", "agent.gradient_steps=-1", f"total_steps={total}",
+        "agent.learning_starts=200",
+    ]  # fmt: skip
+    results = app.run(compose_cfg(*overrides), tmp_path, overrides)
+    assert results["gradient_steps"] == expected
+    with pytest.raises(ConfigError, match="gradient_steps=0 would never train"):
+        app.run(compose_cfg(*tiny("td3"), "agent.gradient_steps=0"), tmp_path / "zero", [])
