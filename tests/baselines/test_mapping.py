@@ -329,3 +329,38 @@ def test_built_sb3_ddpg_has_the_mapped_settings(compose_cfg):
 def test_ddpg_options_sb3_fixes_are_errors_that_name_them(compose_cfg, override, named):
     with pytest.raises(ConfigError, match=named):
         validate_config(compose_cfg("agent=ddpg", "impl=sb3", "env=Pendulum-v1", override))
+
+
+def test_gsde_distribution_is_sb3s():
+    """Our gSDE Gaussian against SB3's StateDependentNoiseDistribution with the same log-stds,
+    features and exploration matrices: samples, log-probabilities and entropies agree."""
+    from stable_baselines3.common.distributions import StateDependentNoiseDistribution
+
+    from rl_lab.nets import StateDependentGaussian
+
+    torch.manual_seed(0)
+    mean, latent = torch.randn(5, 2, dtype=torch.float64), torch.randn(5, 8, dtype=torch.float64)
+    log_std = torch.randn(8, 2, dtype=torch.float64) * 0.3 - 1.0
+    sb3 = StateDependentNoiseDistribution(2)
+    sb3.latent_sde_dim = 8
+    sb3.sample_weights(log_std, batch_size=5)
+    sb3.proba_distribution(mean, log_std, latent)
+    eps = sb3.exploration_matrices / log_std.exp()  # the standard-normal draws behind them
+    ours = StateDependentGaussian(mean, latent, log_std.exp(), eps)
+    torch.testing.assert_close(ours.sample(), sb3.sample())
+    actions = torch.randn(5, 2, dtype=torch.float64)
+    torch.testing.assert_close(ours.log_prob(actions), sb3.log_prob(actions))
+    torch.testing.assert_close(ours.entropy(), sb3.entropy())
+    # SAC's: tanh-squashed (SB3 writes the correction log(1 - a^2 + 1e-6), we the exact one)
+    from rl_lab.nets import SquashedStateDependentGaussian
+
+    squashed = StateDependentNoiseDistribution(2, squash_output=True, learn_features=True)
+    squashed.exploration_mat, squashed.exploration_matrices = eps[0] * log_std.exp(), eps[:0]
+    squashed.proba_distribution(mean, log_std, latent)
+    ours_squashed = SquashedStateDependentGaussian(mean, latent, log_std.exp(), eps[0])
+    sampled = ours_squashed.sample()
+    torch.testing.assert_close(sampled, squashed.sample())
+    inside = torch.tanh(0.5 * actions)  # away from the bounds, where the two forms differ
+    torch.testing.assert_close(
+        ours_squashed.log_prob(inside), squashed.log_prob(inside), atol=1e-4, rtol=1e-4
+    )
