@@ -1,9 +1,9 @@
 """Each RL loop against its floor: a minimal hand-written PyTorch loop with the same work.
 
-For DQN (CartPole-v1, RL Zoo's settings), PPO (CartPole-v1), TD3 (Pendulum-v1), SAC
-(Pendulum-v1) and A2C (CartPole-v1), the last four with the shipped presets (RL Zoo's), three
-sides run the same budget with the same networks, batch sizes and number of gradient steps, each
-in a fresh process with one torch thread:
+For DQN (CartPole-v1, RL Zoo's settings), PPO (CartPole-v1), TD3, DDPG and SAC (Pendulum-v1)
+and A2C (CartPole-v1), all but DQN with the shipped presets (RL Zoo's), three sides run the same
+budget with the same networks, batch sizes and number of gradient steps, each in a fresh
+process with one torch thread:
 
 - ``ours``: ``python -m rl_lab agent=<agent> env=<env> ...`` (no periodic evaluation, no
   checkpoints, no progress bar; one final evaluation episode);
@@ -16,12 +16,12 @@ in a fresh process with one torch thread:
 SPS is env steps per second of training (rl_lab and SB3: ``results.json``'s ``sps``, which
 includes the one final evaluation episode; the floor: its loop alone). Each round runs every
 side once, in an order that rotates from round to round; the table gives the medians over
-rounds and the range of the per-round ratios. For TD3 and SAC, whose updates are compute-bound
-(400x300 and 256x256 actors and twin critics, batches of 256), it also gives the achieved
+rounds and the range of the per-round ratios. For TD3, DDPG and SAC, whose updates are
+compute-bound (400x300 or 256x256 actors and critics, batches of 256), it also gives the achieved
 GFLOP/s of the gradient steps against this machine's measured single-thread float32 matmul
 peak.
 
-    python scripts/bench_floors.py                         # 3 rounds of all five loops
+    python scripts/bench_floors.py                         # 3 rounds of all six loops
     python scripts/bench_floors.py --loops dqn --rounds 5
     python scripts/bench_floors.py --smoke                 # tiny budgets: checks the script
 """
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import math
 import os
@@ -85,8 +86,12 @@ TD3_ZOO = {
     "action_noise_std": 0.1,
     "target_policy_noise": 0.2,
     "target_noise_clip": 0.5,
+    "n_critics": 2,
     "hidden": [400, 300],
 }
+#: The DDPG Pendulum-v1 preset (conf/preset/ddpg/Pendulum-v1.yaml; RL Zoo's): TD3's settings
+#: with one critic, no policy delay and no target smoothing (rl_lab's and SB3's DDPG).
+DDPG_ZOO = {**TD3_ZOO, "n_critics": 1, "policy_delay": 1, "target_policy_noise": 0.0}
 #: The SAC Pendulum-v1 preset (conf/preset/sac/Pendulum-v1.yaml; RL Zoo's) on SAC's defaults.
 SAC_ZOO = {
     "learning_rate": 1e-3,
@@ -138,6 +143,7 @@ def loops(
         "dqn": Loop("dqn", ["agent=dqn", "env=CartPole-v1", *dqn], dqn_steps),
         "ppo": Loop("ppo", ["agent=ppo", "env=CartPole-v1"], ppo_steps),
         "td3": Loop("td3", ["agent=td3", "env=Pendulum-v1"], td3_steps),
+        "ddpg": Loop("ddpg", ["agent=ddpg", "env=Pendulum-v1"], td3_steps),
         "sac": Loop("sac", ["agent=sac", "env=Pendulum-v1"], sac_steps),
         "a2c": Loop("a2c", ["agent=a2c", "env=CartPole-v1"], a2c_steps),
     }
@@ -338,36 +344,39 @@ def _mlp_flops(batch: int, sizes: list[int]) -> float:
     return 2.0 * batch * sum(n_in * n_out for n_in, n_out in layers)
 
 
-def td3_update_flops(batch: int, obs_dim: int = 3, act_dim: int = 1) -> float:
-    """Floating-point operations of one TD3 gradient step (matmuls only), averaged over the
-    policy delay: target actor and two target critics forward, two critics forward and backward
-    (backward = 2x forward); every ``policy_delay`` steps the actor forward and backward through
-    one critic."""
-    hidden = TD3_ZOO["hidden"]
-    actor = _mlp_flops(batch, [obs_dim, *hidden, act_dim])
-    critic = _mlp_flops(batch, [obs_dim + act_dim, *hidden, 1])
-    per_critic_step = actor + 2 * critic + 2 * 3 * critic
+def td3_update_flops(
+    batch: int, obs_dim: int = 3, act_dim: int = 1, c: dict | None = None
+) -> float:
+    """Floating-point operations of one TD3 (or, with ``c=DDPG_ZOO``, DDPG) gradient step
+    (matmuls only), averaged over the policy delay: target actor and the n target critics
+    forward, the n critics forward and backward (backward = 2x forward); every ``policy_delay``
+    steps the actor forward and backward through one critic."""
+    c = c or TD3_ZOO
+    actor = _mlp_flops(batch, [obs_dim, *c["hidden"], act_dim])
+    critic = _mlp_flops(batch, [obs_dim + act_dim, *c["hidden"], 1])
+    per_critic_step = actor + c["n_critics"] * (critic + 3 * critic)
     per_actor_step = 3 * (actor + critic)
-    return per_critic_step + per_actor_step / TD3_ZOO["policy_delay"]
+    return per_critic_step + per_actor_step / c["policy_delay"]
 
 
-def floor_td3(steps: int, seed: int) -> dict:
+def floor_td3(steps: int, seed: int, c: dict | None = None) -> dict:
     """TD3 on Pendulum-v1: Gaussian exploration noise, twin critics, delayed actor and Polyak
-    target updates, target policy smoothing."""
+    target updates, target policy smoothing; ``c=DDPG_ZOO`` is DDPG (one critic, neither
+    delay nor smoothing)."""
     import gymnasium as gym
     import numpy as np
     import torch
     import torch.nn.functional as F
     from torch import nn
 
-    c = TD3_ZOO
+    c = c or TD3_ZOO
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     env = gym.make("Pendulum-v1")
     obs, _ = env.reset(seed=seed)
     scale = float(env.action_space.high[0])
     actor = _mlp([3, *c["hidden"], 1], nn.ReLU, nn.Tanh)
-    critics = [_mlp([4, *c["hidden"], 1], nn.ReLU) for _ in range(2)]
+    critics = [_mlp([4, *c["hidden"], 1], nn.ReLU) for _ in range(c["n_critics"])]
     actor_target, critic_targets = copy.deepcopy(actor), [copy.deepcopy(q) for q in critics]
     actor_opt = torch.optim.Adam(actor.parameters(), lr=c["learning_rate"], fused=True)
     critic_params = [p for q in critics for p in q.parameters()]
@@ -400,13 +409,15 @@ def floor_td3(steps: int, seed: int) -> dict:
         a, r = torch.from_numpy(b_act[idx]), torch.from_numpy(b_rew[idx])
         d = torch.from_numpy(b_done[idx])
         with torch.no_grad():
-            smoothing = (torch.randn_like(a) * c["target_policy_noise"]).clamp(
-                -c["target_noise_clip"], c["target_noise_clip"]
-            )
-            next_action = (actor_target(n) + smoothing).clamp(-1.0, 1.0)
+            next_action = actor_target(n)
+            if c["target_policy_noise"] > 0:
+                smoothing = (torch.randn_like(a) * c["target_policy_noise"]).clamp(
+                    -c["target_noise_clip"], c["target_noise_clip"]
+                )
+                next_action = (next_action + smoothing).clamp(-1.0, 1.0)
             next_in = torch.cat([n, next_action], dim=1)
-            next_q = torch.min(critic_targets[0](next_in), critic_targets[1](next_in)).squeeze(1)
-            td_target = r + c["gamma"] * (1 - d) * next_q
+            next_q = functools.reduce(torch.minimum, [q(next_in) for q in critic_targets])
+            td_target = r + c["gamma"] * (1 - d) * next_q.squeeze(1)
         taken = torch.cat([o, a], dim=1)
         critic_loss = sum(F.mse_loss(q(taken).squeeze(1), td_target) for q in critics)
         critic_opt.zero_grad(set_to_none=True)
@@ -426,8 +437,13 @@ def floor_td3(steps: int, seed: int) -> dict:
                     )
         update_time += time.perf_counter() - update_start
     wall = time.perf_counter() - started
-    flops = td3_update_flops(c["batch_size"]) * updates
+    flops = td3_update_flops(c["batch_size"], c=c) * updates
     return {"wall_time_s": wall, "sps": steps / wall, "update_gflops": flops / update_time / 1e9}
+
+
+def floor_ddpg(steps: int, seed: int) -> dict:
+    """DDPG on Pendulum-v1: :func:`floor_td3` with DDPG's settings."""
+    return floor_td3(steps, seed, DDPG_ZOO)
 
 
 def sac_update_flops(batch: int, obs_dim: int = 3, act_dim: int = 1) -> float:
@@ -552,7 +568,14 @@ def floor_sac(steps: int, seed: int) -> dict:
     return {"wall_time_s": wall, "sps": steps / wall, "update_gflops": flops / update_time / 1e9}
 
 
-FLOORS = {"dqn": floor_dqn, "ppo": floor_ppo, "td3": floor_td3, "sac": floor_sac, "a2c": floor_a2c}
+FLOORS = {
+    "dqn": floor_dqn,
+    "ppo": floor_ppo,
+    "td3": floor_td3,
+    "ddpg": floor_ddpg,
+    "sac": floor_sac,
+    "a2c": floor_a2c,
+}
 
 
 def matmul_peak_gflops(n: int = 1024, repeats: int = 20) -> float:
@@ -665,7 +688,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dqn-steps", type=int, default=50_000)
     parser.add_argument("--ppo-steps", type=int, default=100_000)
-    parser.add_argument("--td3-steps", type=int, default=15_000, help="10k are random play")
+    parser.add_argument(
+        "--td3-steps", type=int, default=15_000, help="td3 and ddpg; 10k are random play"
+    )
     parser.add_argument("--sac-steps", type=int, default=5_000, help="100 are random play")
     parser.add_argument("--a2c-steps", type=int, default=200_000)
     parser.add_argument("--out", type=Path, help="write report.md and report.json here")
@@ -678,7 +703,7 @@ def main() -> int:
     chosen = [loops(*budgets)[n] for n in args.loops]
     machine = describe_machine()
     print(f"Machine: {machine}", flush=True)
-    compute_bound = {"td3", "sac"} & set(args.loops)
+    compute_bound = {"td3", "ddpg", "sac"} & set(args.loops)
     peak = run_floor("peak", 0, 0)["gflops"] if compute_bound else None
     with tempfile.TemporaryDirectory(prefix="bench_floors") as work:
         for loop in chosen:

@@ -46,11 +46,12 @@ def test_bench_floors_loops_run_their_budget(one_torch_thread):
     dqn = bench.floor_dqn(1_300, seed=0)  # 1,000 random steps, then one 128-step phase
     ppo = bench.floor_ppo(2 * 8 * 32, seed=0)  # two rollouts of 8 envs x 32 steps
     td3 = bench.floor_td3(10_050, seed=0)  # 10,000 random steps, then 50 updates
+    ddpg = bench.floor_ddpg(10_050, seed=0)
     sac = bench.floor_sac(150, seed=0)  # 100 random steps, then 50 updates
     a2c = bench.floor_a2c(3 * 8 * 5, seed=0)  # three rollouts of 8 envs x 5 steps
-    for result in (dqn, ppo, td3, sac, a2c):
+    for result in (dqn, ppo, td3, ddpg, sac, a2c):
         assert result["sps"] > 0 and result["wall_time_s"] > 0
-    assert td3["update_gflops"] > 0 and sac["update_gflops"] > 0
+    assert td3["update_gflops"] > 0 and ddpg["update_gflops"] > 0 and sac["update_gflops"] > 0
 
 
 def test_bench_floors_commands_compose_to_the_floors_settings(compose_cfg):
@@ -79,6 +80,14 @@ def test_bench_floors_commands_compose_to_the_floors_settings(compose_cfg):
     actor = 2 * 256 * (3 * 400 + 400 * 300 + 300 * 1)
     critic = 2 * 256 * (4 * 400 + 400 * 300 + 300 * 1)
     assert bench.td3_update_flops(256) == actor + 8 * critic + 1.5 * (actor + critic)
+    ddpg = compose_cfg(*loops["ddpg"].overrides)
+    validate_config(ddpg)
+    for key, value in bench.DDPG_ZOO.items():
+        if key not in ("hidden", "target_noise_clip"):  # the clip of no smoothing: unused
+            assert ddpg.agent[key] == value, key
+    # DDPG: one critic, an actor step on every critic step
+    ddpg_step = actor + 4 * critic + 3 * (actor + critic)
+    assert bench.td3_update_flops(256, c=bench.DDPG_ZOO) == ddpg_step
     sac = compose_cfg(*loops["sac"].overrides)
     validate_config(sac)
     for key, value in bench.SAC_ZOO.items():
