@@ -4,9 +4,12 @@ tiny inputs, so a renamed config or module breaks a test rather than the next be
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
+import time
 from pathlib import Path
 
+import pytest
 import torch
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
@@ -128,3 +131,93 @@ def test_bench_scaling_points_compose_and_the_dqn_step_is_timed(compose_cfg, one
     validate_config(compose_cfg(*bench.pong_overrides(8)))
     times = bench.dqn_step_times(1_000, iterations=3)
     assert times["sample_us"] > 0 and times["update_us"] > 0
+
+
+def test_bench_gan_quality_derives_per_epoch_times_and_resume_steps(tmp_path, compose_cfg):
+    from rl_lab.gan.task import validate_config
+
+    bench = load_script("bench_gan_quality")
+    for name, variant in bench.VARIANTS.items():
+        cfg = compose_cfg("task=gan", *variant.overrides, *bench.COMMON)
+        validate_config(cfg)
+        assert cfg.dataset.name == "fashion_mnist" and cfg.metrics.every == 1, name
+        assert cfg.model.conditional == (variant.target is bench.LABELS), name
+    history = [
+        {"epoch": e, "time/train_s": 10.0, "time/epoch_s": 11.0, "val/label_accuracy": acc}
+        for e, acc in zip((1, 2, 3, 4), (0.5, 0.8, 0.91, 0.95), strict=True)
+    ]
+    # run.log: the metric classifier's epoch lines are not the GAN's; process 0 launched at
+    # t0 ran epochs 1-2, process 1 (a resume) launched at t0 + 100 s ran epochs 3-4
+    t0 = 1_800_000_000.0
+    stamp = lambda s: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t0 + s))  # noqa: E731
+    trainer = "[rl_lab.supervised.trainer][INFO] - epoch"
+    (tmp_path / "run.log").write_text(
+        f"[{stamp(1)},000]{trainer} 1/15  train loss 2.8 accuracy 0.1 | val loss 2.2\n"
+        f"[{stamp(15)},000]{trainer} 1/2  losses discriminator 1.36 generator 0.68\n"
+        f"[{stamp(27)},000]{trainer} 2/2  losses discriminator 1.2 generator 0.7\n"
+        f"[{stamp(120)},000]{trainer} 3/4  losses discriminator 1.1 generator 0.8\n"
+        f"[{stamp(132)},500]{trainer} 4/4  losses discriminator 1.0 generator 0.9\n"
+    )
+    stamps = bench.epoch_stamps(tmp_path / "run.log")
+    assert [epoch for _, epoch in stamps] == [1, 2, 3, 4]
+    rows = bench.epoch_table(history, stamps, [t0, t0 + 100.0], floor=0.5)
+    # epoch 1 from the launch, epochs 2 and 4 the interval since the epoch before; epoch 3, first
+    # of the resumed process: its training time + the median overhead of epochs 2 and 4
+    # (12 - 10 and 12.5 - 10 s)
+    assert [r["process_s"] for r in rows] == pytest.approx([15.0, 27.0, 39.25, 51.75])
+    assert [r["process_estimated"] for r in rows] == [False, False, True, True]
+    assert [r["train_s"] for r in rows] == [10.0, 20.0, 30.0, 40.0]
+    reached = bench.first_reached(rows, bench.LABELS, floor=0.5)
+    assert reached["epoch"] == 3 and reached["train_s"] == 30.0
+    assert bench.FD.met(1.49, floor=0.5) and not bench.FD.met(1.5, floor=0.5)
+    assert bench.process_times(history, stamps, []) == [(None, False)] * 4
+
+    step = bench.next_step
+    assert step("completed", 3, met=True, budget=10, has_last=True) == "done"
+    assert step("completed", 10, met=False, budget=10, has_last=True) == "done"
+    assert step("completed", 5, met=False, budget=10, has_last=True) == "resume"
+    assert step("interrupted", 2, met=False, budget=10, has_last=True) == "resume"
+    assert step("", 2, met=False, budget=10, has_last=True) == "resume"  # killed: no results
+    assert step("failed", 2, met=False, budget=10, has_last=True) == "failed"
+    assert step("", 0, met=False, budget=10, has_last=False) == "start"
+
+
+def test_bench_gan_quality_smoke_writes_the_report_and_reruns_nothing(
+    tmp_path, monkeypatch, one_torch_thread
+):
+    bench = load_script("bench_gan_quality")
+    args = ["--smoke", "--variants", "cgan", "--epochs", "1", "--out", str(tmp_path)]
+    assert bench.main(args) == 0
+    report = json.loads((tmp_path / "bench_gan_quality.json").read_text())
+    table = (tmp_path / "bench_gan_quality.md").read_text()
+    assert {"machine", "command", "date", "floor", "runs", "fastest"} <= set(report)
+    assert report["command"].startswith("python scripts/bench_gan_quality.py --smoke")
+    assert report["processes_launched"] == 1
+    (run,) = report["runs"]
+    assert (run["variant"], run["status"], run["epochs_run"], run["processes"]) == (
+        "cgan",
+        "completed",
+        1,
+        1,
+    )
+    assert run["target"] == "label accuracy >= 0.90" and run["threshold"] == 0.9
+    (epoch,) = run["epochs"]
+    assert 0 < epoch["train_s"] <= epoch["train_eval_s"] < epoch["process_s"] < 120
+    assert not epoch["process_estimated"] and 0 <= epoch["label_accuracy"] <= 1
+    assert epoch["fd_over_floor"] == pytest.approx(
+        epoch["frechet_distance"] / report["floor"]["fd_real_vs_real"]
+    )
+    assert "| variant | seed | target |" in table and "| cgan | 0 | label accuracy" in table
+    # the floor is bench_gan's
+    run_dir = tmp_path / "runs" / "cgan_s0"
+    overrides = json.loads((run_dir / "timing.json").read_text())["overrides"]
+    floor = load_script("bench_gan").reference_points(overrides, run_dir)["fd_real_vs_real"]
+    assert report["floor"]["fd_real_vs_real"] == pytest.approx(floor)
+
+    def no_launch(*_):
+        raise AssertionError("a finished run was launched again")
+
+    monkeypatch.setattr(bench, "LAUNCH", no_launch)
+    assert bench.main(args) == 0
+    again = json.loads((tmp_path / "bench_gan_quality.json").read_text())
+    assert again["processes_launched"] == 0 and again["runs"][0]["epochs"] == run["epochs"]
