@@ -101,6 +101,7 @@ def test_a_small_table_end_to_end(tmp_path, capsys):
     report = (tmp_path / "report.md").read_text()
     row = next(line for line in report.splitlines() if line.startswith("| dqn | CartPole-v1"))
     assert "(ran 600)" in row  # a smoke test says it trained less than the Zoo's budget
+    assert "**" not in row  # bold only at the bar, which 600 steps do not reach
     csv_rows = (tmp_path / "report.csv").read_text().splitlines()
     header, values = csv_rows[0].split(","), csv_rows[1].split(",")
     got = dict(zip(header, values, strict=True))
