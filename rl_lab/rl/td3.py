@@ -240,7 +240,8 @@ class TD3:
 
     def on_env_step(self, env_step: int, done: np.ndarray | None = None) -> None:
         """Restart the Ornstein-Uhlenbeck noise of the envs whose episode ended (``done``);
-        TD3's target updates are tied to actor updates, inside :meth:`update`."""
+        TD3's target updates are tied to actor updates, inside :meth:`update`. The noise is
+        not checkpointed: a resumed run starts new episodes, and so new noise processes."""
         if self.ou_noise is not None and done is not None:
             self.ou_noise.reset(done)
 
@@ -256,7 +257,6 @@ class TD3:
             "critic_optimizer": self.critic_optimizer.state_dict(),
             "updates": self.updates,
             "last_actor_loss": self._last_actor_loss,
-            "ou_noise": None if self.ou_noise is None else self.ou_noise.state,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -269,5 +269,3 @@ class TD3:
         self.critic_optimizer.load_state_dict(state["critic_optimizer"])
         self.updates = int(state["updates"])
         self._last_actor_loss = state.get("last_actor_loss")
-        if self.ou_noise is not None:
-            self.ou_noise.state = state.get("ou_noise")
