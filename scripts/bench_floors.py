@@ -163,6 +163,41 @@ def _mlp(sizes: list[int], activation: type, out_activation: type | None = None)
     return nn.Sequential(*layers)
 
 
+class _Replay:
+    """The off-policy floors' replay: preallocated NumPy arrays, uniform sampling.
+
+    Args:
+        size: capacity, transitions.
+        obs_dim: length of an observation.
+        action_shape, action_dtype: one action's (``()`` and int64: a discrete index).
+    """
+
+    def __init__(self, size: int, obs_dim: int, action_shape: tuple = (), action_dtype=None):
+        import numpy as np
+
+        self.size = size
+        self.obs = np.zeros((size, obs_dim), np.float32)
+        self.next_obs = np.zeros((size, obs_dim), np.float32)
+        self.actions = np.zeros((size, *action_shape), action_dtype or np.int64)
+        self.rewards = np.zeros(size, np.float32)
+        self.dones = np.zeros(size, np.float32)
+
+    def add(self, step: int, obs, next_obs, action, reward: float, terminated: bool) -> None:
+        """Store the transition of env step ``step`` (a ring: the oldest is overwritten)."""
+        i = step % self.size
+        self.obs[i], self.next_obs[i], self.actions[i] = obs, next_obs, action
+        self.rewards[i], self.dones[i] = reward, terminated
+
+    def sample(self, rng, step: int, batch: int) -> tuple:
+        """``batch`` stored transitions, uniformly, as tensors: obs, actions, rewards, next
+        observations, terminated flags."""
+        import torch
+
+        idx = rng.integers(0, min(step + 1, self.size), batch)
+        arrays = (self.obs, self.actions, self.rewards, self.next_obs, self.dones)
+        return tuple(torch.from_numpy(x[idx]) for x in arrays)
+
+
 def floor_dqn(steps: int, seed: int) -> dict:
     """DQN, one env: epsilon-greedy, uniform replay, Huber TD loss, hard target copies."""
     import gymnasium as gym
@@ -179,12 +214,7 @@ def floor_dqn(steps: int, seed: int) -> dict:
     q = _mlp([4, *c["hidden"], 2], nn.ReLU)
     target = copy.deepcopy(q)
     optimizer = torch.optim.Adam(q.parameters(), lr=c["learning_rate"], fused=True)
-    size = min(c["buffer_size"], steps)
-    b_obs = np.zeros((size, 4), np.float32)
-    b_next = np.zeros((size, 4), np.float32)
-    b_act = np.zeros(size, np.int64)
-    b_rew = np.zeros(size, np.float32)
-    b_done = np.zeros(size, np.float32)
+    replay = _Replay(min(c["buffer_size"], steps), 4)
     decay = c["exploration_fraction"] * steps
     started = time.perf_counter()
     for step in range(steps):
@@ -195,19 +225,14 @@ def floor_dqn(steps: int, seed: int) -> dict:
             with torch.no_grad():
                 action = int(q(torch.as_tensor(obs).unsqueeze(0)).argmax())
         next_obs, reward, terminated, truncated, _ = env.step(action)
-        i = step % size
-        b_obs[i], b_next[i], b_act[i], b_rew[i], b_done[i] = (
-            obs, next_obs, action, reward, terminated
-        )  # fmt: skip
+        replay.add(step, obs, next_obs, action, reward, terminated)
         obs = env.reset()[0] if terminated or truncated else next_obs
         if step >= c["learning_starts"] and (step + 1) % c["train_freq"] == 0:
             for _ in range(c["gradient_steps"]):
-                idx = rng.integers(0, min(step + 1, size), c["batch_size"])
-                o, n = torch.from_numpy(b_obs[idx]), torch.from_numpy(b_next[idx])
-                r, d = torch.from_numpy(b_rew[idx]), torch.from_numpy(b_done[idx])
+                o, a, r, n, d = replay.sample(rng, step, c["batch_size"])
                 with torch.no_grad():
                     td_target = r + c["gamma"] * (1 - d) * target(n).max(dim=1).values
-                q_taken = q(o).gather(1, torch.from_numpy(b_act[idx]).unsqueeze(1)).squeeze(1)
+                q_taken = q(o).gather(1, a.unsqueeze(1)).squeeze(1)
                 loss = F.smooth_l1_loss(q_taken, td_target)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -256,19 +281,29 @@ def _rollout(envs, obs, actor, critic, n_steps: int, gamma: float, gae_lambda: f
     return (obs, b_obs.reshape(-1, 4), *rows)
 
 
-def floor_ppo(steps: int, seed: int) -> dict:
-    """PPO on SyncVectorEnvs: separate actor and critic MLPs, GAE, clipped surrogate."""
+def _cartpole_actor_critic(c: dict, seed: int) -> tuple:
+    """PPO's and A2C's start: ``c["num_envs"]`` CartPole-v1 envs in a SyncVectorEnv, reset with
+    ``seed``, their first observations, and separate tanh actor and critic MLPs."""
     import gymnasium as gym
     import torch
     from torch import nn
 
-    c = PPO_ZOO
     torch.manual_seed(seed)
-    n_envs, n_steps = c["num_envs"], c["n_steps"]
-    envs = gym.make_vec("CartPole-v1", num_envs=n_envs, vectorization_mode="sync")
+    envs = gym.make_vec("CartPole-v1", num_envs=c["num_envs"], vectorization_mode="sync")
     obs, _ = envs.reset(seed=seed)
     actor = _mlp([4, *c["hidden"], 2], nn.Tanh)
     critic = _mlp([4, *c["hidden"], 1], nn.Tanh)
+    return envs, obs, actor, critic
+
+
+def floor_ppo(steps: int, seed: int) -> dict:
+    """PPO on SyncVectorEnvs: separate actor and critic MLPs, GAE, clipped surrogate."""
+    import torch
+    from torch import nn
+
+    c = PPO_ZOO
+    n_envs, n_steps = c["num_envs"], c["n_steps"]
+    envs, obs, actor, critic = _cartpole_actor_critic(c, seed)
     params = [*actor.parameters(), *critic.parameters()]
     optimizer = torch.optim.Adam(params, lr=c["learning_rate"], eps=1e-5, fused=True)
     rollouts = steps // (n_envs * n_steps)
@@ -303,18 +338,13 @@ def floor_ppo(steps: int, seed: int) -> dict:
 def floor_a2c(steps: int, seed: int) -> dict:
     """A2C on SyncVectorEnvs: separate actor and critic MLPs, n-step returns (GAE with the
     preset's lambda), one RMSprop step on each whole rollout."""
-    import gymnasium as gym
     import torch
     import torch.nn.functional as F
     from torch import nn
 
     c = A2C_ZOO
-    torch.manual_seed(seed)
     n_envs, n_steps = c["num_envs"], c["n_steps"]
-    envs = gym.make_vec("CartPole-v1", num_envs=n_envs, vectorization_mode="sync")
-    obs, _ = envs.reset(seed=seed)
-    actor = _mlp([4, *c["hidden"], 2], nn.Tanh)
-    critic = _mlp([4, *c["hidden"], 1], nn.Tanh)
+    envs, obs, actor, critic = _cartpole_actor_critic(c, seed)
     params = [*actor.parameters(), *critic.parameters()]
     optimizer = torch.optim.RMSprop(  # torch's RMSprop has no fused kernel
         params, lr=c["learning_rate"], alpha=0.99, eps=c["rms_prop_eps"], foreach=True
@@ -381,10 +411,7 @@ def floor_td3(steps: int, seed: int, c: dict | None = None) -> dict:
     actor_opt = torch.optim.Adam(actor.parameters(), lr=c["learning_rate"], fused=True)
     critic_params = [p for q in critics for p in q.parameters()]
     critic_opt = torch.optim.Adam(critic_params, lr=c["learning_rate"], fused=True)
-    size = min(c["buffer_size"], steps)
-    b_obs, b_next = np.zeros((size, 3), np.float32), np.zeros((size, 3), np.float32)
-    b_act, b_rew = np.zeros((size, 1), np.float32), np.zeros(size, np.float32)
-    b_done = np.zeros(size, np.float32)
+    replay = _Replay(min(c["buffer_size"], steps), 3, (1,), np.float32)
     updates, update_time = 0, 0.0
     started = time.perf_counter()
     for step in range(steps):
@@ -396,18 +423,12 @@ def floor_td3(steps: int, seed: int, c: dict | None = None) -> dict:
             noise = rng.normal(0.0, c["action_noise_std"], 1)
             action = np.clip(action + noise, -1.0, 1.0).astype(np.float32)
         next_obs, reward, terminated, truncated, _ = env.step(action * scale)
-        i = step % size
-        b_obs[i], b_next[i], b_act[i], b_rew[i], b_done[i] = (
-            obs, next_obs, action, reward, terminated
-        )  # fmt: skip
+        replay.add(step, obs, next_obs, action, reward, terminated)
         obs = env.reset()[0] if terminated or truncated else next_obs
         if step < c["learning_starts"]:
             continue
         update_start = time.perf_counter()
-        idx = rng.integers(0, min(step + 1, size), c["batch_size"])
-        o, n = torch.from_numpy(b_obs[idx]), torch.from_numpy(b_next[idx])
-        a, r = torch.from_numpy(b_act[idx]), torch.from_numpy(b_rew[idx])
-        d = torch.from_numpy(b_done[idx])
+        o, a, r, n, d = replay.sample(rng, step, c["batch_size"])
         with torch.no_grad():
             next_action = actor_target(n)
             if c["target_policy_noise"] > 0:
@@ -502,10 +523,7 @@ def floor_sac(steps: int, seed: int) -> dict:
         log_prob = -0.5 * noise.pow(2) - log_std - 0.5 * math.log(2 * math.pi) - log_det
         return torch.tanh(pre_tanh), log_prob.sum(dim=1)
 
-    size = min(c["buffer_size"], steps)
-    b_obs, b_next = np.zeros((size, 3), np.float32), np.zeros((size, 3), np.float32)
-    b_act, b_rew = np.zeros((size, 1), np.float32), np.zeros(size, np.float32)
-    b_done = np.zeros(size, np.float32)
+    replay = _Replay(min(c["buffer_size"], steps), 3, (1,), np.float32)
     updates, update_time = 0, 0.0
     started = time.perf_counter()
     for step in range(steps):
@@ -517,18 +535,12 @@ def floor_sac(steps: int, seed: int) -> dict:
             noise = rng.standard_normal(1)
             action = np.tanh(mean + np.exp(log_std) * noise).astype(np.float32)
         next_obs, reward, terminated, truncated, _ = env.step(action * scale)
-        i = step % size
-        b_obs[i], b_next[i], b_act[i], b_rew[i], b_done[i] = (
-            obs, next_obs, action, reward, terminated
-        )  # fmt: skip
+        replay.add(step, obs, next_obs, action, reward, terminated)
         obs = env.reset()[0] if terminated or truncated else next_obs
         if step < c["learning_starts"]:
             continue
         update_start = time.perf_counter()
-        idx = rng.integers(0, min(step + 1, size), c["batch_size"])
-        o, n = torch.from_numpy(b_obs[idx]), torch.from_numpy(b_next[idx])
-        a, r = torch.from_numpy(b_act[idx]), torch.from_numpy(b_rew[idx])
-        d = torch.from_numpy(b_done[idx])
+        o, a, r, n, d = replay.sample(rng, step, c["batch_size"])
         actions_pi, log_prob = policy(o)  # its graph trains the actor below
         ent_coef = log_ent_coef.detach().exp()  # this step's, before its own update
         ent_loss = -(log_ent_coef * (log_prob.detach() + target_entropy)).mean()

@@ -1,12 +1,16 @@
 """What the tests of the continuous-control agents (TD3, DDPG, SAC) share: tiny spaces and
-networks, a tiny Pendulum run, a replay batch, and parameter snapshots."""
+networks, a tiny Pendulum run and its resumption, a replay batch, and parameter snapshots."""
 
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import torch
 
+from rl_lab import app
 from rl_lab.rl.buffers import ReplayBatch
 
 OBS = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
@@ -35,6 +39,19 @@ def tiny(agent: str) -> list[str]:
         "logging.log_freq=100",
         "progress=false",
     ]
+
+
+def resumed_twice(compose_cfg, base: list[str], tmp_path: Path, first: int, total: int):
+    """Train ``base`` for ``first`` steps, copy the run directory, then resume both to ``total``
+    steps: from the same last.pt a run must continue identically. Returns both resumed
+    results and the two directories."""
+    run, copy = tmp_path / "run", tmp_path / "copy"
+    app.run(compose_cfg(*base, f"total_steps={first}"), run, [f"total_steps={first}"])
+    shutil.copytree(run, copy)
+    resume = ["resume=true", f"total_steps={total}"]
+    resumed = app.run(compose_cfg(*base, *resume), run, resume)
+    again = app.run(compose_cfg(*base, *resume), copy, resume)
+    return resumed, again, run, copy
 
 
 def make(agent_class: type, **kwargs):

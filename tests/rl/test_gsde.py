@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from rl_lab import app, checkpoint
+from rl_lab import checkpoint
 from rl_lab.errors import ConfigError
 from rl_lab.nets import StateDependentNoiseHead
 from rl_lab.rl.actor_critic import A2C, PPO
@@ -17,7 +17,7 @@ from rl_lab.rl.envs import env_spaces
 from rl_lab.rl.gsde import ExplorationMatrices
 from rl_lab.rl.sac import SAC
 from rl_lab.rl.task import build_agent, validate_config
-from tests.rl.continuous import ACTIONS, OBS, batch, make, params, same, tiny
+from tests.rl.continuous import ACTIONS, OBS, batch, make, params, resumed_twice, same, tiny
 from tests.rl.continuous import NET as NET_SAC
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -128,18 +128,11 @@ def test_sac_acts_with_matrices_from_the_loops_generator_and_learns_their_scale(
 
 
 def test_a_gsde_sac_run_resumes_exactly_and_exports_its_greedy_policy(compose_cfg, tmp_path):
-    import shutil
-
     import rl_lab
     from rl_lab.exporting import check_export, export
 
     base = [*tiny("sac"), "agent.use_sde=true", "agent.sde_sample_freq=8"]
-    run, copy = tmp_path / "run", tmp_path / "copy"
-    app.run(compose_cfg(*base, "total_steps=400"), run, ["total_steps=400"])
-    shutil.copytree(run, copy)
-    resume = ["resume=true", "total_steps=600"]
-    resumed = app.run(compose_cfg(*base, *resume), run, resume)
-    again = app.run(compose_cfg(*base, *resume), copy, resume)
+    resumed, again, run, copy = resumed_twice(compose_cfg, base, tmp_path, 400, 600)
     assert resumed["eval"] == again["eval"]
     states = [checkpoint.load(d / "checkpoints" / "last.pt")["agent"] for d in (run, copy)]
     assert torch.equal(states[0]["sde"]["eps"], states[1]["sde"]["eps"])

@@ -13,7 +13,7 @@ from rl_lab.rl.envs import env_spaces
 from rl_lab.rl.evaluation import Evaluator
 from rl_lab.rl.task import validate_config
 from rl_lab.rl.td3 import TD3
-from tests.rl.continuous import ACTIONS, NET, OBS, batch, make, params, same, tiny
+from tests.rl.continuous import ACTIONS, NET, OBS, batch, make, params, resumed_twice, same, tiny
 
 TINY = tiny("td3")
 
@@ -82,17 +82,10 @@ def test_ornstein_uhlenbeck_noise_drifts_per_env_and_restarts_at_episode_ends():
 
 
 def test_a_run_with_ornstein_uhlenbeck_noise_resumes_exactly(compose_cfg, tmp_path):
-    import shutil
-
     base = [*TINY, "agent.action_noise_type=ornstein-uhlenbeck", "agent.action_noise_std=0.5"]
-    run, copy = tmp_path / "run", tmp_path / "copy"
     # stopped mid-episode (Pendulum's are 200 steps); a resumed run starts new episodes, and
     # new noise processes with them
-    app.run(compose_cfg(*base, "total_steps=450"), run, ["total_steps=450"])
-    shutil.copytree(run, copy)
-    resume = ["resume=true", "total_steps=650"]
-    resumed = app.run(compose_cfg(*base, *resume), run, resume)
-    again = app.run(compose_cfg(*base, *resume), copy, resume)
+    resumed, again, _, _ = resumed_twice(compose_cfg, base, tmp_path, 450, 650)
     assert resumed["env_steps"] == 650 and resumed["eval"] == again["eval"]
 
 
