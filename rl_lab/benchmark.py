@@ -216,10 +216,8 @@ _PER_RUN_KEYS = frozenset({"seed", "resume"})
 def _schema_defaults(agent: str) -> dict[str, Any]:
     """The config classes' defaults of an RL run with ``agent`` (flat keys): what a key added
     to the schema after a run was made meant for that run, which did not have it."""
-    from omegaconf import OmegaConf
-
-    from rl_lab.config import CommonConfig
-    from rl_lab.config_dict import config_dict, flatten
+    from rl_lab.config import CommonConfig, schema
+    from rl_lab.config_dict import flatten
     from rl_lab.rl.configs import AGENT_CONFIGS, EnvConfig, RLRunConfig
 
     nodes = {"": CommonConfig, "_": RLRunConfig, "env": EnvConfig}
@@ -227,7 +225,7 @@ def _schema_defaults(agent: str) -> dict[str, Any]:
         nodes["agent"] = AGENT_CONFIGS[agent]
     defaults: dict[str, Any] = {}
     for prefix, cls in nodes.items():
-        flat = flatten(config_dict(OmegaConf.structured(cls), resolve=False))
+        flat = flatten(schema(cls))
         dotted = "" if prefix in ("", "_") else f"{prefix}."
         defaults.update({f"{dotted}{key}": value for key, value in flat.items()})
     return defaults
