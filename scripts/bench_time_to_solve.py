@@ -8,12 +8,13 @@ built over several invocations.
 
 Variants:
 - ``ppo_fast``: ``experiment=ppo_cartpole_fast`` (tuned on seeds 0-9: report it on others).
+- ``dqn_fast``: ``experiment=dqn_cartpole_fast`` (tuned on seeds 0-9: report it on others).
 - ``dqn``: the flagship, ``agent=dqn env=CartPole-v1`` (its preset: 50k steps, best.pt).
 - ``dqn_stop``: the flagship stopped at the first periodic evaluation reaching 490.
 - ``sb3_ppo_zoo``: Stable-Baselines3's PPO with RL Zoo's CartPole-v1 preset (100k steps).
 - ``sb3_dqn_zoo``: Stable-Baselines3's DQN with RL Zoo's CartPole-v1 preset (50k steps).
 
-    python scripts/bench_time_to_solve.py --variants ppo_fast dqn_stop --seeds 10-19
+    python scripts/bench_time_to_solve.py --variants ppo_fast dqn_fast --seeds 10-19
     python scripts/bench_time_to_solve.py --variants sb3_ppo_zoo sb3_dqn_zoo --seeds 10-12
 """
 
@@ -43,6 +44,7 @@ _ZOO_DQN = ["agent.learning_rate=2.3e-3", "agent.lr_schedule=constant", "agent.n
 
 VARIANTS: dict[str, list[str]] = {
     "ppo_fast": ["experiment=ppo_cartpole_fast"],
+    "dqn_fast": ["experiment=dqn_cartpole_fast"],
     "dqn": ["agent=dqn", "env=CartPole-v1"],
     "dqn_stop": ["agent=dqn", "env=CartPole-v1", "eval.stop_at=490"],
     "sb3_ppo_zoo": ["agent=ppo", "env=CartPole-v1", "impl=sb3"],

@@ -199,6 +199,23 @@ def test_ppo_cartpole_fast_composes_and_trains_on_native_envs(compose_cfg, tmp_p
     assert results["eval"]["episodes"] == 20
 
 
+def test_dqn_cartpole_fast_composes_and_trains_on_native_envs(compose_cfg, tmp_path):
+    overrides = ["experiment=dqn_cartpole_fast", "total_steps=1536", "eval.freq=1024",
+                 "eval.episodes=2", "progress=false"]  # fmt: skip
+    cfg = compose_cfg(*overrides)
+    task.validate_config(cfg)
+    assert cfg.get("tuned_preset") is None and cfg.env.vectorization == "native"
+    a = cfg.agent
+    assert (a.train_freq, a.gradient_steps, a.learning_rate) == (16, 32, 2.3e-3)
+    assert (cfg.eval.stop_at, cfg.env.num_envs) == (490, 8)
+    results = app.run(cfg, tmp_path, overrides)
+    assert results["status"] == "completed" and results["env_steps"] == 1536
+    # a phase of 32 gradient steps every 16 vector steps (128 env steps) once 1,000 are in the
+    # replay: at 1,024, 1,152, 1,280, 1,408 and 1,536
+    assert results["gradient_steps"] == 32 * 5
+    assert results["eval"]["episodes"] == 20
+
+
 def test_sb3_refuses_native_vectorization(compose_cfg):
     with pytest.raises(ConfigError, match="impl=sb3 steps its own vector envs"):
         task.validate_config(compose_cfg("agent=ppo", "impl=sb3", "env.vectorization=native"))
