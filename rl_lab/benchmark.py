@@ -19,6 +19,16 @@ runs and keys; ``stale=move`` renames such runs to ``s<seed>.stale-<n>`` (nothin
 and runs them again. Every invocation rewrites ``OUT/report.md``, ``OUT/report.csv``,
 ``OUT/learning_curves.png`` and appends the commands it ran to ``OUT/commands.txt``.
 
+The archive, ``docs/benchmarks/zoo/runs.jsonl`` (``archive=PATH``, ``archive=none`` for none),
+keeps every finished run of the table: one JSON line per run with its scores, evaluation curve,
+wall time, machine, commit and resolved config. It is committed with the project, so the table
+is built over several machines and sessions: an archived run is not run again, and the report
+counts archived runs beside the ones under ``OUT`` (a run under ``OUT`` replaces its archived
+twin). The archive holds only runs at their cells' own settings; an invocation with extra
+overrides or ``max_steps`` neither reads nor writes it. Archived runs whose config differs from
+what their cell composes now are refused like stale run directories; ``stale=move`` moves them
+to ``runs.stale.jsonl`` beside the archive.
+
 Per cell the report gives our final greedy evaluation mean with its 95% bootstrap interval over
 seeds, the IQM, how many seeds reach the Zoo's score minus one Zoo standard deviation, the
 Zoo's number (one run, in its own ``benchmark.md``), SB3's mean where its side was run, median
@@ -31,13 +41,14 @@ overrides it for every cell). Any other ``key=value`` is passed to every run.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import subprocess
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -45,7 +56,7 @@ from typing import Any
 import numpy as np
 
 from rl_lab.errors import ConfigError
-from rl_lab.run_dir import read_json
+from rl_lab.run_dir import finished_results, read_json
 from rl_lab.stats import aggregate_curves, bootstrap_ci, interquartile_mean
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,6 +118,9 @@ ZOO: tuple[Cell, ...] = (
 
 IMPLS = ("rl_lab", "sb3")
 
+#: The committed record of every finished run of the table (see the module doc).
+ARCHIVE = ROOT / "docs" / "benchmarks" / "zoo" / "runs.jsonl"
+
 
 @dataclass
 class Options:
@@ -121,7 +135,18 @@ class Options:
     report_only: bool = False
     max_steps: int | None = None  # caps every cell's budget: smoke tests, never the table
     move_stale: bool = False
+    archive: Path | None = ARCHIVE
     overrides: tuple[str, ...] = ()
+
+    @property
+    def canonical(self) -> bool:
+        """Whether the runs are at their cells' own settings (no extra overrides, the whole
+        budget): the only runs the archive holds."""
+        return not self.overrides and self.max_steps is None
+
+    def archive_path(self) -> Path | None:
+        """The archive this invocation reads and writes, ``None`` for none."""
+        return self.archive if self.canonical else None
 
     def budget(self, cell: Cell) -> int:
         return cell.budget if self.max_steps is None else min(cell.budget, self.max_steps)
@@ -173,6 +198,8 @@ def parse_args(argv: Sequence[str]) -> Options:
             options.impl = value
         elif key == "out":
             options.out = Path(value)
+        elif key == "archive":
+            options.archive = None if value.lower() in ("none", "null", "") else Path(value)
         elif key == "stale":
             if value != "move":
                 raise ConfigError(
@@ -231,50 +258,65 @@ def _schema_defaults(agent: str) -> dict[str, Any]:
     return defaults
 
 
-def stale_runs(options: Options, cells: Sequence[Cell]) -> list[tuple[Path, list[str]]]:
-    """The run directories of ``cells`` whose recorded config (``config.yaml``) differs from
-    what their cell composes now, each with the keys that differ (``a.b: old -> new``)."""
-    from omegaconf import OmegaConf
-
+def _fresh_config(options: Options, impl: str, cell: Cell) -> dict[str, Any]:
+    """What a run of ``cell`` composes now (flat keys), with ``options``' overrides."""
     from rl_lab.api import compose_config
     from rl_lab.config_dict import config_dict, flatten
 
+    overrides = run_overrides(options, cell, 0)
+    overrides[overrides.index(f"impl={options.impl}")] = f"impl={impl}"
+    return flatten(config_dict(compose_config(overrides), resolve=True))
+
+
+def _recorded_config(path: Path) -> dict[str, Any]:
+    """A run's ``config.yaml`` (flat keys)."""
+    from omegaconf import OmegaConf
+
+    from rl_lab.config_dict import config_dict, flatten
+
+    return flatten(config_dict(OmegaConf.load(path), resolve=True))
+
+
+def config_changes(old: dict[str, Any], fresh: dict[str, Any], agent: str) -> list[str]:
+    """The keys where a run's recorded config ``old`` differs from ``fresh``, as ``a.b: old ->
+    new``; a key added to the schema after the run was made counts as its default."""
+    defaults = _schema_defaults(agent)
+    old = {**{k: defaults[k] for k in fresh.keys() - old.keys() if k in defaults}, **old}
+    return [
+        f"{key}: {old.get(key, '(absent)')} -> {fresh.get(key, '(absent)')}"
+        for key in sorted(set(old) | set(fresh))
+        if key not in _PER_RUN_KEYS and old.get(key) != fresh.get(key)
+    ]
+
+
+def stale_runs(options: Options, cells: Sequence[Cell]) -> list[tuple[Path, list[str]]]:
+    """The run directories of ``cells`` whose recorded config (``config.yaml``) differs from
+    what their cell composes now, each with the keys that differ (``a.b: old -> new``)."""
     found = []
     for cell in cells:
         folder = run_dir(options.out, options.impl, cell, 0).parent
-        recorded = sorted(folder.glob("s*/config.yaml"))
-        if not recorded:
+        recorded = [p for p in sorted(folder.glob("s*/config.yaml")) if p.parent.name[1:].isdigit()]
+        if not recorded:  # (a run moved aside, s0.stale-1, is not one of the cell's runs)
             continue
-        fresh = flatten(config_dict(compose_config(run_overrides(options, cell, 0)), resolve=True))
-        defaults = _schema_defaults(cell.algo)
+        fresh = _fresh_config(options, options.impl, cell)
         for path in recorded:
-            if not path.parent.name[1:].isdigit():
-                continue  # a run moved aside (s0.stale-1)
-            old = flatten(config_dict(OmegaConf.load(path), resolve=True))
-            for key in fresh.keys() - old.keys():  # added to the schema since: its default
-                if key in defaults:
-                    old[key] = defaults[key]
-            changes = [
-                f"{key}: {old.get(key, '(absent)')} -> {fresh.get(key, '(absent)')}"
-                for key in sorted(set(old) | set(fresh))
-                if key not in _PER_RUN_KEYS and old.get(key) != fresh.get(key)
-            ]
+            changes = config_changes(_recorded_config(path), fresh, cell.algo)
             if changes:
                 found.append((path.parent, changes))
     return found
 
 
-def stale_message(stale: Sequence[tuple[Path, list[str]]]) -> str:
+def stale_message(stale: Sequence[tuple[Path | str, list[str]]]) -> str:
     """One paragraph: which runs are stale, why, and what to do."""
-    directory, changes = stale[0]
+    where, changes = stale[0]
     return (
         f"{len(stale)} run(s) of these cells were made with a config that differs from what "
-        f"their cell composes now, e.g. {directory} ({'; '.join(changes[:4])}"
+        f"their cell composes now, e.g. {where} ({'; '.join(changes[:4])}"
         f"{'; ...' if len(changes) > 4 else ''}). A preset or a default changed since they ran, "
-        "so reusing them would mix two settings in one row. Add stale=move to rename them to "
-        "s<seed>.stale-<n> (they stay on disk) and run them again, or move them out of "
-        f"{stale[0][0].parent.parent.parent} yourself. Stale runs: "
-        + ", ".join(str(d) for d, _ in stale)
+        "so reusing them would mix two settings in one row. Add stale=move to set them aside "
+        "(run directories are renamed to s<seed>.stale-<n>, archived runs move to "
+        "runs.stale.jsonl beside the archive; nothing is deleted) and run them again. Stale "
+        "runs: " + ", ".join(str(d) for d, _ in stale)
     )
 
 
@@ -285,6 +327,126 @@ def move_aside(directory: Path) -> Path:
         n += 1
     directory.rename(target)
     return target
+
+
+# ----------------------------------------------------------------------------- the archive
+
+
+def _key(entry: dict[str, Any]) -> tuple[str, str, str, int]:
+    return (entry["impl"], entry["algo"], entry["env"], int(entry["seed"]))
+
+
+def read_archive(path: Path | None) -> list[dict[str, Any]]:
+    """The archived runs in ``path`` (none when ``path`` is ``None`` or missing)."""
+    if path is None or not path.is_file():
+        return []
+    entries = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            _key(entry)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(
+                f"{path}, line {number}, is not an archived run ({exc}). The archive is one "
+                "JSON object per run, written by the benchmark: restore the file from git "
+                f"(git checkout -- {path}), or pass archive=none to run without it."
+            ) from exc
+        entries.append(entry)
+    return entries
+
+
+def write_archive(path: Path, entries: Sequence[dict[str, Any]]) -> None:
+    """Write the archive, one sorted line per run, atomically (a reader never sees half)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(e, sort_keys=True) + "\n" for e in sorted(entries, key=_key)]
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text("".join(lines))
+    partial.replace(path)
+
+
+def _machine() -> str:
+    from rl_lab.reports.machine import cpu_model
+
+    return f"{cpu_model()}, {os.cpu_count()} cores"
+
+
+def archive_entry(directory: Path, impl: str, cell: Cell) -> dict[str, Any] | None:
+    """One finished run directory as an archive entry; ``None`` when it has not finished."""
+    results = finished_results(directory)
+    if results is None or not (directory / "config.yaml").is_file():
+        return None
+    info = read_json(directory / "run_info.json") or {}
+    return {
+        "impl": impl,
+        "algo": cell.algo,
+        "env": cell.env,
+        "seed": int(results["seed"]),
+        "budget": cell.budget,
+        "mean_return": float(results["eval"]["mean_return"]),
+        "returns": [float(r) for r in results["eval"]["returns"]],
+        "env_steps": int(results["env_steps"]),
+        "wall_time_s": float(results["wall_time_s"]),
+        "sps": float(results["sps"]),
+        "history": [
+            [int(h["env_steps"]), float(h["mean_return"])] for h in results["eval_history"]
+        ],
+        "started_at": info.get("started_at"),
+        "commit": (info.get("git") or {}).get("commit"),
+        "versions": info.get("versions"),
+        "machine": _machine(),
+        "config": _recorded_config(directory / "config.yaml"),
+    }
+
+
+def stale_archived(
+    options: Options, cells: Sequence[Cell], entries: Sequence[dict[str, Any]]
+) -> list[tuple[dict[str, Any], list[str]]]:
+    """The archived runs of ``cells`` (either impl) whose config differs from what their cell
+    composes now, each with the keys that differ."""
+    found = []
+    for cell in cells:
+        for impl in IMPLS:
+            mine = [e for e in entries if _key(e)[:3] == (impl, cell.algo, cell.env)]
+            if not mine:
+                continue
+            fresh = _fresh_config(options, impl, cell)
+            for entry in mine:
+                changes = config_changes(entry["config"], fresh, cell.algo)
+                if changes:
+                    found.append((entry, changes))
+    return found
+
+
+def _archived_label(archive: Path | None, entry: dict[str, Any]) -> str:
+    impl, algo, env, seed = _key(entry)
+    return f"{archive} ({impl} {algo} {env} s{seed})"
+
+
+def archive_runs(options: Options, cells: Sequence[Cell], entries: list[dict[str, Any]]) -> int:
+    """Add the finished runs of ``cells`` under ``options.out`` (both impls) to ``entries``,
+    replacing archived twins; returns how many entries are new or changed."""
+    by_key = {_key(e): e for e in entries}
+    added = 0
+    for cell in cells:
+        for impl in IMPLS:
+            folder = run_dir(options.out, impl, cell, 0).parent
+            for directory in sorted(folder.glob("s*")):
+                if not directory.name[1:].isdigit():
+                    continue
+                entry = archive_entry(directory, impl, cell)
+                if entry is None:
+                    continue
+                old = by_key.get(_key(entry))
+                same = old is not None and all(
+                    old.get(k) == entry[k] for k in ("returns", "wall_time_s", "config")
+                )
+                if not same:
+                    by_key[_key(entry)] = entry
+                    added += 1
+    entries[:] = list(by_key.values())
+    return added
 
 
 def run_command(options: Options, cell: Cell, seed: int) -> list[str] | None:
@@ -338,6 +500,7 @@ class Row:
     sb3_returns: list[float]
     sb3_wall_times: list[float]
     env_steps: list[int]
+    machines: list[str] = field(default_factory=list)  # of every run, ours and SB3's
 
     @property
     def short(self) -> bool:
@@ -367,37 +530,38 @@ class Row:
         return float(np.median(self.wall_times) / np.median(self.sb3_wall_times))
 
 
-def _completed(out: Path, impl: str, cell: Cell) -> list[dict]:
-    found = []
+def _runs(
+    out: Path, impl: str, cell: Cell, archived: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The finished runs of one cell and impl, by seed: those under ``out`` and the archived
+    ones (a run under ``out`` replaces its archived twin)."""
+    by_seed = {int(e["seed"]): e for e in archived if _key(e)[:3] == (impl, cell.algo, cell.env)}
     folder = run_dir(out, impl, cell, 0).parent
-    for path in sorted(folder.glob("s*/results.json")):
-        if not path.parent.name[1:].isdigit():
-            continue  # a run moved aside (s0.stale-1)
-        results = read_json(path)
-        if isinstance(results, dict) and results.get("status") == "completed":
-            found.append(results)
-    return found
+    for directory in sorted(folder.glob("s*")):
+        if directory.name[1:].isdigit():  # not a run moved aside (s0.stale-1)
+            entry = archive_entry(directory, impl, cell)
+            if entry is not None:
+                by_seed[entry["seed"]] = entry
+    return [by_seed[seed] for seed in sorted(by_seed)]
 
 
-def collect(out: Path, cells: Sequence[Cell]) -> list[Row]:
-    """The report's rows from the run directories under ``out``."""
+def collect(out: Path, cells: Sequence[Cell], archived: Sequence[dict[str, Any]] = ()) -> list[Row]:
+    """The report's rows from the run directories under ``out`` and the ``archived`` runs."""
     rows = []
     for cell in cells:
-        ours, sb3 = _completed(out, "rl_lab", cell), _completed(out, "sb3", cell)
+        ours, sb3 = _runs(out, "rl_lab", cell, archived), _runs(out, "sb3", cell, archived)
         rows.append(
             Row(
                 cell=cell,
                 seeds=[int(r["seed"]) for r in ours],
-                returns=[float(r["eval"]["mean_return"]) for r in ours],
-                wall_times=[float(r["wall_time_s"]) for r in ours],
-                sps=[float(r["sps"]) for r in ours],
-                histories=[
-                    [(int(h["env_steps"]), float(h["mean_return"])) for h in r["eval_history"]]
-                    for r in ours
-                ],
-                sb3_returns=[float(r["eval"]["mean_return"]) for r in sb3],
-                sb3_wall_times=[float(r["wall_time_s"]) for r in sb3],
-                env_steps=[int(r["env_steps"]) for r in ours],
+                returns=[r["mean_return"] for r in ours],
+                wall_times=[r["wall_time_s"] for r in ours],
+                sps=[r["sps"] for r in ours],
+                histories=[[(int(s), float(m)) for s, m in r["history"]] for r in ours],
+                sb3_returns=[r["mean_return"] for r in sb3],
+                sb3_wall_times=[r["wall_time_s"] for r in sb3],
+                env_steps=[r["env_steps"] for r in ours],
+                machines=[str(r.get("machine", "unknown machine")) for r in ours + sb3],
             )
         )
     return rows
@@ -443,6 +607,7 @@ def write_report(rows: Sequence[Row], out: Path) -> list[Path]:
         "",
         "Bold: our mean is at or above the bar. SB3: its mean (seeds) through the same harness.",
         "",
+        *_machines_line(rows),
         "| algo | env | budget | ours: mean [95% CI] | IQM | seeds ≥ bar | Zoo (bar) | SB3 "
         "| wall s | SPS | ours/SB3 wall |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -463,6 +628,18 @@ def write_report(rows: Sequence[Row], out: Path) -> list[Path]:
     (out / "report.md").write_text("\n".join(lines) + "\n")
     plot_curves(done, out / "learning_curves.png")
     return [out / "report.csv", out / "report.md", out / "learning_curves.png"]
+
+
+def _machines_line(rows: Sequence[Row]) -> list[str]:
+    """Where the runs were made (wall times compare only within one machine)."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        for machine in row.machines:
+            counts[machine] = counts.get(machine, 0) + 1
+    if not counts:
+        return []
+    made = "; ".join(f"{n} on {machine}" for machine, n in sorted(counts.items()))
+    return [f"Runs: {made}. Wall times and SPS compare only within one machine.", ""]
 
 
 def plot_curves(rows: Sequence[Row], path: Path) -> None:
@@ -498,27 +675,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         options = parse_args(list(sys.argv[1:] if argv is None else argv))
         cells = options.cells()
+        archive = options.archive_path()
+        entries = read_archive(archive)
         stale = stale_runs(options, cells)
-        if stale and not options.move_stale:
-            raise ConfigError(stale_message(stale))
+        stale_entries = stale_archived(options, cells, entries)
+        if (stale or stale_entries) and not options.move_stale:
+            labelled = [(_archived_label(archive, e), c) for e, c in stale_entries]
+            raise ConfigError(stale_message([*stale, *labelled]))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for directory, _ in stale:
         print(f"Moved a stale run aside: {move_aside(directory)}")
+    if stale_entries and archive is not None:
+        gone = [e for e, _ in stale_entries]
+        aside = archive.with_name("runs.stale.jsonl")
+        write_archive(aside, [*read_archive(aside), *gone])
+        entries = [e for e in entries if all(e is not g for g in gone)]
+        write_archive(archive, entries)
+        print(f"Moved {len(gone)} stale archived run(s) to {aside}")
+    if archive is None and options.archive is not None:
+        print(
+            "The archive is left out: runs with extra overrides or max_steps are not the "
+            "table's runs, so they are neither skipped for archived ones nor archived."
+        )
     if not options.report_only:
-        commands = [
-            command
-            for cell in cells
-            for seed in range(options.seeds or cell.default_seeds())
-            if (command := run_command(options, cell, seed)) is not None
+        archived = {_key(e) for e in entries}
+        wanted = [(c, seed) for c in cells for seed in range(options.seeds or c.default_seeds())]
+        todo = [
+            (c, seed) for c, seed in wanted if (options.impl, c.algo, c.env, seed) not in archived
         ]
-        print(f"{len(commands)} runs to do ({options.impl}); finished runs are skipped.")
+        commands = [cmd for c, seed in todo if (cmd := run_command(options, c, seed)) is not None]
+        in_archive = len(wanted) - len(todo)
+        print(
+            f"{len(commands)} runs to do ({options.impl}); finished runs are skipped"
+            + (f", {in_archive} of them in the archive ({archive})." if in_archive else ".")
+        )
         codes = run_all(commands, options.jobs, options.out / "commands.txt") if commands else []
         failed = sum(code != 0 for code in codes)
         if failed:
             print(f"{failed} runs failed: their run directories say why (results.json, run.log).")
-    files = write_report(collect(options.out, cells), options.out)
+    if archive is not None:
+        added = archive_runs(options, cells, entries)
+        if added:
+            write_archive(archive, entries)
+            print(f"Archived {added} run(s) in {archive}: commit it to keep them.")
+    files = write_report(collect(options.out, cells, entries), options.out)
     print("Report: " + ", ".join(str(f) for f in files))
     return 0
 

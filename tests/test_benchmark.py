@@ -4,12 +4,21 @@ both implementations; the runner resumes and reports."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from rl_lab import app, benchmark
-from rl_lab.benchmark import ZOO, Options, main, parse_args, run_command
+from rl_lab.benchmark import (
+    ZOO,
+    Options,
+    main,
+    parse_args,
+    read_archive,
+    run_command,
+    write_archive,
+)
 from rl_lab.config import unknown_keys
 from rl_lab.errors import ConfigError
 from rl_lab.rl.task import available_presets, validate_config
@@ -141,7 +150,8 @@ def test_runs_made_with_another_config_are_refused_or_moved_aside_never_reused(t
     stale = benchmark.stale_runs(options, [cell])
     assert [d for d, _ in stale] == [directory]
     assert stale[0][1] == [f"agent.learning_rate: 0.0123 -> {cell_lr(options, cell)}"]
-    args = [f"out={tmp_path}", "algos=dqn", "envs=CartPole-v1", "--report"]
+    args = [f"out={tmp_path}", f"archive={tmp_path / 'runs.jsonl'}", "algos=dqn",
+            "envs=CartPole-v1", "--report"]  # fmt: skip
     assert main(args) == 2  # refused before anything runs, the run untouched
     assert "Add stale=move" in capsys.readouterr().err and directory.is_dir()
 
@@ -158,3 +168,89 @@ def cell_lr(options, cell) -> float:
     from rl_lab.api import compose_config
 
     return compose_config(benchmark.run_overrides(options, cell, 0)).agent.learning_rate
+
+
+def finished_run(options, cell, seed: int, mean: float) -> Path:
+    """A finished run directory of ``cell`` as the benchmark leaves it (no training)."""
+    from omegaconf import OmegaConf
+
+    from rl_lab.api import compose_config
+
+    directory = benchmark.run_dir(options.out, options.impl, cell, seed)
+    directory.mkdir(parents=True)
+    config = compose_config(benchmark.run_overrides(options, cell, seed))
+    OmegaConf.save(config, directory / "config.yaml", resolve=True)
+    results = {"status": "completed", "seed": seed, "env_steps": cell.budget, "sps": 1000.0,
+               "wall_time_s": 50.0, "eval": {"mean_return": mean, "returns": [mean, mean]},
+               "eval_history": [{"env_steps": cell.budget, "mean_return": mean}]}  # fmt: skip
+    (directory / "results.json").write_text(json.dumps(results))
+    return directory
+
+
+def report_row(out: Path) -> dict[str, str]:
+    header, values = (out / "report.csv").read_text().splitlines()[:2]
+    return dict(zip(header.split(","), values.split(","), strict=True))
+
+
+def test_the_archive_carries_finished_runs_to_another_machine(tmp_path, capsys):
+    archive, out = tmp_path / "runs.jsonl", tmp_path / "out"
+    args = [f"out={out}", f"archive={archive}", "algos=dqn", "envs=CartPole-v1", "seeds=1"]
+    options = parse_args(args)
+    cell = options.cells()[0]
+    finished_run(options, cell, 0, mean=480.0)
+    assert main([*args, "--report"]) == 0
+    [entry] = read_archive(archive)
+    assert (entry["impl"], entry["seed"], entry["mean_return"]) == ("rl_lab", 0, 480.0)
+    assert entry["config"]["agent.learning_rate"] == cell_lr(options, cell)
+    assert "Archived 1 run(s)" in capsys.readouterr().out
+    assert main([*args, "--report"]) == 0  # archiving again changes nothing
+    assert "Archived" not in capsys.readouterr().out and len(read_archive(archive)) == 1
+
+    shutil.rmtree(out)  # another machine or session: only the committed archive
+    assert main(args) == 0  # the archived seed is not run again
+    assert "0 runs to do (rl_lab); finished runs are skipped, 1 of them in the archive" in (
+        capsys.readouterr().out
+    )
+    got = report_row(out)
+    assert (got["seeds"], float(got["mean"])) == ("1", 480.0)
+    assert "Runs: 1 on " in (out / "report.md").read_text()
+
+    # a run made under OUT replaces its archived twin
+    finished_run(options, cell, 0, mean=490.0)
+    assert main([*args, "--report"]) == 0
+    assert [e["mean_return"] for e in read_archive(archive)] == [490.0]
+
+    # runs with extra overrides are not the table's: the archive is neither read nor written
+    other = [*args, "agent.learning_rate=0.5", f"out={tmp_path / 'other'}", "--report"]
+    assert main(other) == 0
+    assert "The archive is left out" in capsys.readouterr().out
+    assert len(read_archive(archive)) == 1
+
+
+def test_archived_runs_of_a_changed_preset_are_refused_then_moved_aside(tmp_path, capsys):
+    archive, out = tmp_path / "runs.jsonl", tmp_path / "out"
+    args = [f"out={out}", f"archive={archive}", "algos=dqn", "envs=CartPole-v1", "--report"]
+    options = parse_args(args)
+    cell = options.cells()[0]
+    finished_run(options, cell, 2, mean=500.0)
+    assert main(args) == 0
+    shutil.rmtree(out)
+    [entry] = read_archive(archive)
+    entry["config"]["agent.learning_rate"] = 0.0123
+    write_archive(archive, [entry])
+    assert main(args) == 2  # refused before anything runs, the archive untouched
+    err = capsys.readouterr().err
+    assert "runs.jsonl (rl_lab dqn CartPole-v1 s2)" in err and "agent.learning_rate: 0.0123" in err
+    assert read_archive(archive) == [entry]
+    assert main([*args, "stale=move"]) == 0
+    assert read_archive(archive) == []
+    assert read_archive(tmp_path / "runs.stale.jsonl") == [entry]  # moved, not deleted
+    assert report_row(out)["seeds"] == "0"
+
+
+def test_a_damaged_archive_is_refused_with_what_to_do(tmp_path, capsys):
+    archive = tmp_path / "runs.jsonl"
+    archive.write_text('{"impl": "rl_lab"\n')
+    assert main([f"out={tmp_path}", f"archive={archive}", "algos=dqn", "--report"]) == 2
+    assert "line 1, is not an archived run" in capsys.readouterr().err
+    assert archive.read_text() == '{"impl": "rl_lab"\n'
