@@ -1,7 +1,8 @@
 """Each RL loop against its floor: a minimal hand-written PyTorch loop with the same work.
 
-For DQN (CartPole-v1, RL Zoo's settings), PPO (CartPole-v1), TD3, DDPG and SAC (Pendulum-v1)
-and A2C (CartPole-v1), all but DQN with the shipped presets (RL Zoo's), three sides run the same
+For DQN (CartPole-v1, RL Zoo's settings), PPO (CartPole-v1), TD3, DDPG and SAC (Pendulum-v1),
+A2C (CartPole-v1) and PPO with the Nature CNN on Pong (``ppo_pong``: the Atari preset, the
+gymnasium backend), all but DQN with the shipped presets (RL Zoo's), three sides run the same
 budget with the same networks, batch sizes and number of gradient steps, each in a fresh
 process with one torch thread:
 
@@ -16,12 +17,13 @@ process with one torch thread:
 SPS is env steps per second of training (rl_lab and SB3: ``results.json``'s ``sps``, which
 includes the one final evaluation episode; the floor: its loop alone). Each round runs every
 side once, in an order that rotates from round to round; the table gives the medians over
-rounds and the range of the per-round ratios. For TD3, DDPG and SAC, whose updates are
-compute-bound (400x300 or 256x256 actors and critics, batches of 256), it also gives the achieved
+rounds and the range of the per-round ratios. For TD3, DDPG, SAC and PPO on Pong, whose updates
+are compute-bound (400x300 or 256x256 actors and critics, batches of 256; the Nature CNN on
+minibatches of 256 stacks of frames), it also gives the achieved
 GFLOP/s of the gradient steps against this machine's measured single-thread float32 matmul
 peak.
 
-    python scripts/bench_floors.py                         # 3 rounds of all six loops
+    python scripts/bench_floors.py                         # 3 rounds of all seven loops
     python scripts/bench_floors.py --loops dqn --rounds 5
     python scripts/bench_floors.py --smoke                 # tiny budgets: checks the script
 """
@@ -120,6 +122,22 @@ A2C_ZOO = {
     "rms_prop_eps": 1e-5,
     "hidden": [64, 64],
 }
+#: The PPO Atari preset (conf/preset/ppo/ALE/atari.yaml; RL Zoo's) on Pong: one Nature CNN
+#: shared by policy and value, the gymnasium backend's preprocessing (84x84 gray, frame skip 4,
+#: 4 stacked frames, sticky actions 0.25).
+PPO_ATARI = {
+    "num_envs": 8,
+    "n_steps": 128,
+    "batch_size": 256,
+    "n_epochs": 4,
+    "learning_rate": 2.5e-4,
+    "clip_range": 0.1,
+    "ent_coef": 0.01,
+    "vf_coef": 0.5,
+    "max_grad_norm": 0.5,
+    "gamma": 0.99,
+    "gae_lambda": 0.95,
+}
 
 
 @dataclass
@@ -133,7 +151,12 @@ class Loop:
 
 
 def loops(
-    dqn_steps: int, ppo_steps: int, td3_steps: int, sac_steps: int, a2c_steps: int
+    dqn_steps: int,
+    ppo_steps: int,
+    td3_steps: int,
+    sac_steps: int,
+    a2c_steps: int,
+    pong_steps: int,
 ) -> dict[str, Loop]:
     """The loops, each at its budget."""
     dqn = [f"agent.{k}={v}" for k, v in DQN_ZOO.items() if k != "hidden"]
@@ -146,6 +169,7 @@ def loops(
         "ddpg": Loop("ddpg", ["agent=ddpg", "env=Pendulum-v1"], td3_steps),
         "sac": Loop("sac", ["agent=sac", "env=Pendulum-v1"], sac_steps),
         "a2c": Loop("a2c", ["agent=a2c", "env=CartPole-v1"], a2c_steps),
+        "ppo_pong": Loop("ppo_pong", ["agent=ppo", "env=ALE/Pong-v5"], pong_steps),
     }
 
 
@@ -580,6 +604,115 @@ def floor_sac(steps: int, seed: int) -> dict:
     return {"wall_time_s": wall, "sps": steps / wall, "update_gflops": flops / update_time / 1e9}
 
 
+def nature_cnn_flops(batch: int, n_actions: int) -> float:
+    """Floating-point operations of the Nature CNN's forward (convolutions and linear layers,
+    2 per multiply-add) on ``batch`` stacks of 4 84x84 frames, with policy and value heads."""
+    convs = [(20 * 20, 32, 8 * 8 * 4), (9 * 9, 64, 4 * 4 * 32), (7 * 7, 64, 3 * 3 * 64)]
+    macs = sum(positions * channels * kernel for positions, channels, kernel in convs)
+    macs += 3136 * 512 + 512 * (n_actions + 1)
+    return 2.0 * batch * macs
+
+
+def floor_ppo_pong(steps: int, seed: int) -> dict:
+    """PPO on Pong: 8 SyncVectorEnvs with gymnasium's AtariPreprocessing and frame stacking,
+    one Nature CNN with policy and value heads, GAE, clipped surrogate, entropy bonus."""
+    import ale_py
+    import gymnasium as gym
+    import numpy as np
+    import torch
+    from torch import nn
+
+    c = PPO_ATARI
+    n_envs, n_steps = c["num_envs"], c["n_steps"]
+    gym.register_envs(ale_py)
+    torch.manual_seed(seed)
+
+    def make() -> gym.Env:
+        env = gym.make("ALE/Pong-v5", frameskip=1, repeat_action_probability=0.25)
+        env = gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84)
+        return gym.wrappers.FrameStackObservation(env, 4)
+
+    envs = gym.vector.SyncVectorEnv([make] * n_envs)
+    obs, _ = envs.reset(seed=seed)
+    n_actions = int(envs.single_action_space.n)
+    body = nn.Sequential(
+        nn.Conv2d(4, 32, 8, stride=4), nn.ReLU(), nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
+        nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(), nn.Flatten(), nn.Linear(3136, 512), nn.ReLU(),
+    )  # fmt: skip
+    pi, v = nn.Linear(512, n_actions), nn.Linear(512, 1)
+    params = [*body.parameters(), *pi.parameters(), *v.parameters()]
+    optimizer = torch.optim.Adam(params, lr=c["learning_rate"], eps=1e-5, fused=True)
+
+    def heads(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = body(frames.float() / 255.0)
+        return pi(features), v(features).squeeze(-1)
+
+    rollouts = steps // (n_envs * n_steps)
+    size = n_envs * n_steps
+    update_time = 0.0
+    started = time.perf_counter()
+    for k in range(rollouts):
+        progress = 1.0 - k / rollouts  # linear schedules of lr and clip range
+        for group in optimizer.param_groups:
+            group["lr"] = c["learning_rate"] * progress
+        clip = c["clip_range"] * progress
+        b_obs = torch.zeros(n_steps, n_envs, 4, 84, 84, dtype=torch.uint8)
+        b_act = torch.zeros(n_steps, n_envs, dtype=torch.int64)
+        b_logp, b_val = torch.zeros(n_steps, n_envs), torch.zeros(n_steps, n_envs)
+        b_rew, b_done = torch.zeros(n_steps, n_envs), torch.zeros(n_steps, n_envs)
+        done = torch.zeros(n_envs)
+        for t in range(n_steps):
+            o = torch.as_tensor(obs)
+            with torch.no_grad():
+                logits, value = heads(o)
+                dist = torch.distributions.Categorical(logits=logits)
+                action = dist.sample()
+            b_obs[t], b_act[t], b_done[t] = o, action, done
+            b_logp[t], b_val[t] = dist.log_prob(action), value
+            obs, reward, terminated, truncated, _ = envs.step(action.numpy())
+            b_rew[t] = torch.as_tensor(np.sign(reward), dtype=torch.float32)  # clipped
+            done = torch.as_tensor(terminated | truncated, dtype=torch.float32)
+        with torch.no_grad():
+            next_value = heads(torch.as_tensor(obs))[1]
+        advantages, last = torch.zeros(n_steps, n_envs), torch.zeros(n_envs)
+        for t in reversed(range(n_steps)):
+            not_done = 1.0 - (done if t == n_steps - 1 else b_done[t + 1])
+            value_next = next_value if t == n_steps - 1 else b_val[t + 1]
+            delta = b_rew[t] + c["gamma"] * value_next * not_done - b_val[t]
+            last = delta + c["gamma"] * c["gae_lambda"] * not_done * last
+            advantages[t] = last
+        returns = (advantages + b_val).flatten()
+        flat_obs, flat_act = b_obs.reshape(size, 4, 84, 84), b_act.flatten()
+        flat_logp, flat_adv = b_logp.flatten(), advantages.flatten()
+        update_start = time.perf_counter()
+        for _ in range(c["n_epochs"]):
+            order = torch.randperm(size)
+            for start in range(0, size, c["batch_size"]):
+                idx = order[start : start + c["batch_size"]]
+                logits, value = heads(flat_obs[idx])
+                dist = torch.distributions.Categorical(logits=logits)
+                ratio = (dist.log_prob(flat_act[idx]) - flat_logp[idx]).exp()
+                adv = flat_adv[idx]
+                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                policy_loss = -torch.min(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv)
+                value_loss = (value - returns[idx]).pow(2).mean()
+                loss = (policy_loss.mean() + c["vf_coef"] * value_loss
+                        - c["ent_coef"] * dist.entropy().mean())  # fmt: skip
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(params, c["max_grad_norm"])
+                optimizer.step()
+        update_time += time.perf_counter() - update_start
+    wall = time.perf_counter() - started
+    # forward and backward of every minibatch (backward = 2x forward)
+    flops = 3 * nature_cnn_flops(size, n_actions) * c["n_epochs"] * rollouts
+    return {
+        "wall_time_s": wall,
+        "sps": rollouts * size / wall,
+        "update_gflops": flops / update_time / 1e9,
+    }
+
+
 FLOORS = {
     "dqn": floor_dqn,
     "ppo": floor_ppo,
@@ -587,6 +720,7 @@ FLOORS = {
     "ddpg": floor_ddpg,
     "sac": floor_sac,
     "a2c": floor_a2c,
+    "ppo_pong": floor_ppo_pong,
 }
 
 
@@ -705,17 +839,19 @@ def main() -> int:
     )
     parser.add_argument("--sac-steps", type=int, default=5_000, help="100 are random play")
     parser.add_argument("--a2c-steps", type=int, default=200_000)
+    parser.add_argument("--pong-steps", type=int, default=8_192, help="8 rollouts of 1,024")
     parser.add_argument("--out", type=Path, help="write report.md and report.json here")
     parser.add_argument("--smoke", action="store_true", help="tiny budgets, one round")
     args = parser.parse_args()
     if args.smoke:
         args.rounds, args.dqn_steps, args.ppo_steps, args.td3_steps = 1, 1_500, 2_048, 10_200
-        args.sac_steps, args.a2c_steps = 300, 2_000
-    budgets = (args.dqn_steps, args.ppo_steps, args.td3_steps, args.sac_steps, args.a2c_steps)
+        args.sac_steps, args.a2c_steps, args.pong_steps = 300, 2_000, 1_024
+    budgets = (args.dqn_steps, args.ppo_steps, args.td3_steps, args.sac_steps, args.a2c_steps,
+               args.pong_steps)  # fmt: skip
     chosen = [loops(*budgets)[n] for n in args.loops]
     machine = describe_machine()
     print(f"Machine: {machine}", flush=True)
-    compute_bound = {"td3", "ddpg", "sac"} & set(args.loops)
+    compute_bound = {"td3", "ddpg", "sac", "ppo_pong"} & set(args.loops)
     peak = run_floor("peak", 0, 0)["gflops"] if compute_bound else None
     with tempfile.TemporaryDirectory(prefix="bench_floors") as work:
         for loop in chosen:

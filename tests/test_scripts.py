@@ -61,7 +61,7 @@ def test_bench_floors_commands_compose_to_the_floors_settings(compose_cfg):
     from rl_lab.rl.task import validate_config
 
     bench = load_script("bench_floors")
-    loops = bench.loops(50_000, 100_000, 15_000, 5_000, 200_000)
+    loops = bench.loops(50_000, 100_000, 15_000, 5_000, 200_000, 8_192)
     dqn = compose_cfg(*loops["dqn"].overrides)
     validate_config(dqn)
     for key, value in bench.DQN_ZOO.items():
@@ -117,6 +117,23 @@ def test_bench_floors_commands_compose_to_the_floors_settings(compose_cfg):
     assert list(encoder.hidden_sizes) == bench.A2C_ZOO["hidden"] and encoder.activation == "tanh"
     assert not a2c.agent.network.shared and a2c.agent.use_rms_prop
     assert (a2c.agent.lr_schedule, a2c.agent.normalize_advantage) == ("constant", False)
+    pong = compose_cfg(*loops["ppo_pong"].overrides)
+    validate_config(pong)
+    assert pong.env.num_envs == bench.PPO_ATARI["num_envs"] and pong.env.backend == "gymnasium"
+    for key, value in bench.PPO_ATARI.items():
+        if key != "num_envs":
+            assert pong.agent[key] == value, key
+    assert pong.agent.network.encoder.type == "nature_cnn" and pong.agent.network.shared
+    assert (pong.env.atari.frame_stack, pong.env.atari.screen_size) == (4, 84)
+    # the Nature CNN on one stack: 3 convolutions, the 3136x512 layer and 6 + 1 heads
+    macs = 400 * 32 * 256 + 81 * 64 * 512 + 49 * 64 * 576 + 3136 * 512 + 512 * 7
+    assert bench.nature_cnn_flops(1, 6) == 2 * macs
+
+
+def test_bench_floors_pong_loop_runs_one_rollout(one_torch_thread):
+    bench = load_script("bench_floors")
+    pong = bench.floor_ppo_pong(1_024, seed=0)  # one rollout of 8 games x 128 steps
+    assert pong["sps"] > 0 and pong["update_gflops"] > 0
 
 
 def test_bench_scaling_points_compose_and_the_dqn_step_is_timed(compose_cfg, one_torch_thread):
