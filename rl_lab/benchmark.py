@@ -500,7 +500,8 @@ class Row:
     sb3_returns: list[float]
     sb3_wall_times: list[float]
     env_steps: list[int]
-    machines: list[str] = field(default_factory=list)  # of every run, ours and SB3's
+    machines: list[str] = field(default_factory=list)  # where each of our runs was made
+    sb3_machines: list[str] = field(default_factory=list)  # where each SB3 run was made
 
     @property
     def short(self) -> bool:
@@ -525,9 +526,17 @@ class Row:
         return bool(self.returns) and self.mean >= self.cell.bar
 
     def ratio(self) -> float:
-        if not self.wall_times or not self.sb3_wall_times:
+        """Our median wall time over SB3's, from the runs of one machine (the one with the
+        most SB3 runs among those that have both sides); NaN when no machine has both."""
+        common = set(self.machines) & set(self.sb3_machines)
+        if not common:
             return math.nan
-        return float(np.median(self.wall_times) / np.median(self.sb3_wall_times))
+        machine = max(sorted(common), key=self.sb3_machines.count)
+        ours = [w for w, m in zip(self.wall_times, self.machines, strict=True) if m == machine]
+        sb3 = [
+            w for w, m in zip(self.sb3_wall_times, self.sb3_machines, strict=True) if m == machine
+        ]
+        return float(np.median(ours) / np.median(sb3))
 
 
 def _runs(
@@ -561,7 +570,8 @@ def collect(out: Path, cells: Sequence[Cell], archived: Sequence[dict[str, Any]]
                 sb3_returns=[r["mean_return"] for r in sb3],
                 sb3_wall_times=[r["wall_time_s"] for r in sb3],
                 env_steps=[r["env_steps"] for r in ours],
-                machines=[str(r.get("machine", "unknown machine")) for r in ours + sb3],
+                machines=[str(r.get("machine", "unknown machine")) for r in ours],
+                sb3_machines=[str(r.get("machine", "unknown machine")) for r in sb3],
             )
         )
     return rows
@@ -634,12 +644,16 @@ def _machines_line(rows: Sequence[Row]) -> list[str]:
     """Where the runs were made (wall times compare only within one machine)."""
     counts: dict[str, int] = {}
     for row in rows:
-        for machine in row.machines:
+        for machine in row.machines + row.sb3_machines:
             counts[machine] = counts.get(machine, 0) + 1
     if not counts:
         return []
     made = "; ".join(f"{n} on {machine}" for machine, n in sorted(counts.items()))
-    return [f"Runs: {made}. Wall times and SPS compare only within one machine.", ""]
+    return [
+        f"Runs: {made}. Wall times and SPS compare only within one machine; ours/SB3 is taken "
+        "from runs of one machine.",
+        "",
+    ]
 
 
 def plot_curves(rows: Sequence[Row], path: Path) -> None:

@@ -4,6 +4,7 @@ both implementations; the runner resumes and reports."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -254,3 +255,18 @@ def test_a_damaged_archive_is_refused_with_what_to_do(tmp_path, capsys):
     assert main([f"out={tmp_path}", f"archive={archive}", "algos=dqn", "--report"]) == 2
     assert "line 1, is not an archived run" in capsys.readouterr().err
     assert archive.read_text() == '{"impl": "rl_lab"\n'
+
+
+def test_ours_over_sb3_wall_time_compares_runs_of_one_machine():
+    def row(machines, walls, sb3_machines, sb3_walls) -> benchmark.Row:
+        return benchmark.Row(
+            cell=ZOO[0], seeds=list(range(len(walls))), returns=[500.0] * len(walls),
+            wall_times=walls, sps=[1.0] * len(walls), histories=[],
+            sb3_returns=[500.0] * len(sb3_walls), sb3_wall_times=sb3_walls,
+            env_steps=[50_000] * len(walls), machines=machines, sb3_machines=sb3_machines,
+        )  # fmt: skip
+
+    # our runs on a fast machine and a slow one, SB3's on the slow one: slow against slow
+    mixed = row(["fast", "slow", "slow"], [10.0, 30.0, 34.0], ["slow", "slow"], [40.0, 40.0])
+    assert mixed.ratio() == 32.0 / 40.0
+    assert math.isnan(row(["fast"], [10.0], ["slow"], [40.0]).ratio())  # no machine has both
