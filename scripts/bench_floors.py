@@ -26,6 +26,7 @@ peak.
     python scripts/bench_floors.py                         # 3 rounds of all seven loops
     python scripts/bench_floors.py --loops dqn --rounds 5
     python scripts/bench_floors.py --smoke                 # tiny budgets: checks the script
+    python scripts/bench_floors.py --loops td3 --bf16      # and ours in bfloat16 autocast
 """
 
 from __future__ import annotations
@@ -764,10 +765,10 @@ def run_floor(what: str, steps: int, seed: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run_rl_lab(loop: Loop, impl: str, seed: int, run_dir: Path) -> dict:
+def run_rl_lab(loop: Loop, impl: str, seed: int, run_dir: Path, *extra: str) -> dict:
     """``python -m rl_lab`` with the loop's overrides at its budget; its ``results.json``."""
-    command = [sys.executable, "-m", "rl_lab", *loop.overrides, f"impl={impl}", f"seed={seed}",
-               f"total_steps={loop.steps}", "eval.freq=0", "eval.final_episodes=1",
+    command = [sys.executable, "-m", "rl_lab", *loop.overrides, *extra, f"impl={impl}",
+               f"seed={seed}", f"total_steps={loop.steps}", "eval.freq=0", "eval.final_episodes=1",
                "checkpointing.freq=0", "progress=false", "torch_threads=1", "device=cpu",
                f"hydra.run.dir={run_dir}"]  # fmt: skip
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
@@ -777,14 +778,24 @@ def run_rl_lab(loop: Loop, impl: str, seed: int, run_dir: Path) -> dict:
     return {"wall_time_s": results.wall_time_s, "sps": results.sps}
 
 
-def measure(loop: Loop, rounds: int, seed: int, work: Path) -> None:
-    """``rounds`` rounds of the three sides, the order rotating from round to round."""
-    sides = ["ours", "floor", "sb3"]
+#: The loops whose agents take ``agent.mixed_precision`` (``--bf16``).
+BF16_LOOPS = ("dqn", "ppo", "a2c", "td3", "ddpg", "ppo_pong")
+
+
+def measure(loop: Loop, rounds: int, seed: int, work: Path, bf16: bool = False) -> None:
+    """``rounds`` rounds of the three sides (four with ``bf16``: ours with
+    ``agent.mixed_precision=true``), the order rotating from round to round."""
+    sides = ["ours", "floor", "sb3"] + (["ours_bf16"] if bf16 and loop.name in BF16_LOOPS else [])
     for r in range(rounds):
-        order = sides[r % 3 :] + sides[: r % 3]
+        order = sides[r % len(sides) :] + sides[: r % len(sides)]
         for side in order:
             if side == "floor":
                 row = run_floor(loop.name, loop.steps, seed)
+            elif side == "ours_bf16":
+                row = run_rl_lab(
+                    loop, "rl_lab", seed, work / f"{loop.name}_{side}_{r}",
+                    "agent.mixed_precision=true",
+                )  # fmt: skip
             else:
                 impl = "rl_lab" if side == "ours" else "sb3"
                 row = run_rl_lab(loop, impl, seed, work / f"{loop.name}_{side}_{r}")
@@ -821,6 +832,12 @@ def table(measured: list[Loop], peak: float | None) -> str:
                 f"- {loop.name} floor's gradient steps: {median:.1f} GFLOP/s "
                 f"({median / peak:.0%} of the single-thread matmul peak, {peak:.1f} GFLOP/s)"
             )
+        if "ours_bf16" in sps:
+            notes.append(
+                f"- {loop.name} with agent.mixed_precision=true (bfloat16 autocast): "
+                f"{statistics.median(sps['ours_bf16']):,.0f} SPS, "
+                f"{_ratio(sps['ours_bf16'], sps['ours'])} x float32's"
+            )
     return "\n".join([*lines, "", *notes]) + "\n"
 
 
@@ -842,6 +859,11 @@ def main() -> int:
     parser.add_argument("--pong-steps", type=int, default=8_192, help="8 rollouts of 1,024")
     parser.add_argument("--out", type=Path, help="write report.md and report.json here")
     parser.add_argument("--smoke", action="store_true", help="tiny budgets, one round")
+    parser.add_argument(
+        "--bf16",
+        action="store_true",
+        help="also ours with agent.mixed_precision=true (a CPU with AVX-512 BF16 or AMX)",
+    )
     args = parser.parse_args()
     if args.smoke:
         args.rounds, args.dqn_steps, args.ppo_steps, args.td3_steps = 1, 1_500, 2_048, 10_200
@@ -855,7 +877,7 @@ def main() -> int:
     peak = run_floor("peak", 0, 0)["gflops"] if compute_bound else None
     with tempfile.TemporaryDirectory(prefix="bench_floors") as work:
         for loop in chosen:
-            measure(loop, args.rounds, args.seed, Path(work))
+            measure(loop, args.rounds, args.seed, Path(work), args.bf16)
     command = "python scripts/bench_floors.py " + " ".join(sys.argv[1:])
     text = (
         f"# Each loop against its floor ({time.strftime('%Y-%m-%d')})\n\n"

@@ -273,6 +273,7 @@ TD3 = Sb3Algo(
     network_keys=_ACTOR_CRITIC_NETWORK_KEYS,
     requires={
         "network.init": ("default", "SB3's TD3 keeps PyTorch's default layer initialisation"),
+        "mixed_precision": (False, "SB3 trains in float32"),
     },
     notes={"action_noise_std": _ACTION_NOISE_NOTE, "action_noise_type": _ACTION_NOISE_NOTE},
 )
@@ -289,6 +290,7 @@ DDPG = Sb3Algo(
         "target_policy_noise": (0.0, "SB3's DDPG has no target policy smoothing"),
         "target_noise_clip": (0.0, "SB3's DDPG has no target policy smoothing"),
         "network.init": ("default", "SB3's DDPG keeps PyTorch's default layer initialisation"),
+        "mixed_precision": (False, "SB3 trains in float32"),
     },
     notes={"action_noise_std": _ACTION_NOISE_NOTE, "action_noise_type": _ACTION_NOISE_NOTE},
 )

@@ -114,8 +114,8 @@ class ActorCritic:
             :class:`~rl_lab.nets.flat.FlatRMSprop`, or anything with
             :class:`PolicyOptimizer`'s methods, e.g. a ``torch.optim.Optimizer`` on
             ``[flat.param]``).
-        mixed_precision: run the forward passes in bfloat16 autocast (CUDA only; losses,
-            gradients and weights stay float32).
+        mixed_precision: run the forward passes in bfloat16 autocast (a CUDA device or a CPU
+            with native bfloat16; losses, gradients and weights stay float32).
     """
 
     LOOP = "on_policy"

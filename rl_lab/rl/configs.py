@@ -287,7 +287,11 @@ class DQNConfig(OffPolicyLoopConfig):
     max_grad_norm: float = setting(10.0, "global gradient-norm clip", low=0.0, low_open=True)
     loss: str = setting("huber", "TD loss: huber (smooth L1) | mse", choices=("huber", "mse"))
     double_q: bool = setting(False, "Double DQN target (van Hasselt et al. 2016)")
-    mixed_precision: bool = setting(False, "bfloat16 autocast of the forward passes (CUDA only)")
+    mixed_precision: bool = setting(
+        False,
+        "bfloat16 autocast of the forward passes (a CUDA device, or a CPU with AVX-512 BF16 "
+        "or AMX)",
+    )
     network: QNetworkConfig = setting(help="the Q-network", factory=QNetworkConfig)
 
 
@@ -333,6 +337,11 @@ class TD3Config(OffPolicyLoopConfig):
     )
     n_critics: int = setting(
         2, "critics; the TD target takes the smallest (SB3's policy_kwargs)", low=1
+    )
+    mixed_precision: bool = setting(
+        False,
+        "bfloat16 autocast of the gradient steps' forward passes, losses in float32 (a CUDA "
+        "device, or a CPU with AVX-512 BF16 or AMX; acting stays float32)",
     )
     network: ActorCriticNetworksConfig = setting(
         help="actor and critic trunks", factory=ActorCriticNetworksConfig
@@ -400,7 +409,11 @@ class PolicyConfig(GSDEConfig):
     recurrent: bool = setting(
         False, "add an LSTM core after the encoder of every trunk (network.lstm)"
     )
-    mixed_precision: bool = setting(False, "bfloat16 autocast of the forward passes (CUDA only)")
+    mixed_precision: bool = setting(
+        False,
+        "bfloat16 autocast of the forward passes (a CUDA device, or a CPU with AVX-512 BF16 "
+        "or AMX)",
+    )
     network: PolicyNetworkConfig = setting(help="the policy", factory=PolicyNetworkConfig)
 
 

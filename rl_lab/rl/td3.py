@@ -39,7 +39,7 @@ from rl_lab.errors import ConfigError
 from rl_lab.nets import init_weights
 from rl_lab.nets.flat import FlatAdam, FlatParameters
 from rl_lab.rl import off_policy
-from rl_lab.rl.buffers import ReplayBatch
+from rl_lab.rl.buffers import ReplayBatch, check_mixed_precision
 from rl_lab.rl.configs import ACTION_NOISE_TYPES, TD3Config
 from rl_lab.rl.continuous import (
     ActionScaling,
@@ -110,6 +110,7 @@ class TD3:
         self.config = c = with_overrides(config or TD3Config(), overrides)
         self.device = torch.device(device)
         self.scaling = ActionScaling(action_space, self.device, "TD3")
+        check_mixed_precision(c.mixed_precision, self.device)
         self.total_steps = total_steps
 
         init = c.network.init
@@ -181,6 +182,12 @@ class TD3:
         }
 
     # ----------------------------------------------------------------------------- learning
+    def _autocast(self) -> torch.autocast:
+        """bfloat16 autocast of a gradient step's forward passes when ``mixed_precision``."""
+        return torch.autocast(
+            self.device.type, dtype=torch.bfloat16, enabled=self.config.mixed_precision
+        )
+
     def update(self, batch: ReplayBatch, env_step: int) -> dict[str, Tensor]:
         """One critic step; every ``policy_delay``-th call also an actor and a target step.
 
@@ -196,17 +203,18 @@ class TD3:
             optimizer.param_groups[0]["lr"] = lr
         t = replay_tensors(batch, self.scaling, self.config.gamma, self.device)  # n-step aware
 
-        with torch.no_grad():
-            next_actions = self.actor_target(t.next_obs)
+        with torch.no_grad(), self._autocast():
+            next_actions = self.actor_target(t.next_obs).float()
             if self.config.target_policy_noise > 0:
                 # target policy smoothing: clipped noise on the target action, kept in [-1, 1]
                 noise = torch.randn_like(next_actions).mul_(self.config.target_policy_noise)
                 noise.clamp_(-self.config.target_noise_clip, self.config.target_noise_clip)
                 next_actions = (next_actions + noise).clamp_(-1.0, 1.0)
-            next_q = self.critic_target.min(t.next_obs, next_actions)  # (batch,)
-            td_target = t.rewards + t.bootstrap * next_q
+            next_q = self.critic_target.min(t.next_obs, next_actions).float()  # (batch,)
+        td_target = t.rewards + t.bootstrap * next_q
 
-        q_values = self.critic(t.obs, t.actions)
+        with self._autocast():
+            q_values = [q.float() for q in self.critic(t.obs, t.actions)]
         # a Tensor, not sum's start value 0: Critics holds at least one Q-function
         critic_loss = cast(Tensor, sum(F.mse_loss(q, td_target) for q in q_values))
         self.critic_flat.zero_grad()
@@ -228,7 +236,9 @@ class TD3:
     def _update_actor(self, obs: Tensor) -> None:
         """One step of the deterministic policy gradient: maximise ``Q1(s, actor(s))``."""
         with frozen(self._critic_params):
-            actor_loss = -self.critic.q_functions[0](obs, self.actor(obs)).mean()  # Q1
+            with self._autocast():
+                q1 = self.critic.q_functions[0](obs, self.actor(obs))
+            actor_loss = -q1.float().mean()
             self.actor_flat.zero_grad()
             actor_loss.backward()
         self.actor_optimizer.step()

@@ -211,7 +211,10 @@ def test_mixed_precision_runs_the_encoder_in_bfloat16_and_returns_float32():
     torch.testing.assert_close(dist.logits, dist_ref.logits, atol=0.05, rtol=0.05)
 
 
-def test_mixed_precision_needs_cuda(compose_cfg):
+def test_mixed_precision_needs_cuda_or_native_bfloat16(compose_cfg, monkeypatch):
+    from rl_lab.rl import buffers
+
+    monkeypatch.setattr(buffers, "native_bfloat16", lambda: False)
     cfg = compose_cfg("agent=dqn", "env=ALE/Pong-v5", "agent.mixed_precision=true")
     with pytest.raises(ConfigError, match="mixed_precision=true needs a CUDA device"):
         build_agent(cfg, *env_spaces(cfg.env), "cpu")

@@ -173,6 +173,37 @@ def test_updates_reduce_the_critic_loss_on_a_fixed_batch():
     torch.testing.assert_close(q2, target, atol=0.2, rtol=0)
 
 
+def test_mixed_precision_steps_in_bfloat16_and_keeps_float32_weights_and_losses(monkeypatch):
+    from rl_lab.rl import buffers
+
+    monkeypatch.setattr(buffers, "native_bfloat16", lambda: True)  # any CPU: emulated if not
+    wide = {"type": "mlp", "hidden_sizes": [64, 64]}
+    exact = make_agent(network={**NET, "critic": wide}, policy_delay=1)
+    mixed = make_agent(network={**NET, "critic": wide}, policy_delay=1, mixed_precision=True)
+    mixed.actor.load_state_dict(exact.actor.state_dict())
+    mixed.critic.load_state_dict(exact.critic.state_dict())
+    fixed = batch(32)
+    reference, metrics = exact.update(fixed, 0), mixed.update(fixed, 0)
+    for tag in ("losses/critic_loss", "losses/q_values", "losses/actor_loss"):
+        assert metrics[tag].dtype == torch.float32, tag
+        # bfloat16 keeps about 3 significant digits
+        torch.testing.assert_close(metrics[tag], reference[tag], rtol=0.05, atol=0.02)
+    assert all(p.dtype == torch.float32 for p in mixed.critic.parameters())
+    # and it learns: 300 steps on the fixed batch shrink the critic loss as float32 does
+    first = mixed.update(fixed, 0)["losses/critic_loss"].item()
+    for _ in range(300):
+        last = mixed.update(fixed, 0)["losses/critic_loss"].item()
+    assert last < 0.2 * first
+
+
+def test_mixed_precision_is_refused_where_bfloat16_is_emulated(monkeypatch):
+    from rl_lab.rl import buffers
+
+    monkeypatch.setattr(buffers, "native_bfloat16", lambda: False)
+    with pytest.raises(ConfigError, match="CPU with native bfloat16 .* which has neither"):
+        make_agent(mixed_precision=True)
+
+
 def test_state_dict_round_trip_restores_networks_optimizers_and_counters():
     agent = make_agent()
     for step in range(5):
