@@ -779,7 +779,7 @@ def run_rl_lab(loop: Loop, impl: str, seed: int, run_dir: Path, *extra: str) -> 
 
 
 #: The loops whose agents take ``agent.mixed_precision`` (``--bf16``).
-BF16_LOOPS = ("dqn", "ppo", "a2c", "td3", "ddpg", "ppo_pong")
+BF16_LOOPS = ("dqn", "ppo", "a2c", "td3", "ddpg", "sac", "ppo_pong")
 
 
 def measure(loop: Loop, rounds: int, seed: int, work: Path, bf16: bool = False) -> None:

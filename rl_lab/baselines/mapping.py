@@ -307,6 +307,7 @@ SAC = Sb3Algo(
     network=_actor_critic_network,
     network_keys=(*_ACTOR_CRITIC_NETWORK_KEYS, "network.log_std_init"),
     requires={
+        "mixed_precision": (False, "SB3 trains in float32"),
         "network.init": ("default", "SB3's SAC keeps PyTorch's default layer initialisation"),
     },
     notes={

@@ -295,6 +295,14 @@ class DQNConfig(OffPolicyLoopConfig):
     network: QNetworkConfig = setting(help="the Q-network", factory=QNetworkConfig)
 
 
+#: What ``mixed_precision`` does in TD3, DDPG and SAC.
+_OFF_POLICY_MIXED_PRECISION = (
+    "bfloat16 autocast of the gradient steps' forward passes (SAC: the critics and the actor's "
+    "trunk), losses and weights in float32 (a CUDA device, or a CPU with AVX-512 BF16 or AMX; "
+    "acting stays float32)"
+)
+
+
 @dataclass(frozen=True)
 class TD3Config(OffPolicyLoopConfig):
     """TD3 (Fujimoto et al. 2018): deterministic actor, twin critics, delayed updates, target
@@ -338,11 +346,7 @@ class TD3Config(OffPolicyLoopConfig):
     n_critics: int = setting(
         2, "critics; the TD target takes the smallest (SB3's policy_kwargs)", low=1
     )
-    mixed_precision: bool = setting(
-        False,
-        "bfloat16 autocast of the gradient steps' forward passes, losses in float32 (a CUDA "
-        "device, or a CPU with AVX-512 BF16 or AMX; acting stays float32)",
-    )
+    mixed_precision: bool = setting(False, _OFF_POLICY_MIXED_PRECISION)
     network: ActorCriticNetworksConfig = setting(
         help="actor and critic trunks", factory=ActorCriticNetworksConfig
     )
@@ -389,6 +393,7 @@ class SACConfig(GSDEConfig, OffPolicyLoopConfig):
     n_critics: int = setting(
         2, "critics; targets and actor use the smallest (SB3's policy_kwargs)", low=1
     )
+    mixed_precision: bool = setting(False, _OFF_POLICY_MIXED_PRECISION)
     network: SACNetworksConfig = setting(help="actor and critic trunks", factory=SACNetworksConfig)
 
 

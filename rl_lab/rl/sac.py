@@ -47,7 +47,7 @@ from rl_lab.nets import (
 )
 from rl_lab.nets.flat import FlatAdam, FlatParameters
 from rl_lab.rl import off_policy
-from rl_lab.rl.buffers import ReplayBatch
+from rl_lab.rl.buffers import ReplayBatch, check_mixed_precision
 from rl_lab.rl.configs import SACConfig
 from rl_lab.rl.continuous import (
     ActionScaling,
@@ -140,14 +140,20 @@ class SquashedGaussianActor(nn.Module):
                 clip_mean=SDE_CLIP_MEAN,
             )
 
-    def distribution(self, obs: Tensor, eps: Tensor | None = None) -> SquashedDiagGaussian:
+    def distribution(
+        self, obs: Tensor, eps: Tensor | None = None, mixed_precision: bool = False
+    ) -> SquashedDiagGaussian:
         """The policy at ``obs (batch, *obs_shape)``; a gSDE head samples with ``eps`` (default:
-        its current exploration matrices)."""
+        its current exploration matrices). ``mixed_precision``: the trunk runs in bfloat16
+        autocast; the head and the distribution's arithmetic stay float32."""
+        with torch.autocast(obs.device.type, dtype=torch.bfloat16, enabled=mixed_precision):
+            features = self.trunk(obs)
+        features = features.float()
         if isinstance(self.head, StateDependentNoiseHead):
-            dist = self.head(self.trunk(obs), eps)
+            dist = self.head(features, eps)
             assert isinstance(dist, SquashedDiagGaussian)  # the head squashes
             return dist
-        return self.head(self.trunk(obs))
+        return self.head(features)
 
     def forward(self, obs: Tensor) -> Tensor:
         """The greedy actions ``tanh(mean)``, ``(batch, action_dim)`` in ``(-1, 1)``."""
@@ -209,6 +215,7 @@ class SAC:
         self.config = c = with_overrides(config or SACConfig(), overrides)
         self.device = torch.device(device)
         self.scaling = ActionScaling(action_space, self.device, "SAC")
+        check_mixed_precision(c.mixed_precision, self.device)
         self.total_steps = total_steps
         action_dim = self.scaling.dim
         self.learn_ent_coef, initial_ent_coef = parse_ent_coef(c.ent_coef)
@@ -286,6 +293,12 @@ class SAC:
         }
 
     # ----------------------------------------------------------------------------- learning
+    def _autocast(self) -> torch.autocast:
+        """bfloat16 autocast of the critics' forward passes when ``mixed_precision``."""
+        return torch.autocast(
+            self.device.type, dtype=torch.bfloat16, enabled=self.config.mixed_precision
+        )
+
     def update(self, batch: ReplayBatch, env_step: int) -> dict[str, Tensor]:
         """One gradient step of the entropy coefficient (when learned), the critics and the
         actor, in SB3's order; every ``target_update_interval``-th step a target update.
@@ -311,7 +324,9 @@ class SAC:
             eps = torch.randn(self.sde.head.log_std.shape, device=self.device)
 
         # fresh actions for the batch's states; their graph trains the actor below
-        actions_pi, log_prob = self.actor.distribution(t.obs, eps).rsample()  # (B, A), (B,)
+        mixed = self.config.mixed_precision
+        # (B, A), (B,)
+        actions_pi, log_prob = self.actor.distribution(t.obs, eps, mixed).rsample()
         ent_coef = self.ent_coef()  # this step's value, before its own update
         metrics: dict[str, Tensor] = {}
         if self.ent_coef_optimizer is not None:
@@ -325,11 +340,14 @@ class SAC:
             metrics["losses/ent_coef_loss"] = ent_coef_loss.detach()
 
         with torch.no_grad():
-            next_actions, next_log_prob = self.actor.distribution(t.next_obs, eps).rsample()
-            next_q = self.critic_target.min(t.next_obs, next_actions) - ent_coef * next_log_prob
-            td_target = t.rewards + t.bootstrap * next_q  # (batch,)
+            dist = self.actor.distribution(t.next_obs, eps, mixed)
+            next_actions, next_log_prob = dist.rsample()
+            with self._autocast():
+                next_q = self.critic_target.min(t.next_obs, next_actions).float()
+            td_target = t.rewards + t.bootstrap * (next_q - ent_coef * next_log_prob)  # (batch,)
 
-        q_values = self.critic(t.obs, t.actions)
+        with self._autocast():
+            q_values = [q.float() for q in self.critic(t.obs, t.actions)]
         # a Tensor, not sum's start value 0: Critics holds at least one Q-function
         critic_loss = 0.5 * cast(Tensor, sum(F.mse_loss(q, td_target) for q in q_values))
         self.critic_flat.zero_grad()
@@ -338,7 +356,9 @@ class SAC:
 
         # the updated critics judge the fresh actions; their own weights get no gradient
         with frozen(self._critic_params):
-            actor_loss = (ent_coef * log_prob - self.critic.min(t.obs, actions_pi)).mean()
+            with self._autocast():
+                q_pi = self.critic.min(t.obs, actions_pi).float()
+            actor_loss = (ent_coef * log_prob - q_pi).mean()
             self.actor_flat.zero_grad()
             actor_loss.backward()
         self.actor_optimizer.step()

@@ -108,6 +108,38 @@ def test_targets_move_every_target_update_interval_and_only_the_critics_have_tar
     assert moved == [True, False, False, True, False, False, True] and agent.updates == 7
 
 
+@pytest.mark.parametrize("use_sde", [False, True])
+def test_mixed_precision_steps_in_bfloat16_and_keeps_float32_weights_and_losses(
+    monkeypatch, use_sde
+):
+    from rl_lab.rl import buffers
+
+    monkeypatch.setattr(buffers, "native_bfloat16", lambda: True)  # any CPU: emulated if not
+    wide = {"type": "mlp", "hidden_sizes": [64, 64]}
+    net = {"actor": wide, "critic": wide, "init": "default"}
+    exact = make_agent(network=net, use_sde=use_sde, ent_coef=0.2)
+    mixed = make_agent(network=net, use_sde=use_sde, ent_coef=0.2, mixed_precision=True)
+    mixed.load_state_dict(exact.state_dict())
+    fixed = batch(32)
+    torch.manual_seed(1)
+    reference = exact.update(fixed, 0)
+    torch.manual_seed(1)  # the same fresh actions
+    metrics = mixed.update(fixed, 0)
+    for tag in ("losses/critic_loss", "losses/actor_loss", "losses/q_values", "losses/entropy"):
+        assert metrics[tag].dtype == torch.float32, tag
+        # bfloat16 keeps about 3 significant digits
+        torch.testing.assert_close(metrics[tag], reference[tag], rtol=0.05, atol=0.05)
+    assert all(p.dtype == torch.float32 for p in mixed.actor.parameters())
+
+
+def test_mixed_precision_is_refused_where_bfloat16_is_emulated(monkeypatch):
+    from rl_lab.rl import buffers
+
+    monkeypatch.setattr(buffers, "native_bfloat16", lambda: False)
+    with pytest.raises(ConfigError, match="CPU with native bfloat16"):
+        make_agent(mixed_precision=True)
+
+
 def test_state_dict_round_trip_restores_networks_optimizers_and_the_entropy_coefficient():
     agent = make_agent()
     for step in range(5):
