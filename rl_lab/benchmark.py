@@ -21,7 +21,8 @@ and runs them again. Every invocation rewrites ``OUT/report.md``, ``OUT/report.c
 
 The archive, ``docs/benchmarks/zoo/runs.jsonl`` (``archive=PATH``, ``archive=none`` for none),
 keeps every finished run of the table: one JSON line per run with its scores, evaluation curve,
-wall time, machine, commit and resolved config. It is committed with the project, so the table
+wall time, machine, commit and resolved config (each invocation archives the finished runs of
+its ``impl``). It is committed with the project, so the table
 is built over several machines and sessions: an archived run is not run again, and the report
 counts archived runs beside the ones under ``OUT`` (a run under ``OUT`` replaces its archived
 twin). The archive holds only runs at their cells' own settings; an invocation with extra
@@ -425,26 +426,27 @@ def _archived_label(archive: Path | None, entry: dict[str, Any]) -> str:
 
 
 def archive_runs(options: Options, cells: Sequence[Cell], entries: list[dict[str, Any]]) -> int:
-    """Add the finished runs of ``cells`` under ``options.out`` (both impls) to ``entries``,
-    replacing archived twins; returns how many entries are new or changed."""
+    """Add the finished runs of ``cells`` under ``options.out`` to ``entries``, replacing
+    archived twins; returns how many entries are new or changed. Only the runs of
+    ``options.impl``, whose configs :func:`stale_runs` has checked (``impl=sb3`` archives
+    SB3's)."""
     by_key = {_key(e): e for e in entries}
     added = 0
     for cell in cells:
-        for impl in IMPLS:
-            folder = run_dir(options.out, impl, cell, 0).parent
-            for directory in sorted(folder.glob("s*")):
-                if not directory.name[1:].isdigit():
-                    continue
-                entry = archive_entry(directory, impl, cell)
-                if entry is None:
-                    continue
-                old = by_key.get(_key(entry))
-                same = old is not None and all(
-                    old.get(k) == entry[k] for k in ("returns", "wall_time_s", "config")
-                )
-                if not same:
-                    by_key[_key(entry)] = entry
-                    added += 1
+        folder = run_dir(options.out, options.impl, cell, 0).parent
+        for directory in sorted(folder.glob("s*")):
+            if not directory.name[1:].isdigit():
+                continue
+            entry = archive_entry(directory, options.impl, cell)
+            if entry is None:
+                continue
+            old = by_key.get(_key(entry))
+            same = old is not None and all(
+                old.get(k) == entry[k] for k in ("returns", "wall_time_s", "config")
+            )
+            if not same:
+                by_key[_key(entry)] = entry
+                added += 1
     entries[:] = list(by_key.values())
     return added
 
