@@ -36,8 +36,9 @@ collapsed discriminator) is reported, not rerun (delete its directory to run it 
 the variants use a constant learning rate and no annealing, and a resumed run restores its RNG
 states, so a run trained in chunks makes the same updates as one long run.
 
-rl_lab has no stop-at-a-metric option for GANs (``trainer=gan`` has no early stopping), so
-every epoch up to the budget is trained and measured.
+Each run stops on the first epoch that meets its target (``trainer.stop_at.monitor`` and
+``trainer.stop_at.value``, checked after that epoch's quality measurement), so no epoch past the
+target is trained.
 
     python scripts/bench_gan_quality.py --epochs 30 --chunk 5   # Fashion-MNIST, every variant
     python scripts/bench_gan_quality.py --variants cgan cgan_b64 --epochs 20
@@ -615,12 +616,16 @@ def measure(
     for seed in parse_seeds(args.seeds):
         for name in args.variants:
             variant = VARIANTS[name]
-            overrides = [*variant.overrides, *base, f"seed={seed}"]
+            target = variant.target
+            # the run stops on the first epoch at its target (rl_lab's trainer.stop_at)
+            stop = [f"trainer.stop_at.monitor={target.tag}",
+                    f"trainer.stop_at.value={target.threshold(floor):.6g}"]  # fmt: skip
+            overrides = [*variant.overrides, *base, *stop, f"seed={seed}"]
             run_dir = out / "runs" / f"{name}_s{seed}"
             launched += run_variant(
                 name, overrides, run_dir, budget, chunk, variant.target, floor, launch
             )
-            shown = ["python", "-m", "rl_lab", "task=gan", *variant.overrides, *base]
+            shown = ["python", "-m", "rl_lab", "task=gan", *variant.overrides, *base, *stop]
             shown += [f"seed={seed}", f"trainer.epochs={budget}"]
             runs.append(summarize(name, seed, run_dir, shlex.join(shown), variant.target, floor))
             reached = runs[-1]["reached"]

@@ -98,6 +98,24 @@ class GANTensorBoardConfig:
     graph: bool = setting(False, "the model graphs, once (add_graph)")
 
 
+#: The metrics ``trainer.stop_at`` can watch, and whether higher is better.
+STOP_AT_MONITORS: dict[str, bool] = {"val/frechet_distance": False, "val/label_accuracy": True}
+
+
+@dataclass(frozen=True)
+class GANStopAtConfig:
+    """Stop once the samples reach a quality target, checked on the epochs that measure it
+    (``metrics.every``)."""
+
+    monitor: str = setting(
+        "val/frechet_distance",
+        "val/frechet_distance (stops at or below value) | val/label_accuracy (conditional GANs: "
+        "at or above value)",
+        choices=tuple(STOP_AT_MONITORS),
+    )
+    value: float | None = setting(None, "the target; null = train every epoch")
+
+
 @dataclass(frozen=True)
 class GANTrainerConfig:
     """The adversarial trainer (``rl_lab/gan/trainer.py``) on the supervised trainer's epoch
@@ -126,6 +144,7 @@ class GANTrainerConfig:
     )
     schedule: GANScheduleConfig = setting(help="learning-rate schedule", factory=GANScheduleConfig)
     collapse: CollapseConfig = setting(help="collapse detection", factory=CollapseConfig)
+    stop_at: GANStopAtConfig = setting(help="stop at a quality target", factory=GANStopAtConfig)
     checkpoint: GANCheckpointConfig = setting(help="checkpoints", factory=GANCheckpointConfig)
     tensorboard: GANTensorBoardConfig = setting(
         help="TensorBoard extras", factory=GANTensorBoardConfig

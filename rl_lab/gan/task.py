@@ -63,6 +63,19 @@ def check_model_and_trainer(cfg: DictConfig, where: str = "the command line") ->
         "config has another trainer; drop the `trainer=...` override or use `trainer=gan`.",
     )
     validate(cfg, GAN_MODEL_RULES + GAN_TRAINER_RULES, where=where)
+    stop_at = OmegaConf.select(cfg, "trainer.stop_at")
+    if stop_at is not None and stop_at.value is not None:
+        require(
+            bool(OmegaConf.select(cfg, "metrics.enabled")),
+            f"trainer.stop_at.value={stop_at.value} stops at a sample-quality target, but "
+            "metrics.enabled=false measures none; enable the metrics or drop the target.",
+        )
+        require(
+            stop_at.monitor != "val/label_accuracy" or bool(cfg.model.conditional),
+            "trainer.stop_at.monitor=val/label_accuracy needs a conditional GAN (model=cgan), "
+            "whose samples have labels; an unconditional one stops on "
+            "trainer.stop_at.monitor=val/frechet_distance.",
+        )
     for net in ("generator", "discriminator"):
         spec = cfg.trainer[f"{net}_optimizer"]
         betas = list(spec.betas)
@@ -229,6 +242,7 @@ def train(cfg: DictConfig, run_dir: Path, device: str, resume: bool = False) -> 
             if best
             else None,
             "epochs_run": state.epoch,
+            "stop_reason": state.stop_reason,
             "steps": state.steps,
             "generator_updates": trainer.g_updates,
             "wall_time_s": state.wall_time_s + time.perf_counter() - started,

@@ -45,9 +45,10 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from rl_lab.errors import TrainingDivergedError
+from rl_lab.gan.configs import STOP_AT_MONITORS
 from rl_lab.gan.models import Discriminator, Generator
 from rl_lab.gan.sampling import enlarge, generate, image_grid, noise, png_scale, to_signed
-from rl_lab.supervised.callbacks import Callback, Checkpoint, LRSchedule
+from rl_lab.supervised.callbacks import Callback, Checkpoint, LRSchedule, StopAt
 from rl_lab.supervised.optimizers import build_optimizer
 from rl_lab.supervised.trainer import Trainer, TrainState
 from rl_lab.tracking import Tracker
@@ -164,8 +165,9 @@ class SampleQualityCheckpoint(Checkpoint):
 
 
 def gan_callbacks(trainer_cfg: DictConfig, run_dir: Path | None) -> list[Callback]:
-    """LR schedule (per epoch), the collapse guard, then checkpoints (last, so ``last.pt``
-    holds every other callback's state)."""
+    """LR schedule (per epoch), the collapse guard, the quality target (``trainer.stop_at``),
+    then checkpoints (last, so ``last.pt`` holds every other callback's state and is written
+    on the epoch that stops the run)."""
     callbacks: list[Callback] = [
         LRSchedule.from_config(trainer_cfg),
         CollapseGuard(
@@ -175,6 +177,12 @@ def gan_callbacks(trainer_cfg: DictConfig, run_dir: Path | None) -> list[Callbac
             float(trainer_cfg.real_label),
         ),
     ]
+    stop_at = trainer_cfg.get("stop_at")
+    if stop_at is not None and stop_at.value is not None:
+        higher_is_better = STOP_AT_MONITORS[stop_at.monitor]
+        callbacks.append(
+            StopAt(stop_at.monitor, float(stop_at.value), "max" if higher_is_better else "min")
+        )
     if run_dir is not None:
         saving = trainer_cfg.checkpoint
         callbacks.append(SampleQualityCheckpoint(int(saving.every), bool(saving.best), MONITOR))

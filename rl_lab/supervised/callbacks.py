@@ -303,6 +303,28 @@ class Checkpoint(Callback):
         self.best.load_state_dict(state["best"])
 
 
+class StopAt(Callback):
+    """Stop after the first epoch whose ``monitor`` reaches ``value``: at least it (``mode``
+    max) or at most it (min). Epochs that do not measure ``monitor`` (a GAN measures its sample
+    quality every few epochs) are passed over."""
+
+    name = "stop_at"
+
+    def __init__(self, monitor: str, value: float, mode: str) -> None:
+        self.monitor, self.value, self.mode = monitor, value, mode
+
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, float]) -> None:
+        if self.monitor not in record:
+            return
+        value = record[self.monitor]
+        if value >= self.value if self.mode == "max" else value <= self.value:
+            trainer.request_stop(
+                f"stop_at: {self.monitor} = {value:.4g} reached {self.value:g} at epoch "
+                f"{int(record['epoch'])}"
+            )
+            log.info("Stopping: %s", trainer.state.stop_reason)
+
+
 def default_callbacks(trainer_cfg: DictConfig, run_dir: Path | None) -> list[Callback]:
     """The callbacks ``cfg.trainer`` asks for: the LR schedule, early stopping (when enabled)
     and, when the run has a directory, checkpoints (last)."""

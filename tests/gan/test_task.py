@@ -118,6 +118,17 @@ def test_resume_continues_from_last_checkpoint(gan_cfg, tmp_path) -> None:
         (["trainer.real_label=0.2"], "real_label"),
         (["model.discriminator.conditioning=concat"], "conditioning"),
         (["trainer.generator_optimizer.decay=0.1", "trainer.schedule.name=cosine"], "decay"),
+        (["trainer.stop_at.value=5"], "metrics.enabled=false measures none"),
+        (
+            [
+                "model=dcgan",
+                "metrics.enabled=true",
+                "trainer.stop_at.monitor=val/label_accuracy",
+                "trainer.stop_at.value=0.9",
+            ],
+            "needs a conditional GAN",
+        ),
+        (["trainer.stop_at.monitor=val/loss"], "trainer.stop_at.monitor"),
     ],
 )
 def test_bad_config_is_one_clear_error(gan_cfg, overrides, message) -> None:
@@ -173,3 +184,22 @@ def test_conditional_gan_on_unlabelled_npy_is_refused(gan_cfg, tmp_path) -> None
     cfg = gan_cfg("model=cgan", "dataset=npy", f"dataset.path={tmp_path / 'images.npy'}")
     with pytest.raises(ConfigError, match="needs labels"):
         task.validate_config(cfg)
+
+
+@pytest.mark.parametrize(("value", "epochs_run"), [(1e9, 1), (0.0, 3)])
+def test_stop_at_ends_the_run_on_the_first_epoch_that_reaches_the_target(
+    gan_cfg, tmp_path, classifier_cache, value, epochs_run
+) -> None:
+    overrides = ["model=cgan", "metrics.enabled=true", "metrics.every=1", *TINY_CLASSIFIER,
+                 f"metrics.classifier.cache_dir={classifier_cache}", "trainer.epochs=3",
+                 "trainer.stop_at.monitor=val/frechet_distance",
+                 f"trainer.stop_at.value={value}"]  # fmt: skip
+    results = app_run(gan_cfg(*overrides), tmp_path, overrides)
+    # any Fréchet distance is below 1e9 (stops after epoch 1); none is at or below 0
+    assert results["epochs_run"] == epochs_run
+    if epochs_run == 1:
+        assert results["stop_reason"].startswith("stop_at: val/frechet_distance")
+    else:
+        assert results["stop_reason"] is None
+    # the stopping epoch wrote last.pt
+    assert checkpoint.load(tmp_path / "checkpoints" / "last.pt")["state"]["epoch"] == epochs_run
