@@ -269,15 +269,26 @@ def floor_dqn(steps: int, seed: int) -> dict:
     return {"wall_time_s": wall, "sps": steps / wall}
 
 
-def _rollout(envs, obs, actor, critic, n_steps: int, gamma: float, gae_lambda: float):
-    """``n_steps`` steps of every env with actions sampled from ``actor``, then GAE advantages
-    (PPO's and A2C's rollout). Returns the observations to continue from and the rollout as
-    ``n_steps x num_envs`` rows: observations, actions, their log-probabilities, advantages and
-    returns (advantages + values)."""
+def _rollout(
+    envs,
+    obs,
+    policy,
+    n_steps: int,
+    gamma: float,
+    gae_lambda: float,
+    obs_shape: tuple = (4,),
+    obs_dtype=None,
+    clip_rewards: bool = False,
+):
+    """``n_steps`` steps of every env with actions sampled from ``policy`` (observations ->
+    logits, values), then GAE advantages (PPO's and A2C's rollout). Returns the observations to
+    continue from and the rollout as ``n_steps x num_envs`` rows: observations, actions, their
+    log-probabilities, advantages and returns (advantages + values)."""
+    import numpy as np
     import torch
 
     n_envs = envs.num_envs
-    b_obs = torch.zeros(n_steps, n_envs, 4)
+    b_obs = torch.zeros(n_steps, n_envs, *obs_shape, dtype=obs_dtype or torch.float32)
     b_act = torch.zeros(n_steps, n_envs, dtype=torch.int64)
     b_logp, b_val = torch.zeros(n_steps, n_envs), torch.zeros(n_steps, n_envs)
     b_rew, b_done = torch.zeros(n_steps, n_envs), torch.zeros(n_steps, n_envs)
@@ -285,15 +296,16 @@ def _rollout(envs, obs, actor, critic, n_steps: int, gamma: float, gae_lambda: f
     for t in range(n_steps):
         o = torch.as_tensor(obs)
         with torch.no_grad():
-            dist = torch.distributions.Categorical(logits=actor(o))
+            logits, value = policy(o)
+            dist = torch.distributions.Categorical(logits=logits)
             action = dist.sample()
-            b_logp[t], b_val[t] = dist.log_prob(action), critic(o).squeeze(-1)
+            b_logp[t], b_val[t] = dist.log_prob(action), value
         b_obs[t], b_act[t], b_done[t] = o, action, done
         obs, reward, terminated, truncated, _ = envs.step(action.numpy())
-        b_rew[t] = torch.as_tensor(reward, dtype=torch.float32)
+        b_rew[t] = torch.as_tensor(np.sign(reward) if clip_rewards else reward, dtype=torch.float32)
         done = torch.as_tensor(terminated | truncated, dtype=torch.float32)
     with torch.no_grad():
-        next_value = critic(torch.as_tensor(obs)).squeeze(-1)
+        next_value = policy(torch.as_tensor(obs))[1]
     advantages, last = torch.zeros(n_steps, n_envs), torch.zeros(n_envs)
     for t in reversed(range(n_steps)):
         not_done = 1.0 - (done if t == n_steps - 1 else b_done[t + 1])
@@ -303,7 +315,21 @@ def _rollout(envs, obs, actor, critic, n_steps: int, gamma: float, gae_lambda: f
         advantages[t] = last
     returns = advantages + b_val
     rows = (x.flatten() for x in (b_act, b_logp, advantages, returns))
-    return (obs, b_obs.reshape(-1, 4), *rows)
+    return (obs, b_obs.reshape(-1, *obs_shape), *rows)
+
+
+def _decay(optimizer, c: dict, progress: float) -> float:
+    """PPO's linear schedules: the learning rate of ``optimizer`` set to ``progress`` (1 -> 0)
+    times ``c["learning_rate"]``; returns the clip range, ``progress * c["clip_range"]``."""
+    for group in optimizer.param_groups:
+        group["lr"] = c["learning_rate"] * progress
+    return c["clip_range"] * progress
+
+
+def _actor_critic(actor, critic):
+    """Separate actor and critic networks as a rollout's policy: observations -> logits,
+    values."""
+    return lambda o: (actor(o), critic(o).squeeze(-1))
 
 
 def _cartpole_actor_critic(c: dict, seed: int) -> tuple:
@@ -334,12 +360,9 @@ def floor_ppo(steps: int, seed: int) -> dict:
     rollouts = steps // (n_envs * n_steps)
     started = time.perf_counter()
     for k in range(rollouts):
-        progress = 1.0 - k / rollouts  # linear schedules of lr and clip range
-        for group in optimizer.param_groups:
-            group["lr"] = c["learning_rate"] * progress
-        clip = c["clip_range"] * progress
+        clip = _decay(optimizer, c, 1.0 - k / rollouts)
         obs, flat_obs, flat_act, flat_logp, flat_adv, returns = _rollout(
-            envs, obs, actor, critic, n_steps, c["gamma"], c["gae_lambda"]
+            envs, obs, _actor_critic(actor, critic), n_steps, c["gamma"], c["gae_lambda"]
         )
         size = n_steps * n_envs
         for _ in range(c["n_epochs"]):
@@ -378,7 +401,7 @@ def floor_a2c(steps: int, seed: int) -> dict:
     started = time.perf_counter()
     for _ in range(rollouts):
         obs, flat_obs, flat_act, _, advantages, returns = _rollout(
-            envs, obs, actor, critic, n_steps, c["gamma"], c["gae_lambda"]
+            envs, obs, _actor_critic(actor, critic), n_steps, c["gamma"], c["gae_lambda"]
         )
         dist = torch.distributions.Categorical(logits=actor(flat_obs))
         policy_loss = -(advantages * dist.log_prob(flat_act)).mean()
@@ -619,7 +642,6 @@ def floor_ppo_pong(steps: int, seed: int) -> dict:
     one Nature CNN with policy and value heads, GAE, clipped surrogate, entropy bonus."""
     import ale_py
     import gymnasium as gym
-    import numpy as np
     import torch
     from torch import nn
 
@@ -653,38 +675,11 @@ def floor_ppo_pong(steps: int, seed: int) -> dict:
     update_time = 0.0
     started = time.perf_counter()
     for k in range(rollouts):
-        progress = 1.0 - k / rollouts  # linear schedules of lr and clip range
-        for group in optimizer.param_groups:
-            group["lr"] = c["learning_rate"] * progress
-        clip = c["clip_range"] * progress
-        b_obs = torch.zeros(n_steps, n_envs, 4, 84, 84, dtype=torch.uint8)
-        b_act = torch.zeros(n_steps, n_envs, dtype=torch.int64)
-        b_logp, b_val = torch.zeros(n_steps, n_envs), torch.zeros(n_steps, n_envs)
-        b_rew, b_done = torch.zeros(n_steps, n_envs), torch.zeros(n_steps, n_envs)
-        done = torch.zeros(n_envs)
-        for t in range(n_steps):
-            o = torch.as_tensor(obs)
-            with torch.no_grad():
-                logits, value = heads(o)
-                dist = torch.distributions.Categorical(logits=logits)
-                action = dist.sample()
-            b_obs[t], b_act[t], b_done[t] = o, action, done
-            b_logp[t], b_val[t] = dist.log_prob(action), value
-            obs, reward, terminated, truncated, _ = envs.step(action.numpy())
-            b_rew[t] = torch.as_tensor(np.sign(reward), dtype=torch.float32)  # clipped
-            done = torch.as_tensor(terminated | truncated, dtype=torch.float32)
-        with torch.no_grad():
-            next_value = heads(torch.as_tensor(obs))[1]
-        advantages, last = torch.zeros(n_steps, n_envs), torch.zeros(n_envs)
-        for t in reversed(range(n_steps)):
-            not_done = 1.0 - (done if t == n_steps - 1 else b_done[t + 1])
-            value_next = next_value if t == n_steps - 1 else b_val[t + 1]
-            delta = b_rew[t] + c["gamma"] * value_next * not_done - b_val[t]
-            last = delta + c["gamma"] * c["gae_lambda"] * not_done * last
-            advantages[t] = last
-        returns = (advantages + b_val).flatten()
-        flat_obs, flat_act = b_obs.reshape(size, 4, 84, 84), b_act.flatten()
-        flat_logp, flat_adv = b_logp.flatten(), advantages.flatten()
+        clip = _decay(optimizer, c, 1.0 - k / rollouts)
+        obs, flat_obs, flat_act, flat_logp, flat_adv, returns = _rollout(
+            envs, obs, heads, n_steps, c["gamma"], c["gae_lambda"], (4, 84, 84), torch.uint8,
+            clip_rewards=True,
+        )  # fmt: skip
         update_start = time.perf_counter()
         for _ in range(c["n_epochs"]):
             order = torch.randperm(size)
