@@ -54,14 +54,17 @@ def to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
     return tensor.pin_memory().to(device, non_blocking=True)
 
 
-def native_bfloat16() -> bool:
+def native_bfloat16(cpuinfo: str | None = None) -> bool:
     """Whether this CPU computes bfloat16 natively (x86 AVX-512 BF16 or AMX, as Linux's
-    ``/proc/cpuinfo`` lists them): there bfloat16 matmuls run about twice as fast as float32;
-    elsewhere they are emulated and slower."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
+    ``/proc/cpuinfo`` lists them; ``cpuinfo``: that file's text, read when None): there
+    bfloat16 matmuls run about twice as fast as float32; elsewhere they are emulated and
+    slower."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    flags = cpuinfo.split()
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 

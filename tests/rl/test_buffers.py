@@ -116,3 +116,13 @@ def test_n_step_returns_follow_the_ring_across_wrap_around():
     batch = buffer.sample(2, FixedIndices([3, 1]), n_steps=3, gamma=1.0)
     assert batch.rewards.tolist() == [3 + 4 + 5, 5]  # step 3 runs on into slots 0, 1
     assert batch.discounts.tolist() == [1.0, 1.0]
+
+
+def test_native_bfloat16_reads_the_cpu_flags():
+    from rl_lab.rl.buffers import native_bfloat16
+
+    flags = "flags\t\t: fpu sse2 avx2 avx512f avx512bw"
+    assert not native_bfloat16(f"processor\t: 0\n{flags}\n")
+    assert native_bfloat16(f"processor\t: 0\n{flags} avx512_bf16 avx512_vnni\n")
+    assert native_bfloat16(f"{flags} amx_bf16 amx_tile\n")
+    assert not native_bfloat16("flags: avx512_bf16x\n")  # a whole flag, not a prefix
