@@ -42,6 +42,7 @@ overrides it for every cell). Any other ``key=value`` is passed to every run.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import os
@@ -367,7 +368,9 @@ def write_archive(path: Path, entries: Sequence[dict[str, Any]]) -> None:
     partial.replace(path)
 
 
+@functools.cache
 def _machine() -> str:
+    """This machine, as the archive records it (its CPU and core count)."""
     from rl_lab.reports.machine import cpu_model
 
     return f"{cpu_model()}, {os.cpu_count()} cores"
@@ -399,6 +402,17 @@ def archive_entry(directory: Path, impl: str, cell: Cell) -> dict[str, Any] | No
         "machine": _machine(),
         "config": _recorded_config(directory / "config.yaml"),
     }
+
+
+def _local_entries(out: Path, impl: str, cell: Cell) -> list[dict[str, Any]]:
+    """The finished runs of one cell and impl under ``out``, as archive entries (runs moved
+    aside, ``s0.stale-1``, are not the cell's)."""
+    folder = run_dir(out, impl, cell, 0).parent
+    found = []
+    for directory in sorted(folder.glob("s*")):
+        if directory.name[1:].isdigit() and (entry := archive_entry(directory, impl, cell)):
+            found.append(entry)
+    return found
 
 
 def stale_archived(
@@ -433,13 +447,7 @@ def archive_runs(options: Options, cells: Sequence[Cell], entries: list[dict[str
     by_key = {_key(e): e for e in entries}
     added = 0
     for cell in cells:
-        folder = run_dir(options.out, options.impl, cell, 0).parent
-        for directory in sorted(folder.glob("s*")):
-            if not directory.name[1:].isdigit():
-                continue
-            entry = archive_entry(directory, options.impl, cell)
-            if entry is None:
-                continue
+        for entry in _local_entries(options.out, options.impl, cell):
             old = by_key.get(_key(entry))
             same = old is not None and all(
                 old.get(k) == entry[k] for k in ("returns", "wall_time_s", "config")
@@ -547,12 +555,7 @@ def _runs(
     """The finished runs of one cell and impl, by seed: those under ``out`` and the archived
     ones (a run under ``out`` replaces its archived twin)."""
     by_seed = {int(e["seed"]): e for e in archived if _key(e)[:3] == (impl, cell.algo, cell.env)}
-    folder = run_dir(out, impl, cell, 0).parent
-    for directory in sorted(folder.glob("s*")):
-        if directory.name[1:].isdigit():  # not a run moved aside (s0.stale-1)
-            entry = archive_entry(directory, impl, cell)
-            if entry is not None:
-                by_seed[entry["seed"]] = entry
+    by_seed.update((entry["seed"], entry) for entry in _local_entries(out, impl, cell))
     return [by_seed[seed] for seed in sorted(by_seed)]
 
 
