@@ -619,7 +619,7 @@ def measure(
             target = variant.target
             # the run stops on the first epoch at its target (rl_lab's trainer.stop_at)
             stop = [f"trainer.stop_at.monitor={target.tag}",
-                    f"trainer.stop_at.value={target.threshold(floor):.6g}"]  # fmt: skip
+                    f"trainer.stop_at.value={target.threshold(floor)!r}"]  # fmt: skip
             overrides = [*variant.overrides, *base, *stop, f"seed={seed}"]
             run_dir = out / "runs" / f"{name}_s{seed}"
             launched += run_variant(

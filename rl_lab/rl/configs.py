@@ -227,6 +227,12 @@ class SACNetworksConfig(ActorCriticNetworksConfig):
 
 
 # ----------------------------------------------------------------------------- agents
+#: What ``mixed_precision`` does in DQN and the on-policy agents.
+_MIXED_PRECISION = (
+    "bfloat16 autocast of the forward passes (a CUDA device, or a CPU with AVX-512 BF16 or AMX)"
+)
+
+
 @dataclass(frozen=True)
 class DQNConfig(OffPolicyLoopConfig):
     """Deep Q-Network (Mnih et al. 2015) with replay and a target network; SB3's DQN.
@@ -287,11 +293,7 @@ class DQNConfig(OffPolicyLoopConfig):
     max_grad_norm: float = setting(10.0, "global gradient-norm clip", low=0.0, low_open=True)
     loss: str = setting("huber", "TD loss: huber (smooth L1) | mse", choices=("huber", "mse"))
     double_q: bool = setting(False, "Double DQN target (van Hasselt et al. 2016)")
-    mixed_precision: bool = setting(
-        False,
-        "bfloat16 autocast of the forward passes (a CUDA device, or a CPU with AVX-512 BF16 "
-        "or AMX)",
-    )
+    mixed_precision: bool = setting(False, _MIXED_PRECISION)
     network: QNetworkConfig = setting(help="the Q-network", factory=QNetworkConfig)
 
 
@@ -414,11 +416,7 @@ class PolicyConfig(GSDEConfig):
     recurrent: bool = setting(
         False, "add an LSTM core after the encoder of every trunk (network.lstm)"
     )
-    mixed_precision: bool = setting(
-        False,
-        "bfloat16 autocast of the forward passes (a CUDA device, or a CPU with AVX-512 BF16 "
-        "or AMX)",
-    )
+    mixed_precision: bool = setting(False, _MIXED_PRECISION)
     network: PolicyNetworkConfig = setting(help="the policy", factory=PolicyNetworkConfig)
 
 
