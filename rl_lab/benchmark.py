@@ -41,6 +41,7 @@ overrides it for every cell). Any other ``key=value`` is passed to every run.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import json
@@ -58,7 +59,7 @@ from typing import Any
 import numpy as np
 
 from rl_lab.errors import ConfigError
-from rl_lab.run_dir import finished_results, read_json
+from rl_lab.run_dir import exclusive_lock, finished_results, read_json
 from rl_lab.stats import aggregate_curves, bootstrap_ci, interquartile_mean
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -366,6 +367,12 @@ def write_archive(path: Path, entries: Sequence[dict[str, Any]]) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_text("".join(lines))
     partial.replace(path)
+
+
+def archive_lock(path: Path) -> contextlib.AbstractContextManager[None]:
+    """Held while an invocation reads, changes and writes the archive, so that two invocations
+    running side by side (e.g. one per cell) keep each other's runs."""
+    return exclusive_lock(path.with_name(path.name + ".lock"))
 
 
 @functools.cache
@@ -709,9 +716,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if stale_entries and archive is not None:
         gone = [e for e, _ in stale_entries]
         aside = archive.with_name("runs.stale.jsonl")
-        write_archive(aside, [*read_archive(aside), *gone])
-        entries = [e for e in entries if all(e is not g for g in gone)]
-        write_archive(archive, entries)
+        moved = {_key(e) for e in gone}
+        with archive_lock(archive):
+            write_archive(aside, [*read_archive(aside), *gone])
+            entries = [e for e in read_archive(archive) if _key(e) not in moved]
+            write_archive(archive, entries)
         print(f"Moved {len(gone)} stale archived run(s) to {aside}")
     if archive is None and options.archive is not None:
         print(
@@ -735,9 +744,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if failed:
             print(f"{failed} runs failed: their run directories say why (results.json, run.log).")
     if archive is not None:
-        added = archive_runs(options, cells, entries)
+        with archive_lock(archive):
+            # read again: another invocation may have archived its runs while these ran
+            entries = read_archive(archive)
+            added = archive_runs(options, cells, entries)
+            if added:
+                write_archive(archive, entries)
         if added:
-            write_archive(archive, entries)
             print(f"Archived {added} run(s) in {archive}: commit it to keep them.")
     files = write_report(collect(options.out, cells, entries), options.out)
     print("Report: " + ", ".join(str(f) for f in files))

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -217,6 +218,20 @@ def cannot_write(path: Path, exc: OSError) -> str:
         "results in its run directory; free space or fix the permissions there, or choose "
         "another directory with hydra.run.dir=DIR."
     )
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Wait for an exclusive ``flock`` on ``path`` (created if missing) and hold it while the
+    block runs: the processes of one machine that take the same lock run their blocks one at a
+    time (e.g. a read-modify-write of a shared file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class RunDirLock:

@@ -35,7 +35,6 @@ Errors are one paragraph and exit status 2.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import math
 import os
@@ -56,7 +55,7 @@ from rl_lab import app
 from rl_lab.config import unknown_keys_message
 from rl_lab.config_dict import config_dict
 from rl_lab.errors import ConfigError, InterruptedRunError, RLLabError, RunPrunedError
-from rl_lab.run_dir import check_creatable, read_json, write_json
+from rl_lab.run_dir import check_creatable, exclusive_lock, read_json, write_json
 from rl_lab.sweeps.best_preset import config_difference, group_overrides
 from rl_lab.sweeps.search import (
     PRUNERS,
@@ -445,25 +444,14 @@ def fail_stale_trials(study: Any, storage: Any) -> list[int]:
     return failed
 
 
-@contextmanager
-def _study_lock(study_dir: Path) -> Iterator[None]:
-    # Counting the trials and asking for the next one is one step for the workers of a
-    # machine, so that together they start exactly n_trials.
-    study_dir.mkdir(parents=True, exist_ok=True)
-    with open(study_dir / "tune.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def next_trial(study: Any, storage: Any, settings: Settings) -> Any | None:
     """The next trial to run (a queued one first), or ``None`` once the study holds
     ``n_trials`` trials that no dead worker left behind."""
     from optuna.trial import TrialState
 
-    with _study_lock(settings.study_dir):
+    # counting the trials and asking for the next one is one step for the workers of a
+    # machine, so that together they start exactly n_trials
+    with exclusive_lock(settings.study_dir / "tune.lock"):
         fail_stale_trials(study, storage)
         trials = study.get_trials(deepcopy=False)
         counted = sum("stale" not in t.user_attrs for t in trials)

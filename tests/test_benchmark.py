@@ -228,6 +228,28 @@ def test_the_archive_carries_finished_runs_to_another_machine(tmp_path, capsys):
     assert len(read_archive(archive)) == 1
 
 
+def test_invocations_side_by_side_keep_each_others_archived_runs(tmp_path, monkeypatch):
+    archive = tmp_path / "runs.jsonl"
+    common = [f"archive={archive}", "algos=dqn", "envs=CartPole-v1"]
+    mine = [f"out={tmp_path / 'a'}", *common, "seeds=1"]  # seed 0
+    theirs = [f"out={tmp_path / 'b'}", *common, "seeds=2"]  # seed 1 (and the archived seed 0)
+    cell = parse_args(mine).cells()[0]
+
+    def run_all(commands, jobs, log):
+        # while seed 0 trains here, another invocation finishes seed 1 and archives it
+        finished_run(parse_args(theirs), cell, 1, mean=470.0)
+        assert main([*theirs, "--report"]) == 0
+        finished_run(parse_args(mine), cell, 0, mean=480.0)
+        return [0] * len(commands)
+
+    monkeypatch.setattr(benchmark, "run_all", run_all)
+    assert main(mine) == 0
+    assert {(e["seed"], e["mean_return"]) for e in read_archive(archive)} == {
+        (0, 480.0),
+        (1, 470.0),
+    }
+
+
 def test_archived_runs_of_a_changed_preset_are_refused_then_moved_aside(tmp_path, capsys):
     archive, out = tmp_path / "runs.jsonl", tmp_path / "out"
     args = [f"out={out}", f"archive={archive}", "algos=dqn", "envs=CartPole-v1", "--report"]
