@@ -395,10 +395,16 @@ def run(
             if cfg.reuse_freed_memory:
                 reuse_freed_memory()
             write_run_info(run_dir, cfg, plan.device, overrides, resume=bool(cfg.resume))
+            on_cuda = str(plan.device).startswith("cuda")
+            if on_cuda:
+                torch.cuda.reset_peak_memory_stats(plan.device)
             if cfg.mode == "export":
                 results = export_checkpoint(cfg, run_dir)
             else:
                 results = task_module(cfg.task.name).run(cfg, run_dir, plan.device)
+            if on_cuda:  # what the run held at most on the GPU (tensors, not the CUDA context)
+                peak = torch.cuda.max_memory_allocated(plan.device)
+                results["peak_gpu_memory_mb"] = round(peak / 2**20, 1)
             results["overrides"] = overrides
             write_json(run_dir / "results.json", results)
             return results

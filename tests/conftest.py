@@ -38,6 +38,17 @@ TINY = [
 ]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` run only where torch sees a CUDA device (scripts/gpu_check.sh runs
+    them with ``-m cuda`` on a GPU machine); elsewhere they are skipped, saying why."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (run scripts/gpu_check.sh on a GPU)")
+    for item in items:
+        if item.get_closest_marker("cuda") is not None:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def compose_cfg():
     """``compose_cfg(*overrides) -> DictConfig`` from conf/ (without the hydra node)."""

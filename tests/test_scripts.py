@@ -238,3 +238,38 @@ def test_bench_gan_quality_smoke_writes_the_report_and_reruns_nothing(
     assert bench.main(args) == 0
     again = json.loads((tmp_path / "bench_gan_quality.json").read_text())
     assert again["processes_launched"] == 0 and again["runs"][0]["epochs"] == run["epochs"]
+
+
+def test_gpu_check_workloads_compose_on_both_budgets(compose_cfg):
+    from rl_lab.rl.task import validate_config
+
+    check = load_script("gpu_check")
+    assert {w.kind for w in check.WORKLOADS} == {"rl", "gan"}
+    for workload in check.WORKLOADS:
+        for overrides in (workload.overrides, workload.smoke):
+            cfg = compose_cfg(*overrides, "device=cuda")
+            assert cfg.device == "cuda"
+            if workload.kind == "rl":
+                validate_config(cfg)
+
+
+def test_gpu_check_falls_back_to_the_cpu_and_prints_one_table(tmp_path, monkeypatch):
+    check = load_script("gpu_check")
+    monkeypatch.setattr(check, "cuda_device", lambda: None)  # as on a machine without CUDA
+    args = ["--smoke", "--out", str(tmp_path), "--only", "DQN", "DCGAN",
+            "--tests", "tests/test_cuda.py"]  # fmt: skip
+    assert check.main(args) == 0
+    report = json.loads((tmp_path / "gpu_check.json").read_text())
+    table = (tmp_path / "gpu_check.md").read_text()
+    assert report["gpu"] is None and "CPU fallback" in table
+    # the CUDA tests were collected and skipped, not run
+    assert report["cuda_tests"]["counts"].get("skipped", 0) >= 5
+    assert "passed" not in report["cuda_tests"]["counts"]
+    dqn, gan = report["rows"]
+    assert (dqn["kind"], gan["kind"]) == ("rl", "gan") and "cuda" not in dqn
+    for row in (dqn, gan):
+        assert row["cpu"]["status"] == "completed" and row["cpu"]["speed"] > 0
+        assert row["cpu"]["peak_gpu_memory_mb"] is None  # recorded on CUDA only
+        assert "device=cpu" in row["cpu"]["command"]
+    assert -10 < dqn["cpu"]["evaluation"] <= 500 and gan["cpu"]["evaluation"] > 0
+    assert f"| DQN CartPole-v1 | {dqn['cpu']['speed']:,.0f} | - | - | - |" in table

@@ -61,7 +61,7 @@ def test_capture_restore_round_trip_gives_the_same_next_draws_for_every_generato
     assert draws(numpy_gen, torch_gen) == expected
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.cuda
 def test_the_cuda_state_round_trips_once_cuda_is_in_use() -> None:
     torch.rand(1, device="cuda")  # CUDA's state is saved only once a run has initialised it
     state = through_checkpoint(capture_rng())
