@@ -137,6 +137,11 @@ VARIANTS: dict[str, Variant] = {
         LABELS,
         "discriminator width 16: 1.9x fewer FLOPs per image, the same updates per epoch",
     ),
+    "cgan_b32": Variant(
+        ("model=cgan", "trainer.batch_size=32"),
+        LABELS,
+        "batch 32: four times the updates per epoch of the defaults",
+    ),
     "dcgan": Variant(("model=dcgan",), FD, "the defaults (as cgan)"),
     "dcgan_b64": Variant(("model=dcgan", "trainer.batch_size=64"), FD, "as cgan_b64"),
     "dcgan_d16": Variant(("model=dcgan", "model.discriminator.width=16"), FD, "as cgan_d16"),
