@@ -142,6 +142,11 @@ VARIANTS: dict[str, Variant] = {
         LABELS,
         "batch 32: four times the updates per epoch of the defaults",
     ),
+    "cgan_b32_d16": Variant(
+        ("model=cgan", "trainer.batch_size=32", "model.discriminator.width=16"),
+        LABELS,
+        "batch 32 and discriminator width 16 together",
+    ),
     "dcgan": Variant(("model=dcgan",), FD, "the defaults (as cgan)"),
     "dcgan_b64": Variant(("model=dcgan", "trainer.batch_size=64"), FD, "as cgan_b64"),
     "dcgan_d16": Variant(("model=dcgan", "model.discriminator.width=16"), FD, "as cgan_d16"),

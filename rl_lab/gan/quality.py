@@ -38,6 +38,7 @@ from rl_lab.gan.metrics import (
     mean_pairwise_distance,
 )
 from rl_lab.gan.sampling import cycled_labels, generate, noise
+from rl_lab.supervised.classifier import exact_accuracy
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class SampleQuality:
             entropy = label_entropy(predicted.numpy(), self.num_classes)
             results["val/label_entropy"] = entropy
             if labels is not None:
-                results["val/label_accuracy"] = float((predicted == labels).float().mean())
+                results["val/label_accuracy"] = exact_accuracy(predicted, labels)
         if not np.isfinite(results["val/frechet_distance"]):
             results["val/frechet_distance"] = float("inf")
         self.warnings = diversity_warnings(

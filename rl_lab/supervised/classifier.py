@@ -47,6 +47,12 @@ def classification_loss(
     return quadratic
 
 
+def exact_accuracy(predicted: Tensor, labels: Tensor) -> float:
+    """The fraction of ``predicted`` equal to ``labels``, as an exact ratio of counts: a float32
+    mean is not (1800 of 2000 correct gives 0.8999999762, under a 0.9 target)."""
+    return (predicted == labels).sum().item() / labels.numel()
+
+
 @dataclass(frozen=True)
 class SplitEvaluation:
     """Loss, accuracy and predictions of a model on one split."""
@@ -145,7 +151,7 @@ class ClassifierTrainer(Trainer):
             predictions.append(logits.argmax(dim=1))
         self.model.train()
         predicted = torch.cat(predictions)
-        accuracy = (predicted == labels).float().mean().item()
+        accuracy = exact_accuracy(predicted, labels)
         return SplitEvaluation(loss_sum.item() / labels.shape[0], accuracy, predicted.cpu())
 
     def example_input(self) -> Tensor | None:

@@ -1,4 +1,5 @@
-"""The classifier's losses: cross-entropy, and the quadratic cost that trains a shallow net."""
+"""The classifier's losses (cross-entropy, and the quadratic cost that trains a shallow net) and
+its accuracy."""
 
 from __future__ import annotations
 
@@ -36,3 +37,12 @@ def test_the_quadratic_cost_trains_the_shallow_net(train_run, tmp_path):
     losses = [h["train/loss"] for h in results["history"]]
     assert losses[-1] < losses[0] < 0.1  # MSE of probabilities vs one-hot: at most 0.2
     assert results["test"]["accuracy"] > 0.8
+
+
+def test_accuracy_is_an_exact_ratio_so_a_target_compares_as_written():
+    from rl_lab.supervised.classifier import exact_accuracy
+
+    predicted = torch.tensor([1] * 1800 + [0] * 200)
+    labels = torch.ones(2000, dtype=torch.long)
+    assert float((predicted == labels).float().mean()) < 0.9  # float32's 0.8999999762
+    assert exact_accuracy(predicted, labels) == 0.9 and exact_accuracy(labels, labels) == 1.0
