@@ -203,3 +203,23 @@ def test_stop_at_ends_the_run_on_the_first_epoch_that_reaches_the_target(
         assert results["stop_reason"] is None
     # the stopping epoch wrote last.pt
     assert checkpoint.load(tmp_path / "checkpoints" / "last.pt")["state"]["epoch"] == epochs_run
+
+
+def test_the_fast_cgan_preset_measures_every_epoch_and_stops_at_90_percent(
+    compose_cfg, tmp_path, classifier_cache
+) -> None:
+    cfg = compose_cfg("task=gan", "experiment=cgan_fashion_fast")
+    assert (cfg.dataset.name, cfg.model.name, cfg.model.conditional) == (
+        "fashion_mnist",
+        "cgan",
+        True,
+    )
+    assert cfg.trainer.batch_size == 32 and cfg.metrics.every == 1
+    assert (cfg.trainer.stop_at.monitor, cfg.trainer.stop_at.value) == ("val/label_accuracy", 0.9)
+    task.validate_config(cfg)
+    # the same settings on the tiny digits GAN: a run stops at the first epoch at the target
+    overrides = [*TINY_GAN, "experiment=cgan_fashion_fast", "dataset=digits", "trainer.epochs=3",
+                 "metrics.enabled=true", *TINY_CLASSIFIER, "trainer.stop_at.value=0.0",
+                 f"metrics.classifier.cache_dir={classifier_cache}"]  # fmt: skip
+    results = app_run(compose_cfg(*overrides), tmp_path, overrides)
+    assert results["epochs_run"] == 1 and results["stop_reason"].startswith("stop_at")
