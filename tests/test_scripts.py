@@ -255,7 +255,9 @@ def test_gpu_check_workloads_compose_on_both_budgets(compose_cfg):
 
 def test_gpu_check_falls_back_to_the_cpu_and_prints_one_table(tmp_path, monkeypatch):
     check = load_script("gpu_check")
-    monkeypatch.setattr(check, "cuda_device", lambda: None)  # as on a machine without CUDA
+    # as on a machine without CUDA, for this process and the runs and tests it starts
+    monkeypatch.setattr(check, "cuda_device", lambda: None)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     args = ["--smoke", "--out", str(tmp_path), "--only", "DQN", "DCGAN",
             "--tests", "tests/test_cuda.py"]  # fmt: skip
     assert check.main(args) == 0
