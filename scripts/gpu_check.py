@@ -49,10 +49,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from rl_lab.data.mnist import locate  # noqa: E402
 from rl_lab.reports.machine import describe_machine, machine_info, usable_cores  # noqa: E402
 from rl_lab.run_dir import read_json, write_json  # noqa: E402
-
-FASHION_DIRS = (Path("/usr/share/datasets/fashion-mnist"),)
 
 
 @dataclass(frozen=True)
@@ -155,14 +154,6 @@ def cuda_device() -> str | None:
     import torch
 
     return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-
-
-def fashion_mnist_dir(data_dir: Path) -> Path | None:
-    """Where Fashion-MNIST's files are, or ``None``."""
-    for directory in (data_dir / "fashion_mnist", *FASHION_DIRS):
-        if directory.is_dir() and any(directory.glob("train-images-idx3-ubyte*")):
-            return directory
-    return None
 
 
 def run(command: list[str], log: Path, limit_s: int) -> tuple[int, float]:
@@ -306,7 +297,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else {"exit_code": None, "wall_s": 0, "counts": {}}
     )
     print(f"CUDA tests: {report['cuda_tests']['counts']}", flush=True)
-    fashion = fashion_mnist_dir(args.data_dir)
+    # where `dataset=fashion_mnist dataset.data_dir=...` would read its files, if anywhere
+    fashion = locate({"name": "fashion_mnist", "data_dir": str(args.data_dir)})
     cache = f"metrics.classifier.cache_dir={out / 'metric_classifiers'}"  # one for both devices
     devices = ["cpu", "cuda"] if gpu else ["cpu"]
     workloads = [w for w in WORKLOADS if args.only is None or w.name.startswith(tuple(args.only))]
