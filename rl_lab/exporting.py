@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from rl_lab.errors import ConfigError
+from rl_lab.nets.distributions import SquashedDiagGaussian
 from rl_lab.rl.normalization import EPSILON, OBS_CLIP
 
 if TYPE_CHECKING:
@@ -121,9 +122,11 @@ class _ActorCriticPolicy(nn.Module):
         return self._greedy(self.policy.action_head(actor))
 
     def _greedy(self, dist: Any) -> Tensor:
-        # the mode: argmax of each categorical (MultiDiscrete: of each dimension), or the mean
-        # clipped to the bounds
+        # the mode: argmax of each categorical (MultiDiscrete: of each dimension), the mean
+        # clipped to the bounds, or a squashed policy's tanh(mean) scaled to them
         if self.continuous:
+            if isinstance(dist, SquashedDiagGaussian):
+                return self.low + 0.5 * (dist.mode() + 1.0) * (self.high - self.low)
             return torch.minimum(torch.maximum(dist.mean, self.low), self.high)
         return dist.mode() if self.start is None else dist.mode() + self.start
 

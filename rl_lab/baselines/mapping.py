@@ -133,6 +133,8 @@ def _on_policy_network(flat: Flat) -> tuple[str, dict[str, Any]]:
         "log_std_init": float(flat.get("network.log_std_init", 0.0)),
         "share_features_extractor": shared,
     }
+    if flat.get("network.squash_output", False):
+        kwargs["squash_output"] = True
     if encoder == "nature_cnn":
         # SB3's NatureCNN (the same layers, uint8 scaled by 1/255) feeds the heads/LSTM directly
         kwargs["net_arch"] = []
@@ -330,6 +332,7 @@ _ON_POLICY_NETWORK_KEYS = (
     "network.lstm.num_layers",
     "network.init",
     "network.log_std_init",
+    "network.squash_output",
 )
 
 #: What SB3's actor-critic policies lack, for every on-policy agent.

@@ -43,8 +43,8 @@ from rl_lab.rl.schedules import scheduled
 class PolicyStep(NamedTuple):
     """What :meth:`ActorCritic.act` returns for one vector step (NumPy, leading ``n_envs``)."""
 
-    actions: np.ndarray  # as sampled: what the rollout stores (unbounded for Box spaces)
-    env_actions: np.ndarray  # clipped to the action space's bounds: what the env receives
+    actions: np.ndarray  # as sampled: what the rollout stores (Box: unbounded, or squashed)
+    env_actions: np.ndarray  # clipped (or scaled) to the action space's bounds: the env's
     values: np.ndarray  # (n_envs,) V(obs)
     log_probs: np.ndarray  # (n_envs,) log-probability of `actions`
     state: Tensor | None  # recurrent state after this step
@@ -164,6 +164,8 @@ class ActorCritic:
                 f"are {action_space}. Set agent.use_sde=false, or choose an env with 1-D Box "
                 "actions."
             )
+        check_squash_output(use_sde, network.squash_output)
+        self.squash_output = network.squash_output
         try:
             self.policy = ActorCriticPolicy(
                 observation_space,
@@ -174,6 +176,7 @@ class ActorCritic:
                 init=network.init,
                 log_std_init=network.log_std_init,
                 use_sde=use_sde,
+                squash_output=network.squash_output,
                 mixed_precision=mixed_precision,
             ).to(self.device)
         except (ValueError, TypeError) as exc:
@@ -212,9 +215,13 @@ class ActorCritic:
         return torch.as_tensor(episode_starts, device=self.device)
 
     def _to_env(self, actions: np.ndarray) -> np.ndarray:
-        # Gaussian samples are unbounded; the env gets them clipped to its bounds (SB3's rule)
+        # squashed actions in [-1, 1] are scaled to the bounds; Gaussian samples are unbounded
+        # and the env gets them clipped to its bounds (SB3's rules)
         if self._bounds is not None:
-            return np.clip(actions, *self._bounds)
+            low, high = self._bounds
+            if self.squash_output:
+                return low + 0.5 * (np.clip(actions, -1.0, 1.0) + 1.0) * (high - low)
+            return np.clip(actions, low, high)
         return actions if self._start is None else actions + self._start
 
     def initial_state(self, n_envs: int) -> Tensor | None:
@@ -413,6 +420,21 @@ class ActorCritic:
             self.sde.load_state_dict(state["sde"])
 
 
+def check_squash_output(use_sde: bool, squash_output: bool) -> None:
+    """``network.squash_output`` squashes gSDE's Gaussian, so it needs ``use_sde`` (SB3's rule).
+
+    Raises:
+        ConfigError: ``squash_output`` without ``use_sde``.
+    """
+    require(
+        use_sde or not squash_output,
+        "agent.network.squash_output=true squashes gSDE's actions into the bounds, so it needs "
+        "agent.use_sde=true (as in Stable-Baselines3). Set agent.use_sde=true, or drop "
+        "agent.network.squash_output: without gSDE the Gaussian's actions are clipped to the "
+        "bounds.",
+    )
+
+
 def _check_rollout_split(cfg: Any, batch_size: int) -> None:
     """Minibatches must tile the rollout; recurrent ones must hold whole env sequences."""
     a, n_envs = cfg.agent, cfg.env.num_envs
@@ -466,6 +488,7 @@ class PPO(ActorCritic):
     @staticmethod
     def check_config(cfg: Any) -> None:
         """Cross-field checks of a run config using this agent (after its config's rules)."""
+        check_squash_output(cfg.agent.use_sde, cfg.agent.network.squash_output)
         _check_rollout_split(cfg, cfg.agent.batch_size)
 
     def __init__(
@@ -525,6 +548,7 @@ class A2C(ActorCritic):
     @staticmethod
     def check_config(cfg: Any) -> None:
         """Cross-field checks of a run config using this agent (after its config's rules)."""
+        check_squash_output(cfg.agent.use_sde, cfg.agent.network.squash_output)
         _check_rollout_split(cfg, cfg.agent.n_steps * cfg.env.num_envs)
 
     def __init__(

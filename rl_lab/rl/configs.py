@@ -190,6 +190,11 @@ class PolicyNetworkConfig:
         "initial log std of the Gaussian policy (continuous actions), or with use_sde of "
         "every exploration weight",
     )
+    squash_output: bool = setting(
+        False,
+        "with use_sde: tanh-squash the actions into the Box bounds (SB3's squash_output), so "
+        "the policy's mean cannot drift past a bound where clipped actions all score the same",
+    )
 
 
 @dataclass(frozen=True)

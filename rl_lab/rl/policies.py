@@ -34,6 +34,7 @@ from rl_lab.nets.distributions import (
     Categorical,
     DiagGaussian,
     MultiCategorical,
+    SquashedDiagGaussian,
     StateDependentGaussian,
 )
 from rl_lab.nets.heads import (
@@ -43,7 +44,9 @@ from rl_lab.nets.heads import (
     StateDependentNoiseHead,
 )
 
-Distribution = Categorical | MultiCategorical | DiagGaussian | StateDependentGaussian
+Distribution = (
+    Categorical | MultiCategorical | DiagGaussian | StateDependentGaussian | SquashedDiagGaussian
+)
 
 
 class Trunk(nn.Module):
@@ -79,6 +82,8 @@ class ActorCriticPolicy(nn.Module):
             of every exploration weight).
         use_sde: gSDE exploration for ``Box`` actions (:class:`StateDependentNoiseHead` on the
             actor's features, which its noise does not train, as in SB3).
+        squash_output: with ``use_sde``, ``tanh`` of the gSDE Gaussian: actions in ``(-1, 1)``
+            (the agent scales them to the bounds), log-probabilities corrected for the tanh.
         mixed_precision: run the encoders in bfloat16 autocast (CUDA); the LSTM cores and the
             heads get float32 features, so distributions and values stay float32.
 
@@ -96,9 +101,12 @@ class ActorCriticPolicy(nn.Module):
         init: str = "orthogonal",
         log_std_init: float = 0.0,
         use_sde: bool = False,
+        squash_output: bool = False,
         mixed_precision: bool = False,
     ) -> None:
         super().__init__()
+        if squash_output and not use_sde:
+            raise ValueError("squash_output squashes gSDE's actions; it needs use_sde")
         # encode_observations gives the policies Box observations, which always have a shape
         assert observation_space.shape is not None
         self.obs_shape = tuple(observation_space.shape)
@@ -121,7 +129,7 @@ class ActorCriticPolicy(nn.Module):
         elif isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
             if use_sde:
                 self.action_head = StateDependentNoiseHead(
-                    features, action_space.shape[0], log_std_init
+                    features, action_space.shape[0], log_std_init, squash=squash_output
                 )
             else:
                 self.action_head = GaussianHead(features, action_space.shape[0], log_std_init)
@@ -237,7 +245,12 @@ class ActorCriticPolicy(nn.Module):
         ``(T * B, ...)`` and ``state`` is the state before the first step.
         """
         dist, values, _ = self(obs, state, episode_starts)
-        return dist.log_prob(actions), dist.entropy(), values
+        log_probs = dist.log_prob(actions)
+        if isinstance(dist, SquashedDiagGaussian):
+            # no closed form for a squashed Gaussian: -log pi(a|s) of the taken actions is an
+            # unbiased estimate of its entropy (SB3's rule)
+            return log_probs, -log_probs, values
+        return log_probs, dist.entropy(), values
 
     @property
     def log_std(self) -> Tensor | None:

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from rl_lab.config import require, with_overrides
 from rl_lab.nets.flat import FlatAdam
-from rl_lab.rl.actor_critic import ActorCritic, PolicyStep
+from rl_lab.rl.actor_critic import ActorCritic, PolicyStep, check_squash_output
 from rl_lab.rl.configs import REINFORCEConfig
 from rl_lab.rl.envs import check_env_id
 from rl_lab.rl.rollout import Rollout
@@ -55,6 +55,7 @@ class REINFORCE(ActorCritic):
     def check_config(cfg: Any) -> None:
         """Cross-field checks (after its config's rules): a feed-forward policy, episodes
         that end."""
+        check_squash_output(cfg.agent.use_sde, cfg.agent.network.squash_output)
         require(
             not cfg.agent.recurrent,
             "agent=reinforce has no recurrent policy: it learns from its episodes as sets of "

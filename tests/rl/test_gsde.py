@@ -51,9 +51,9 @@ def test_matrices_are_drawn_at_each_phase_start_and_every_sample_freq_steps(samp
     assert (other.steps, other.phase_start) == (matrices.steps, matrices.phase_start)
 
 
-def make_on_policy(cls=PPO, **kwargs):
+def make_on_policy(cls=PPO, network=NET, **kwargs):
     torch.manual_seed(0)
-    return cls(OBS, ACTIONS, total_steps=1000, network=NET, use_sde=True, **kwargs)
+    return cls(OBS, ACTIONS, total_steps=1000, network=network, use_sde=True, **kwargs)
 
 
 @pytest.mark.parametrize("cls", [PPO, A2C])
@@ -94,6 +94,44 @@ def test_an_update_ends_the_rollout_so_the_next_act_draws_again():
 def test_use_sde_with_discrete_actions_is_refused(cls):
     with pytest.raises(ConfigError, match=r"agent.use_sde=true \(gSDE\) explores continuous"):
         cls(OBS, gym.spaces.Discrete(3), total_steps=100, network=NET, use_sde=True)
+
+
+def test_squashed_gsde_actions_are_scaled_into_the_bounds_and_scored_as_they_were_sampled():
+    agent = make_on_policy(PPO, batch_size=32, n_epochs=1, network={**NET, "squash_output": True})
+    assert agent.policy.action_head.squash
+    obs = np.random.default_rng(0).uniform(-1, 1, (ENVS, 3)).astype(np.float32)
+    starts = np.zeros(ENVS, bool)
+    step = agent.act(obs, None, starts)
+    assert (np.abs(step.actions) < 1).all()  # the rollout stores the squashed actions
+    scaled = ACTIONS.low + 0.5 * (step.actions + 1) * (ACTIONS.high - ACTIONS.low)
+    np.testing.assert_allclose(step.env_actions, scaled, rtol=1e-6)
+    assert ACTIONS.contains(step.env_actions[0].astype(np.float32))
+    # the update scores the stored actions as act did (a ratio of 1 before any step); the
+    # squashed Gaussian's entropy is estimated by -log pi of those actions
+    log_probs, entropy, _ = agent.policy.evaluate_actions(
+        torch.as_tensor(obs), torch.as_tensor(step.actions)
+    )
+    np.testing.assert_allclose(log_probs.detach().numpy(), step.log_probs, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(entropy, -log_probs)
+    # greedy play: tanh of the mean, scaled to the bounds
+    head = agent.policy.action_head
+    mean = head.mean(agent.policy._features(0, torch.as_tensor(obs), None, None)[0])
+    greedy = ACTIONS.low + 0.5 * (torch.tanh(mean).detach().numpy() + 1) * (
+        ACTIONS.high - ACTIONS.low
+    )
+    np.testing.assert_allclose(agent.predict(obs), greedy, rtol=1e-5)
+
+
+@pytest.mark.parametrize("agent", ["ppo", "a2c", "reinforce"])
+def test_squash_output_without_gsde_is_refused_before_any_work(compose_cfg, agent):
+    cfg = compose_cfg(
+        f"agent={agent}", "env=Pendulum-v1", "agent.use_sde=false",
+        "agent.network.squash_output=true",
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match=r"squash_output=true .* needs agent.use_sde=true"):
+        validate_config(cfg)
+    with pytest.raises(ConfigError, match="needs agent.use_sde=true"):
+        PPO(OBS, ACTIONS, total_steps=100, network={**NET, "squash_output": True})
 
 
 def make_sac(**kwargs) -> SAC:
@@ -141,7 +179,8 @@ def test_a_gsde_sac_run_resumes_exactly_and_exports_its_greedy_policy(compose_cf
     assert check["max_abs_diff"] < 1e-5
 
 
-def test_a_gsde_ppo_run_exports_its_greedy_policy(tmp_path):
+@pytest.mark.parametrize("squash", [False, True])
+def test_a_gsde_ppo_run_exports_its_greedy_policy(tmp_path, squash):
     import rl_lab
     from rl_lab.exporting import check_export, export
 
@@ -149,9 +188,11 @@ def test_a_gsde_ppo_run_exports_its_greedy_policy(tmp_path):
         "agent=ppo", "env=Pendulum-v1", "agent.use_sde=true", "total_steps=256",
         "env.num_envs=2", "agent.n_steps=64", "agent.batch_size=64", "agent.n_epochs=1",
         "eval.freq=0", "eval.final_episodes=2", "checkpointing.freq=0", "progress=false",
+        f"agent.network.squash_output={str(squash).lower()}",
     ]  # fmt: skip
     agent = rl_lab.load(rl_lab.train(*overrides, run_dir=tmp_path / "run").last_checkpoint)
-    assert isinstance(agent.policy.policy.action_head, StateDependentNoiseHead)
+    head = agent.policy.policy.action_head
+    assert isinstance(head, StateDependentNoiseHead) and head.squash == squash
     check = check_export(agent, export(agent, tmp_path / "p.pt", "torchscript"), "torchscript")
     assert check["max_abs_diff"] < 1e-5
 
@@ -162,7 +203,16 @@ def test_sb3_runs_the_same_gsde_settings(compose_cfg, agent, env):
     validate_config(cfg)
     model = build_agent(cfg, *env_spaces(cfg.env), "cpu").model
     assert model.use_sde and model.sde_sample_freq == 5  # both presets use gSDE, as the Zoo's
-    assert model.policy.use_sde
+    assert model.policy.use_sde and not model.policy.squash_output
+
+
+def test_sb3_squashes_gsde_actions_when_asked(compose_cfg):
+    cfg = compose_cfg(
+        "agent=ppo", "env=MountainCarContinuous-v0", "impl=sb3", "agent.network.squash_output=true"
+    )
+    validate_config(cfg)
+    model = build_agent(cfg, *env_spaces(cfg.env), "cpu").model
+    assert model.policy.use_sde and model.policy.squash_output
 
 
 def test_sb3_sac_gets_the_gsde_log_std_init(compose_cfg):
