@@ -34,6 +34,7 @@ from rl_lab.nets import StateDependentNoiseHead
 from rl_lab.nets.flat import FlatAdam, FlatParameters, FlatRMSprop
 from rl_lab.rl.buffers import check_mixed_precision, to_device
 from rl_lab.rl.configs import A2CConfig, PolicyNetworkConfig, PPOConfig
+from rl_lab.rl.continuous import ActionScaling
 from rl_lab.rl.gsde import ExplorationMatrices
 from rl_lab.rl.policies import ActorCriticPolicy
 from rl_lab.rl.rollout import Rollout, RolloutBatch
@@ -165,7 +166,12 @@ class ActorCritic:
                 "actions."
             )
         check_squash_output(use_sde, network.squash_output)
-        self.squash_output = network.squash_output
+        # squashed actions in [-1, 1] are scaled to the bounds, as TD3's and SAC's
+        self._scaling = (
+            ActionScaling(action_space, self.device, "agent.network.squash_output")
+            if network.squash_output
+            else None
+        )
         try:
             self.policy = ActorCriticPolicy(
                 observation_space,
@@ -217,11 +223,10 @@ class ActorCritic:
     def _to_env(self, actions: np.ndarray) -> np.ndarray:
         # squashed actions in [-1, 1] are scaled to the bounds; Gaussian samples are unbounded
         # and the env gets them clipped to its bounds (SB3's rules)
+        if self._scaling is not None:
+            return self._scaling.to_env(actions)
         if self._bounds is not None:
-            low, high = self._bounds
-            if self.squash_output:
-                return low + 0.5 * (np.clip(actions, -1.0, 1.0) + 1.0) * (high - low)
-            return np.clip(actions, low, high)
+            return np.clip(actions, *self._bounds)
         return actions if self._start is None else actions + self._start
 
     def initial_state(self, n_envs: int) -> Tensor | None:
