@@ -80,23 +80,31 @@ class _DQNPolicy(nn.Module):
         return q_values.argmax(dim=1), q_values
 
 
-class _ScaledActorPolicy(nn.Module):
-    # TD3/DDPG/SAC: the actor's greedy action in [-1, 1], rescaled to the Box bounds
+class _ToBounds(nn.Module):
+    # an ActionScaling as buffers: actions in [-1, 1] → the Box bounds
     bias: Tensor  # buffers, registered in __init__
     scale: Tensor
     low: Tensor
     high: Tensor
 
-    def __init__(self, actor: nn.Module, norm: nn.Module, scaling: Any) -> None:
+    def __init__(self, scaling: Any) -> None:
         super().__init__()
-        self.actor, self.norm = actor, norm
         for name in ("bias", "scale", "low", "high"):
             value = np.asarray(getattr(scaling, name), dtype=np.float32).reshape(-1)
             self.register_buffer(name, torch.as_tensor(value))
 
-    def forward(self, obs: Tensor) -> Tensor:
-        scaled = self.actor(self.norm(obs).float())
+    def forward(self, scaled: Tensor) -> Tensor:
         return torch.minimum(torch.maximum(self.bias + self.scale * scaled, self.low), self.high)
+
+
+class _ScaledActorPolicy(nn.Module):
+    # TD3/DDPG/SAC: the actor's greedy action in [-1, 1], rescaled to the Box bounds
+    def __init__(self, actor: nn.Module, norm: nn.Module, scaling: Any) -> None:
+        super().__init__()
+        self.actor, self.norm, self.to_bounds = actor, norm, _ToBounds(scaling)
+
+    def forward(self, obs: Tensor) -> Tensor:
+        return self.to_bounds(self.actor(self.norm(obs).float()))
 
 
 class _ActorCriticPolicy(nn.Module):
@@ -105,11 +113,18 @@ class _ActorCriticPolicy(nn.Module):
     start: Tensor | None  # a MultiDiscrete space's first values, where not all 0
 
     def __init__(
-        self, policy: ActorCriticPolicy, norm: nn.Module, bounds: Any, start: Any = None
+        self,
+        policy: ActorCriticPolicy,
+        norm: nn.Module,
+        bounds: Any,
+        start: Any = None,
+        scaling: Any = None,
     ) -> None:
         super().__init__()
         self.policy, self.norm = policy, norm
         self.continuous = bounds is not None
+        # a squashed policy's actions in [-1, 1] → the bounds, as the agent's ActionScaling
+        self.to_bounds = _ToBounds(scaling) if scaling is not None else None
         if bounds is not None:
             self.register_buffer("low", torch.as_tensor(bounds[0], dtype=torch.float32))
             self.register_buffer("high", torch.as_tensor(bounds[1], dtype=torch.float32))
@@ -126,7 +141,8 @@ class _ActorCriticPolicy(nn.Module):
         # clipped to the bounds, or a squashed policy's tanh(mean) scaled to them
         if self.continuous:
             if isinstance(dist, SquashedDiagGaussian):
-                return self.low + 0.5 * (dist.mode() + 1.0) * (self.high - self.low)
+                assert self.to_bounds is not None
+                return self.to_bounds(dist.mode())
             return torch.minimum(torch.maximum(dist.mean, self.low), self.high)
         return dist.mode() if self.start is None else dist.mode() + self.start
 
@@ -198,11 +214,13 @@ def _agent_module(agent: Any) -> tuple[nn.Module, dict[str, Tensor], list[str]]:
     if hasattr(inner, "policy") and hasattr(inner, "initial_state"):
         policy = _detached(inner.policy)
         bounds, start = getattr(inner, "_bounds", None), getattr(inner, "_start", None)
+        scaling = getattr(inner, "_scaling", None)
         if getattr(inner, "recurrent", False):
             state = inner.initial_state(2).cpu()
-            module = _RecurrentPolicy(policy, norm, bounds, start)
+            module = _RecurrentPolicy(policy, norm, bounds, start, scaling)
             return module, {"obs": obs, "state": state}, ["action", "state_out"]
-        return _ActorCriticPolicy(policy, norm, bounds, start), {"obs": obs}, ["action"]
+        module = _ActorCriticPolicy(policy, norm, bounds, start, scaling)
+        return module, {"obs": obs}, ["action"]
     raise ConfigError(
         f"agent {name} cannot be exported: only rl_lab's own agents (dqn, td3, ddpg, sac, a2c, "
         "ppo, ppo_lstm, reinforce) have a policy network rl_lab can write out; an SB3 run's "
