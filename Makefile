@@ -16,8 +16,9 @@ $(VENV)/.installed: pyproject.toml
 run: $(VENV)/.installed  ## train DQN on CartPole-v1 with the tuned preset
 	$(PY) -m rl_lab agent=dqn env=CartPole-v1
 
+# one test worker per core (at most 4: each worker holds its own torch); `pytest -q` runs serially
 test: $(VENV)/.installed  ## the default (fast) test suite
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --maxprocesses 4
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy rl_lab
