@@ -30,7 +30,6 @@ import torch
 from torch import Tensor, nn
 
 from rl_lab.errors import ConfigError
-from rl_lab.nets.distributions import SquashedDiagGaussian
 from rl_lab.rl.normalization import EPSILON, OBS_CLIP
 
 if TYPE_CHECKING:
@@ -140,8 +139,7 @@ class _ActorCriticPolicy(nn.Module):
         # the mode: argmax of each categorical (MultiDiscrete: of each dimension), the mean
         # clipped to the bounds, or a squashed policy's tanh(mean) scaled to them
         if self.continuous:
-            if isinstance(dist, SquashedDiagGaussian):
-                assert self.to_bounds is not None
+            if self.to_bounds is not None:  # squashed: the mode is tanh(mean)
                 return self.to_bounds(dist.mode())
             return torch.minimum(torch.maximum(dist.mean, self.low), self.high)
         return dist.mode() if self.start is None else dist.mode() + self.start
